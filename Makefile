@@ -1,0 +1,25 @@
+# Everyday targets. Everything runs through the go command: the tools are
+# pinned in go.mod (go tool swag ...), so a machine with only Go needs
+# nothing else.
+
+.PHONY: run test docs lint fuzz bench ci
+
+run:
+	go run ./cmd/huizong
+
+test:
+	go test -race ./...
+
+docs:
+	go tool swag fmt -d ./handlers
+	go tool swag init --quiet -g doc.go -d ./handlers,./services -o ./docs --outputTypes go,json,yaml
+
+lint:
+	test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^docs/'))"
+	go vet ./...
+
+fuzz:
+	scripts/fuzz.sh 10s
+
+ci:
+	bash .ci/run

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/huizong/huizong/configs"
+	"github.com/huizong/huizong/handlers"
+	"github.com/huizong/huizong/repository/mongo"
+	"github.com/huizong/huizong/repository/sqlite"
+	"github.com/huizong/huizong/services"
+)
+
+// store is everything the server needs from a store.
+type store interface {
+	services.OrgStore
+	services.UserStore
+	services.SessionStore
+	services.KeyStore
+	Ping(ctx context.Context) error
+	Name() string
+	Close() error
+}
+
+// run parses the command line and runs one command.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("huizong "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", getenv("HUIZONG_CONFIG"), "configuration file (default configs/huizong.yaml when present)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := configs.Load(*configPath, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, log, stdout, nil)
+	case "backup":
+		if fs.NArg() != 1 {
+			return errors.New("usage: huizong backup <file>")
+		}
+		return backup(ctx, cfg, fs.Arg(0), stdout)
+	case "healthcheck":
+		return healthcheck(ctx, cfg)
+	case "restore":
+		if fs.NArg() != 1 {
+			return errors.New("usage: huizong restore <file>")
+		}
+		return restore(ctx, cfg, fs.Arg(0), stdout)
+	}
+	return fmt.Errorf("unknown command %q (serve, backup, restore, healthcheck)", cmd)
+}
+
+// newLogger logs JSON, or text on a terminal, at the configured level.
+func newLogger(cfg configs.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.Log.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// openStore opens MongoDB when a URI is configured, else the embedded store.
+func openStore(ctx context.Context, cfg configs.Config) (store, error) {
+	if cfg.MongoDB.URI != "" {
+		return mongo.Connect(ctx, cfg.MongoDB.URI, cfg.MongoDB.Database, mongo.Options{Timeout: cfg.MongoDB.Timeout.Std()})
+	}
+	return sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Synchronous: cfg.SQLite.Synchronous})
+}
+
+// app is the wired server: the store, the services and the router. Tests
+// build one on a real store in a temp dir.
+type app struct {
+	store  store
+	tokens *services.Tokens
+	auth   *services.Auth
+	router *handlers.Router
+	log    *slog.Logger
+}
+
+// options tune an app for tests; the zero value is production.
+type options struct {
+	clock          services.Clock
+	passwordParams *services.PasswordParams
+}
+
+// newApp wires services and router over st and runs the first-start
+// steps (signing key, first sysadmin).
+func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger, stdout io.Writer, opt options) (*app, error) {
+	clock := opt.clock
+	if clock == nil {
+		clock = time.Now
+	}
+	var keyFile []byte
+	if cfg.Auth.SigningKeyFile != "" {
+		b, err := os.ReadFile(cfg.Auth.SigningKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: auth.signing_key_file: %w", err)
+		}
+		keyFile = b
+	}
+	authCfg := services.AuthConfig{
+		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, AccessTTL: cfg.Auth.AccessTTL.Std(),
+		RefreshTTL: cfg.Auth.RefreshTTL.Std(), RefreshGrace: cfg.Auth.RefreshGrace.Std(),
+	}
+	tokens, err := services.NewTokens(st, clock, authCfg.TokenConfig(keyFile), log)
+	if err != nil {
+		return nil, fmt.Errorf("config: auth.signing_key_file: %w", err)
+	}
+	if err := tokens.Init(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	params := services.DefaultPasswordParams()
+	if opt.passwordParams != nil {
+		params = *opt.passwordParams
+	}
+	passwords := services.NewPasswords(params, runtime.NumCPU())
+	perMinute := func(n int) *services.Limiter {
+		return services.NewLimiter(time.Minute/time.Duration(n), n, 100_000, clock)
+	}
+	auth := services.NewAuth(st, st, tokens, passwords, perMinute(cfg.Auth.LoginPerAccount), perMinute(cfg.Auth.LoginPerIP), clock, authCfg, log)
+	generated, created, err := auth.EnsureAdmin(ctx, cfg.AdminPassword)
+	if err != nil {
+		return nil, fmt.Errorf("first start: %w", err)
+	}
+	if created {
+		log.Info("first start: created sysadmin account", slog.String("username", "admin"))
+		if generated != "" {
+			fmt.Fprintf(stdout, "\n  First start: sysadmin account created.\n  username: admin\n  password: %s\n  (shown once; change it after signing in)\n\n", generated)
+		}
+	}
+	router, err := handlers.NewRouter(handlers.Config{
+		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
+		Location: cfg.Location, Development: cfg.Mode == "development",
+	}, handlers.Services{
+		Auth:  auth,
+		Orgs:  services.NewOrgs(st, clock),
+		Users: services.NewUsers(st, st, st, passwords, clock),
+	}, st, tokens, log)
+	if err != nil {
+		return nil, fmt.Errorf("config: trusted_proxies: %w", err)
+	}
+	return &app{store: st, tokens: tokens, auth: auth, router: router, log: log}, nil
+}
+
+// serve runs the HTTP server until ctx ends, then drains: readiness goes
+// 503, in-flight requests finish, the store closes. ready, when not nil,
+// receives the listening address.
+func serve(ctx context.Context, cfg configs.Config, log *slog.Logger, stdout io.Writer, ready chan<- string) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing store", slog.String("error", err.Error()))
+		}
+	}()
+	a, err := newApp(ctx, cfg, st, log, stdout, options{})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           a.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	log.Info("huizong listening", slog.String("addr", ln.Addr().String()), slog.String("store", st.Name()))
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	go a.housekeep(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests")
+	a.router.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// housekeep removes dead sessions and, on MongoDB, users left pending by an
+// import that crashed.
+func (a *app) housekeep(ctx context.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		if n, err := a.store.DeleteSessions(ctx, now.Add(-7*24*time.Hour)); err != nil && ctx.Err() == nil {
+			a.log.Warn("housekeeping: sessions", slog.String("error", err.Error()))
+		} else if n > 0 {
+			a.log.Info("housekeeping: removed sessions", slog.Int64("count", n))
+		}
+		if s, ok := a.store.(interface {
+			SweepPending(context.Context, time.Time) error
+		}); ok {
+			if err := s.SweepPending(ctx, now.Add(-10*time.Minute)); err != nil && ctx.Err() == nil {
+				a.log.Warn("housekeeping: pending users", slog.String("error", err.Error()))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// backup writes a consistent copy of the embedded store while the server
+// may be running.
+func backup(ctx context.Context, cfg configs.Config, file string, stdout io.Writer) error {
+	if cfg.MongoDB.URI != "" {
+		return errors.New("backup copies the embedded store; for MongoDB use mongodump or your provider's snapshots")
+	}
+	st, err := sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Synchronous: cfg.SQLite.Synchronous})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	if err := st.Backup(ctx, file); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backup written to %s in %v\n", file, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// restore replaces the embedded store with a backup; the server must be
+// stopped.
+func restore(ctx context.Context, cfg configs.Config, file string, stdout io.Writer) error {
+	if cfg.MongoDB.URI != "" {
+		return errors.New("restore brings back the embedded store; for MongoDB use mongorestore")
+	}
+	if err := sqlite.Restore(ctx, file, cfg.DataDir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restored %s into %s\n", file, cfg.DataDir)
+	return nil
+}
+
+// healthcheck asks the local server's /healthz; containers use it as their
+// HEALTHCHECK, having no curl.
+func healthcheck(ctx context.Context, cfg configs.Config) error {
+	_, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz answered %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Health answers the liveness and readiness probes.
+type Health struct {
+	store    Readiness
+	draining atomic.Bool
+}
+
+// HealthResponse is the body of /healthz and /readyz.
+type HealthResponse struct {
+	Status string `json:"status" example:"ok"`
+	Store  string `json:"store,omitempty" example:"sqlite"`
+} //	@name	HealthResponse
+
+// Live reports that the process is up.
+//
+//	@Summary		Liveness
+//	@Description	Answers 200 while the process runs; it does not touch the database.
+//	@ID				healthz
+//	@Tags			health
+//	@Produce		json
+//	@Success		200	{object}	HealthResponse
+//	@Router			/healthz [get]
+func (h *Health) Live(c *gin.Context) {
+	c.JSON(http.StatusOK, HealthResponse{Status: "ok"})
+}
+
+// Ready reports whether the store answers and names it; it answers 503
+// while the server shuts down so load balancers stop sending requests.
+//
+//	@Summary		Readiness
+//	@Description	Answers 200 with the store in use (sqlite or mongodb) when the database answers, 503 otherwise or while shutting down.
+//	@ID				readyz
+//	@Tags			health
+//	@Produce		json
+//	@Success		200	{object}	HealthResponse
+//	@Failure		503	{object}	Problem
+//	@Router			/readyz [get]
+func (h *Health) Ready(c *gin.Context) {
+	if h.draining.Load() {
+		c.Header("Retry-After", "5")
+		writeProblem(c, http.StatusServiceUnavailable, "unavailable", nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
+		c.Header("Retry-After", "5")
+		writeProblem(c, http.StatusServiceUnavailable, "unavailable", nil)
+		return
+	}
+	c.JSON(http.StatusOK, HealthResponse{Status: "ok", Store: h.store.Name()})
+}

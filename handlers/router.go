@@ -1,0 +1,147 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	swaggerFiles "github.com/swaggo/files"
+	ginSwagger "github.com/swaggo/gin-swagger"
+
+	// The generated Swagger spec registers itself with swag; this is the
+	// one import of it.
+	_ "github.com/huizong/huizong/docs"
+	"github.com/huizong/huizong/services"
+)
+
+// Config is what the router needs from the configuration.
+type Config struct {
+	MaxBodyBytes   int64
+	CORSOrigins    []string
+	TrustedProxies []string
+	Location       *time.Location
+	Development    bool
+}
+
+// Services are the rules the handlers call.
+type Services struct {
+	Auth  *services.Auth
+	Orgs  *services.Orgs
+	Users *services.Users
+}
+
+// Readiness reports whether the store answers, and which store it is.
+type Readiness interface {
+	Ping(ctx context.Context) error
+	Name() string
+}
+
+// policy is the minimum role of every API route; "" marks a public route.
+// A route that is not listed here is refused, and a test walks the router
+// to keep the two in step.
+var policy = map[string]services.Role{
+	"POST /api/v1/auth/login":                "",
+	"POST /api/v1/auth/refresh":              "",
+	"POST /api/v1/auth/logout":               services.RoleTeacher,
+	"GET /api/v1/me":                         services.RoleTeacher,
+	"PUT /api/v1/me/password":                services.RoleTeacher,
+	"GET /api/v1/me/sessions":                services.RoleTeacher,
+	"DELETE /api/v1/me/sessions/:id":         services.RoleTeacher,
+	"GET /api/v1/orgs":                       services.RoleTeacher,
+	"GET /api/v1/orgs/tree":                  services.RoleTeacher,
+	"GET /api/v1/orgs/:id":                   services.RoleTeacher,
+	"POST /api/v1/orgs":                      services.RoleDistrictAdmin,
+	"PATCH /api/v1/orgs/:id":                 services.RoleDistrictAdmin,
+	"DELETE /api/v1/orgs/:id":                services.RoleDistrictAdmin,
+	"GET /api/v1/users":                      services.RolePrincipal,
+	"GET /api/v1/users/:id":                  services.RolePrincipal,
+	"POST /api/v1/users":                     services.RolePrincipal,
+	"POST /api/v1/users:import":              services.RolePrincipal,
+	"PATCH /api/v1/users/:id":                services.RolePrincipal,
+	"POST /api/v1/users/:id/password":        services.RolePrincipal,
+	"POST /api/v1/admin/signing-keys:rotate": services.RoleSysadmin,
+}
+
+// Router is huizong's HTTP handler.
+type Router struct {
+	*gin.Engine
+	health *Health
+}
+
+// Drain makes /readyz answer 503 so load balancers stop sending new
+// requests while the server shuts down.
+func (r *Router) Drain() { r.health.draining.Store(true) }
+
+// bodyLimits lets routes that take files accept more than the JSON limit.
+var bodyLimits = map[string]int64{
+	"POST /api/v1/users:import": maxImportBytes + 64<<10,
+}
+
+// NewRouter wires every route, middleware and the Swagger UI.
+func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Tokens, log *slog.Logger) (*Router, error) {
+	if !cfg.Development {
+		gin.SetMode(gin.ReleaseMode)
+	}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	r.Use(requestID(), accessLog(log), recovery(), cors(cfg.CORSOrigins), limitBody(cfg.MaxBodyBytes, bodyLimits))
+	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "not_found", nil) })
+	r.NoMethod(func(c *gin.Context) { writeProblem(c, http.StatusMethodNotAllowed, "method_not_allowed", nil) })
+
+	health := &Health{store: store}
+	r.GET("/healthz", health.Live)
+	r.GET("/readyz", health.Ready)
+	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
+
+	public := map[string]bool{}
+	for k, role := range policy {
+		if role == "" {
+			public[k] = true
+		}
+	}
+	api := r.Group("/api/v1", noStore(), authenticate(svc.Auth, public), authorize(policy))
+	out := presenter{loc: cfg.Location}
+
+	auth := &Auth{auth: svc.Auth, tokens: tokens, out: out}
+	api.POST("/auth/login", auth.Login)
+	api.POST("/auth/refresh", auth.Refresh)
+	api.POST("/auth/logout", auth.Logout)
+	api.GET("/me", auth.Me)
+	api.PUT("/me/password", auth.ChangePassword)
+	api.GET("/me/sessions", auth.Sessions)
+	api.DELETE("/me/sessions/:id", auth.RevokeSession)
+	api.POST("/admin/signing-keys\\:rotate", auth.RotateKeys)
+
+	orgs := &Orgs{orgs: svc.Orgs, out: out}
+	api.GET("/orgs", orgs.List)
+	api.GET("/orgs/tree", orgs.Tree)
+	api.GET("/orgs/:id", orgs.Get)
+	api.POST("/orgs", orgs.Create)
+	api.PATCH("/orgs/:id", orgs.Update)
+	api.DELETE("/orgs/:id", orgs.Delete)
+
+	users := &Users{users: svc.Users, out: out}
+	api.GET("/users", users.List)
+	api.GET("/users/:id", users.Get)
+	api.POST("/users", users.Create)
+	api.POST("/users\\:import", users.Import)
+	api.PATCH("/users/:id", users.Update)
+	api.POST("/users/:id/password", users.ResetPassword)
+	return &Router{Engine: r, health: health}, nil
+}
+
+// Policy returns the minimum role of a route key ("METHOD /path" as Gin
+// lists it) and whether the policy table has it; "" is a public route.
+func Policy(route string) (services.Role, bool) {
+	role, ok := policy[route]
+	return role, ok
+}

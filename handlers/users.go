@@ -1,0 +1,332 @@
+package handlers
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/huizong/huizong/services"
+)
+
+// Users serves accounts.
+type Users struct {
+	users *services.Users
+	out   presenter
+}
+
+// UserRequest creates or changes an account. On PATCH, omitted fields stay
+// as they are; username never changes and passwords change elsewhere.
+type UserRequest struct {
+	// Username defaults to the mobile number.
+	Username string  `json:"username,omitempty" example:"zhanglaoshi"`
+	Name     *string `json:"name,omitempty" example:"张老师"`
+	Mobile   *string `json:"mobile,omitempty" example:"13800138000"`
+	Role     *string `json:"role,omitempty" enums:"teacher,principal,district_admin,city_admin,sysadmin" example:"teacher"`
+	OrgID    string  `json:"org_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
+	// Password is optional: without it the server generates an initial
+	// password and returns it once.
+	Password string `json:"password,omitempty"`
+	Disabled *bool  `json:"disabled,omitempty"`
+} //	@name	UserRequest
+
+func (r UserRequest) input() services.UserInput {
+	in := services.UserInput{Username: r.Username, Name: r.Name, Mobile: r.Mobile, OrgID: r.OrgID, Password: r.Password, Disabled: r.Disabled}
+	if r.Role != nil {
+		role := services.Role(*r.Role)
+		in.Role = &role
+	}
+	return in
+}
+
+// CreatedUserResponse is a new account and, when the server generated it,
+// its initial password (shown this once).
+type CreatedUserResponse struct {
+	UserResponse
+	InitialPassword string `json:"initial_password,omitempty" example:"k7PmQx4vT9a2"`
+} //	@name	CreatedUser
+
+// UserList is one page of accounts.
+type UserList struct {
+	Items      []UserResponse `json:"items"`
+	NextCursor string         `json:"next_cursor"`
+} //	@name	UserList
+
+// Create adds an account.
+//
+//	@Summary		Create a user
+//	@Description	Creates an account inside the caller's scope: admins create roles below their own, principals create teachers of their school. Teachers and principals belong to a school, district admins to a district, city admins to a city. Without a password the server generates one and returns it once; the user must change it at first sign-in.
+//	@ID				createUser
+//	@Tags			users
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			body					body		UserRequest	true	"The account"
+//	@Success		201						{object}	CreatedUserResponse
+//	@Header			201						{string}	Location	"URL of the user"
+//	@Header			201						{string}	ETag		"Version of the user"
+//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Router			/api/v1/users [post]
+func (h *Users) Create(c *gin.Context) {
+	var req UserRequest
+	if err := bindJSON(c, &req); err != nil {
+		respondError(c, err)
+		return
+	}
+	nu, err := h.users.Create(c.Request.Context(), caller(c), req.input())
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	created(c, "/api/v1/users/"+nu.User.ID, nu.User.Version, CreatedUserResponse{UserResponse: h.out.user(nu.User), InitialPassword: nu.InitialPassword})
+}
+
+// Get returns one account.
+//
+//	@Summary		Get a user
+//	@Description	Returns one account inside the caller's scope; others are 404.
+//	@ID				getUser
+//	@Tags			users
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			id			path		string	true	"User id"
+//	@Success		200			{object}	UserResponse
+//	@Failure		401,403,404	{object}	Problem
+//	@Router			/api/v1/users/{id} [get]
+func (h *Users) Get(c *gin.Context) {
+	u, err := h.users.Get(c.Request.Context(), caller(c), c.Param("id"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Header("ETag", etag(u.Version))
+	c.JSON(http.StatusOK, h.out.user(u))
+}
+
+// List lists accounts.
+//
+//	@Summary		List users
+//	@Description	Lists the accounts inside the caller's scope, filtered by org unit or role; cursor-paginated.
+//	@ID				listUsers
+//	@Tags			users
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			org_id		query		string	false	"Only users of this unit"
+//	@Param			role		query		string	false	"Only this role"	Enums(teacher, principal, district_admin, city_admin, sysadmin)
+//	@Param			limit		query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor		query		string	false	"next_cursor of the previous page"
+//	@Success		200			{object}	UserList
+//	@Failure		400,401,403	{object}	Problem
+//	@Router			/api/v1/users [get]
+func (h *Users) List(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	role := services.Role(c.Query("role"))
+	if role != "" && !role.Valid() {
+		respondError(c, badField("users.list", "role", "enum", map[string]any{"options": "teacher, principal, district_admin, city_admin, sysadmin"}))
+		return
+	}
+	users, err := h.users.List(c.Request.Context(), caller(c), services.UserQuery{OrgID: c.Query("org_id"), Role: role, Page: pg})
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	out := UserList{Items: make([]UserResponse, 0, len(users))}
+	for _, u := range users {
+		out.Items = append(out.Items, h.out.user(u))
+	}
+	if len(users) > 0 {
+		out.NextCursor = nextCursor(len(users), pg.Limit, users[len(users)-1].ID)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// Update changes an account.
+//
+//	@Summary		Change a user
+//	@Description	Changes name, mobile, role, org unit or the disabled flag at the version in If-Match. Disabling signs the user out everywhere.
+//	@ID				updateUser
+//	@Tags			users
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			id									path		string		true	"User id"
+//	@Param			If-Match							header		string		true	"ETag of the version being changed"
+//	@Param			body								body		UserRequest	true	"Fields to change"
+//	@Success		200									{object}	UserResponse
+//	@Failure		400,401,403,404,412,413,415,422,428	{object}	Problem
+//	@Router			/api/v1/users/{id} [patch]
+func (h *Users) Update(c *gin.Context) {
+	version, err := ifMatch(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	var req UserRequest
+	if err := bindJSON(c, &req); err != nil {
+		respondError(c, err)
+		return
+	}
+	u, err := h.users.Update(c.Request.Context(), caller(c), c.Param("id"), version, req.input())
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Header("ETag", etag(u.Version))
+	c.JSON(http.StatusOK, h.out.user(u))
+}
+
+// ResetPasswordRequest sets a user's password; empty generates one.
+type ResetPasswordRequest struct {
+	Password string `json:"password,omitempty"`
+} //	@name	ResetPasswordRequest
+
+// ResetPasswordResponse carries a generated password, shown once.
+type ResetPasswordResponse struct {
+	InitialPassword string `json:"initial_password,omitempty"`
+} //	@name	ResetPasswordResponse
+
+// ResetPassword sets a new password for a user the caller manages.
+//
+//	@Summary		Reset a user's password
+//	@Description	Sets a new password (generated when none is given, and returned once), signs the user out everywhere and makes them choose their own at next sign-in.
+//	@ID				resetUserPassword
+//	@Tags			users
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			id							path		string					true	"User id"
+//	@Param			body						body		ResetPasswordRequest	false	"New password"
+//	@Success		200							{object}	ResetPasswordResponse
+//	@Failure		400,401,403,404,413,415,422	{object}	Problem
+//	@Router			/api/v1/users/{id}/password [post]
+func (h *Users) ResetPassword(c *gin.Context) {
+	var req ResetPasswordRequest
+	if c.Request.ContentLength != 0 {
+		if err := bindJSON(c, &req); err != nil && !isEmptyBody(err) {
+			respondError(c, err)
+			return
+		}
+	}
+	pw, err := h.users.ResetPassword(c.Request.Context(), caller(c), c.Param("id"), req.Password)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ResetPasswordResponse{InitialPassword: pw})
+}
+
+func isEmptyBody(err error) bool {
+	var se *services.Error
+	return errors.As(err, &se) && len(se.Fields) == 1 && se.Fields[0].Field == "body" && se.Fields[0].Code == "required"
+}
+
+// ImportRowResponse is the outcome of one row of an import file.
+type ImportRowResponse struct {
+	Line            int            `json:"line" example:"2"`
+	Status          string         `json:"status" enums:"created,valid,invalid" example:"created"`
+	User            *UserResponse  `json:"user,omitempty"`
+	InitialPassword string         `json:"initial_password,omitempty"`
+	Errors          []ProblemField `json:"errors,omitempty"`
+} //	@name	ImportRow
+
+// ImportResponse reports a bulk import row by row.
+type ImportResponse struct {
+	Created int                 `json:"created" example:"120"`
+	DryRun  bool                `json:"dry_run"`
+	Rows    []ImportRowResponse `json:"rows"`
+} //	@name	ImportResponse
+
+// maxImportBytes bounds an import file.
+const maxImportBytes = 8 << 20
+
+// Import creates accounts from a CSV or XLSX file.
+//
+//	@Summary		Import users from CSV or XLSX
+//	@Description	Creates accounts from a file with the columns 姓名, 手机号, 角色, 学校 (school name or 10-digit code), optionally 用户名 and 初始密码; CSV in UTF-8 or GBK, or XLSX; at most 2000 rows and 8 MiB. Every row is checked first: if any row fails, nothing is imported and the answer is 422 naming each failing row as rows[<line>].<column>. On success the answer lists each account with its generated initial password (shown once). dry_run=true checks without importing.
+//	@ID				importUsers
+//	@Tags			users
+//	@Security		BearerAuth
+//	@Accept			multipart/form-data
+//	@Produce		json
+//	@Param			file					formData	file			true	"CSV or XLSX file"
+//	@Param			dry_run					query		bool			false	"Check only"
+//	@Success		200						{object}	ImportResponse	"dry run: every row is valid"
+//	@Success		201						{object}	ImportResponse
+//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Router			/api/v1/users:import [post]
+func (h *Users) Import(c *gin.Context) {
+	dryRun, _ := strconv.ParseBool(c.Query("dry_run"))
+	fh, err := c.FormFile("file")
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(c, http.StatusRequestEntityTooLarge, "payload_too_large", nil)
+			return
+		}
+		respondError(c, badField("users.import", "file", "required", nil))
+		return
+	}
+	f, err := fh.Open()
+	if err != nil {
+		respondError(c, fmt.Errorf("users.import: open upload: %w", err))
+		return
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxImportBytes+1))
+	if err != nil {
+		respondError(c, fmt.Errorf("users.import: read upload: %w", err))
+		return
+	}
+	if len(data) > maxImportBytes {
+		writeProblem(c, http.StatusRequestEntityTooLarge, "payload_too_large", nil)
+		return
+	}
+	rows, err := services.ReadImportFile(bytes.NewReader(data), fh.Filename, services.MaxImportRows)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	report, err := h.users.Import(c.Request.Context(), caller(c), rows, dryRun)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	var failed []services.FieldError
+	out := ImportResponse{DryRun: report.DryRun, Rows: make([]ImportRowResponse, 0, len(report.Rows))}
+	l := negotiate(c.GetHeader("Accept-Language"))
+	for _, r := range report.Rows {
+		row := ImportRowResponse{Line: r.Line, Status: "valid"}
+		for _, fe := range r.Errors {
+			fe.Field = fmt.Sprintf("rows[%d].%s", r.Line, fe.Field)
+			failed = append(failed, fe)
+			row.Errors = append(row.Errors, ProblemField{Field: fe.Field, Code: fe.Code, Message: message(l, fe.Code, fe.Args)})
+		}
+		switch {
+		case len(r.Errors) > 0:
+			row.Status = "invalid"
+		case report.Created:
+			row.Status = "created"
+			u := h.out.user(r.User)
+			row.User, row.InitialPassword = &u, r.InitialPassword
+			out.Created++
+		}
+		out.Rows = append(out.Rows, row)
+	}
+	if len(failed) > 0 {
+		respondError(c, services.Invalid("users.import", failed...))
+		return
+	}
+	status := http.StatusCreated
+	if dryRun {
+		status = http.StatusOK
+	}
+	c.JSON(status, out)
+}

@@ -1,0 +1,454 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/huizong/huizong/services"
+)
+
+// FileName is the name of the database file inside the data directory.
+const FileName = "huizong.db"
+
+// migrationFiles holds the schema, one numbered file per change. Append a
+// file to change the schema; never edit one that has shipped.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Options tunes the store; the zero value is the safe default.
+type Options struct {
+	// Synchronous is "FULL" (the default) or "NORMAL". In WAL mode FULL
+	// syncs the log at every commit, so a committed write survives a power
+	// cut; NORMAL syncs only at checkpoints, so the last commits before a
+	// power cut (never an application crash) may be lost, but the database
+	// stays consistent. On the reference machine (STORAGE.md) FULL sustained
+	// 2,835 write transactions/s and NORMAL 6,471: choose NORMAL only where
+	// losing the last second of reports to a power cut is acceptable.
+	Synchronous string
+	// ReadConns caps the reader pool; 0 means max(4, GOMAXPROCS).
+	ReadConns int
+	// BusyTimeout is how long a statement waits for a lock another process
+	// holds before failing with services.ErrUnavailable; 0 means 5 s.
+	BusyTimeout time.Duration
+}
+
+// Store is the embedded store. Its methods are safe for concurrent use.
+type Store struct {
+	// backupDSN opens a connection that may run VACUUM INTO, which the
+	// query-only readers refuse.
+	backupDSN string
+	w         *sql.DB // the one writer connection: every write and transaction
+	r         *sql.DB // query-only readers
+}
+
+// Open opens (creating if need be) the database in dir and brings its
+// schema up to date.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	const op = "sqlite.Open"
+	syncMode := strings.ToUpper(opts.Synchronous)
+	switch syncMode {
+	case "":
+		syncMode = "FULL"
+	case "FULL", "NORMAL":
+	default:
+		return nil, fmt.Errorf("%s: synchronous %q: want FULL or NORMAL", op, opts.Synchronous)
+	}
+	// Absolute, so the driver never mistakes it for a "file:" URI.
+	path, err := filepath.Abs(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if strings.ContainsRune(path, '?') {
+		// The driver splits its DSN at the first '?'.
+		return nil, fmt.Errorf("%s: path %q contains '?'", op, path)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	common := []string{fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()), "foreign_keys(ON)", "journal_mode(WAL)",
+		"cache_size(-16000)", "temp_store(MEMORY)"} // cache in KiB, per connection
+	w, err := sql.Open("sqlite", dsn(path, url.Values{
+		"_txlock": {"immediate"}, // take the write lock at BEGIN, not midway
+		"_pragma": slices.Concat(common, []string{"synchronous(" + syncMode + ")"}),
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	if _, err := migrate(ctx, w, migrationFiles); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("%s: %w", op, mapErr(err))
+	}
+
+	n := opts.ReadConns
+	if n <= 0 {
+		n = max(4, runtime.GOMAXPROCS(0))
+	}
+	backupDSN := dsn(path, url.Values{"_pragma": common})
+	r, err := sql.Open("sqlite", dsn(path, url.Values{"_pragma": slices.Concat(common, []string{"query_only(1)"})}))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	s := &Store{backupDSN: backupDSN, w: w, r: r}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return s, nil
+}
+
+// dsn builds a driver name: a plain path, then the driver's parameters.
+func dsn(path string, q url.Values) string { return path + "?" + q.Encode() }
+
+// migration is one embedded schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations reads the numbered files of fsys, in order.
+func migrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	seen := map[int]string{}
+	for _, name := range names {
+		base := filepath.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", base)
+		}
+		if prev, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, base, v)
+		}
+		seen[v] = base
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// migrate applies the migrations of fsys that db has not seen, each in its
+// own transaction together with its schema_migrations row, and returns the
+// versions it applied.
+func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) ([]int, error) {
+	ms, err := migrations(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL)`); err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	var applied []int
+	for _, m := range ms {
+		err := inTx(ctx, db, func(tx *sql.Tx) error {
+			// Checked inside the transaction, so two processes opening the
+			// same file cannot both apply a migration.
+			var done bool
+			if err := tx.QueryRowContext(ctx,
+				`SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.version).Scan(&done); err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, time.Now().UnixMilli()); err != nil {
+				return err
+			}
+			applied = append(applied, m.version)
+			return nil
+		})
+		if err != nil {
+			return applied, fmt.Errorf("migrate %s: %w", m.name, err)
+		}
+	}
+	return applied, nil
+}
+
+// inTx runs fn in a transaction on db, committing if it returns nil.
+func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// tx runs fn in a write transaction.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return inTx(ctx, s.w, fn)
+}
+
+// mapErr turns driver errors into the service sentinels, keeping the
+// driver's error in the chain for logs.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return services.ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", services.ErrConflict, err)
+		}
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			// Still locked after busy_timeout: another process holds the
+			// file (a backup tool, a second server).
+			return fmt.Errorf("%w: %w", services.ErrUnavailable, err)
+		}
+	}
+	return err
+}
+
+// wrap maps err and names the operation.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, mapErr(err))
+}
+
+// Name names the store.
+func (s *Store) Name() string { return "sqlite" }
+
+// Ping checks that both pools can reach the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return wrap("sqlite.Ping", err)
+	}
+	return wrap("sqlite.Ping", s.r.PingContext(ctx))
+}
+
+// Close checkpoints the log into the database file and closes both pools,
+// so a stopped server leaves one self-contained file behind.
+func (s *Store) Close() error {
+	rerr := s.r.Close()
+	// Readers are closed first so the checkpoint can reset the whole log.
+	_, cerr := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	werr := s.w.Close()
+	if err := errors.Join(rerr, cerr, werr); err != nil {
+		return fmt.Errorf("sqlite.Close: %w", err)
+	}
+	return nil
+}
+
+// Backup writes a consistent copy of the database to path while the store
+// keeps serving: VACUUM INTO reads one snapshot in a read transaction, so
+// writers carry on and the copy holds exactly the commits before it began.
+// It refuses to overwrite an existing file.
+func (s *Store) Backup(ctx context.Context, path string) error {
+	const op = "sqlite.Backup"
+	if _, err := os.Lstat(path); err == nil {
+		return fmt.Errorf("%s: %s: %w", op, path, os.ErrExist)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	// Not on the writer, which would hold up every write until the copy is
+	// done, and not on a reader, which query_only forbids to write even the
+	// new file: a connection of its own.
+	db, err := sql.Open("sqlite", s.backupDSN)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		// The file did not exist before: a half-written copy must not be
+		// mistaken for a backup.
+		os.Remove(path)
+		return wrap(op, err)
+	}
+	return nil
+}
+
+// Restore replaces the database in dir with backupFile. The server must be
+// stopped. The backup is checked first (SQLite integrity check, and it must
+// be a huizong database), then copied beside the live file, synced and
+// renamed over it, so a crash leaves either the old or the new database.
+func Restore(ctx context.Context, backupFile, dir string) error {
+	const op = "sqlite.Restore"
+	if err := checkBackup(ctx, backupFile); err != nil {
+		return fmt.Errorf("%s: %s: %w", op, backupFile, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	tmp, err := copyTemp(backupFile, dir)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	defer os.Remove(tmp) // a no-op once renamed
+	target := filepath.Join(dir, FileName)
+	// The old log and shared-memory files belong to the old database: left
+	// in place SQLite would replay the old log into the restored file. They
+	// go before the rename so no moment exists with the new file and the
+	// old log side by side.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Remove(target + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// checkBackup opens path read-only and checks it is an intact huizong
+// database.
+func checkBackup(ctx context.Context, path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return errors.New("not a regular file")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	u := url.URL{Scheme: "file", Path: abs, RawQuery: "mode=ro"}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	var result string
+	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check(1)`).Scan(&result); err != nil {
+		return fmt.Errorf("not a readable SQLite database: %w", err)
+	}
+	if result != "ok" {
+		return fmt.Errorf("integrity check failed: %s", result)
+	}
+	var ok bool
+	if err := db.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations')`).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("not a huizong database (no schema_migrations table)")
+	}
+	return nil
+}
+
+// copyTemp copies src to a new file in dir, synced, and returns its name.
+func copyTemp(src, dir string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(dir, FileName+".restore-*")
+	if err != nil {
+		return "", err
+	}
+	name := out.Name()
+	_, err = out.ReadFrom(in)
+	if err == nil {
+		err = out.Chmod(0o600)
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Times are stored as unix milliseconds; the zero time as NULL.
+
+func msOf(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func timeOf(ms sql.NullInt64) time.Time {
+	if !ms.Valid {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms.Int64).UTC()
+}
+
+// nullIfEmpty stores "" as NULL, so unique indexes ignore it.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
