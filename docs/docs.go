@@ -485,6 +485,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/OrgRequest"
                         }
+                    },
+                    {
+                        "type": "string",
+                        "description": "Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -930,6 +936,12 @@ const docTemplate = `{
                         "schema": {
                             "$ref": "#/definitions/UserRequest"
                         }
+                    },
+                    {
+                        "type": "string",
+                        "description": "Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -1267,6 +1279,12 @@ const docTemplate = `{
                         "description": "Check only",
                         "name": "dry_run",
                         "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again",
+                        "name": "Idempotency-Key",
+                        "in": "header"
                     }
                 ],
                 "responses": {

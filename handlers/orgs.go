@@ -61,6 +61,7 @@ type OrgTree struct {
 //	@Accept			json
 //	@Produce		json
 //	@Param			body					body		OrgRequest	true	"The unit"
+//	@Param			Idempotency-Key			header		string		false	"Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again"
 //	@Success		201						{object}	OrgResponse
 //	@Header			201						{string}	Location	"URL of the unit"
 //	@Header			201						{string}	ETag		"Version of the unit"

@@ -27,9 +27,10 @@ type Config struct {
 
 // Services are the rules the handlers call.
 type Services struct {
-	Auth  *services.Auth
-	Orgs  *services.Orgs
-	Users *services.Users
+	Auth        *services.Auth
+	Idempotency *services.Idempotency
+	Orgs        *services.Orgs
+	Users       *services.Users
 }
 
 // Readiness reports whether the store answers, and which store it is.
@@ -125,15 +126,16 @@ func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Token
 	api.GET("/orgs", orgs.List)
 	api.GET("/orgs/tree", orgs.Tree)
 	api.GET("/orgs/:id", orgs.Get)
-	api.POST("/orgs", orgs.Create)
+	idem := idempotent(svc.Idempotency)
+	api.POST("/orgs", idem, orgs.Create)
 	api.PATCH("/orgs/:id", orgs.Update)
 	api.DELETE("/orgs/:id", orgs.Delete)
 
 	users := &Users{users: svc.Users, out: out}
 	api.GET("/users", users.List)
 	api.GET("/users/:id", users.Get)
-	api.POST("/users", users.Create)
-	api.POST("/users\\:import", users.Import)
+	api.POST("/users", idem, users.Create)
+	api.POST("/users\\:import", idem, users.Import)
 	api.PATCH("/users/:id", users.Update)
 	api.POST("/users/:id/password", users.ResetPassword)
 	return &Router{Engine: r, health: health}, nil

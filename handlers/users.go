@@ -66,6 +66,7 @@ type UserList struct {
 //	@Accept			json
 //	@Produce		json
 //	@Param			body					body		UserRequest	true	"The account"
+//	@Param			Idempotency-Key			header		string		false	"Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again"
 //	@Success		201						{object}	CreatedUserResponse
 //	@Header			201						{string}	Location	"URL of the user"
 //	@Header			201						{string}	ETag		"Version of the user"
@@ -258,6 +259,7 @@ const maxImportBytes = 8 << 20
 //	@Produce		json
 //	@Param			file					formData	file			true	"CSV or XLSX file"
 //	@Param			dry_run					query		bool			false	"Check only"
+//	@Param			Idempotency-Key			header		string			false	"Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again"
 //	@Success		200						{object}	ImportResponse	"dry run: every row is valid"
 //	@Success		201						{object}	ImportResponse
 //	@Failure		400,401,403,413,415,422	{object}	Problem

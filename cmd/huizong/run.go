@@ -26,6 +26,7 @@ type store interface {
 	services.UserStore
 	services.SessionStore
 	services.KeyStore
+	services.IdempotencyStore
 	Ping(ctx context.Context) error
 	Name() string
 	Close() error
@@ -163,9 +164,10 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
 		Location: cfg.Location, Development: cfg.Mode == "development",
 	}, handlers.Services{
-		Auth:  auth,
-		Orgs:  services.NewOrgs(st, clock),
-		Users: services.NewUsers(st, st, st, passwords, clock),
+		Auth:        auth,
+		Idempotency: services.NewIdempotency(st, clock),
+		Orgs:        services.NewOrgs(st, clock),
+		Users:       services.NewUsers(st, st, st, passwords, clock),
 	}, st, tokens, log)
 	if err != nil {
 		return nil, fmt.Errorf("config: trusted_proxies: %w", err)
@@ -240,6 +242,11 @@ func (a *app) housekeep(ctx context.Context) {
 			a.log.Warn("housekeeping: sessions", slog.String("error", err.Error()))
 		} else if n > 0 {
 			a.log.Info("housekeeping: removed sessions", slog.Int64("count", n))
+		}
+		if n, err := a.store.DeleteIdempotency(ctx, now); err != nil && ctx.Err() == nil {
+			a.log.Warn("housekeeping: idempotency keys", slog.String("error", err.Error()))
+		} else if n > 0 {
+			a.log.Info("housekeeping: removed idempotency keys", slog.Int64("count", n))
 		}
 		if s, ok := a.store.(interface {
 			SweepPending(context.Context, time.Time) error

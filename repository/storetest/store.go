@@ -17,6 +17,7 @@ type Store interface {
 	services.UserStore
 	services.SessionStore
 	services.KeyStore
+	services.IdempotencyStore
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Name names the store ("sqlite" or "mongodb").

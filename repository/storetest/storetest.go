@@ -76,6 +76,12 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		t.Run("Delete", func(t *testing.T) { testSessionDelete(t, open(t)) })
 	})
 	t.Run("Keys", func(t *testing.T) { testKeys(t, open(t)) })
+	t.Run("Idempotency", func(t *testing.T) {
+		t.Run("ClaimCompleteReplay", func(t *testing.T) { testIdempotencyClaim(t, open(t)) })
+		t.Run("Release", func(t *testing.T) { testIdempotencyRelease(t, open(t)) })
+		t.Run("ConcurrentClaim", func(t *testing.T) { testIdempotencyConcurrent(t, open(t)) })
+		t.Run("Expire", func(t *testing.T) { testIdempotencyExpire(t, open(t)) })
+	})
 }
 
 // base is the suite's clock: an instant with nanoseconds in a zone other
