@@ -47,7 +47,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // testServer is a whole huizong behind httptest on a real store.
 type testServer struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	cfg   configs.Config
 	store store
@@ -58,7 +58,7 @@ type testServer struct {
 }
 
 // testConfig is the default configuration with a temp data dir.
-func testConfig(t *testing.T, dir string, env map[string]string) configs.Config {
+func testConfig(t testing.TB, dir string, env map[string]string) configs.Config {
 	t.Helper()
 	vars := map[string]string{"HUIZONG_DATA_DIR": dir, "HUIZONG_ADMIN_PASSWORD": adminPassword, "HUIZONG_LOG_LEVEL": "error"}
 	for k, v := range env {
@@ -73,7 +73,7 @@ func testConfig(t *testing.T, dir string, env map[string]string) configs.Config 
 
 // openTestStore opens the embedded store in dir, or a fresh database on the
 // MongoDB named by HUIZONG_TEST_MONGODB_URI.
-func openTestStore(t *testing.T, cfg configs.Config, mongoDB string) store {
+func openTestStore(t testing.TB, cfg configs.Config, mongoDB string) store {
 	t.Helper()
 	ctx := context.Background()
 	if uri := os.Getenv("HUIZONG_TEST_MONGODB_URI"); uri != "" {
@@ -95,7 +95,7 @@ var testDBSeq struct {
 	n int
 }
 
-func newTestServer(t *testing.T, env map[string]string) *testServer {
+func newTestServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
 	testDBSeq.Lock()
 	testDBSeq.n++
@@ -110,12 +110,14 @@ func newTestServer(t *testing.T, env map[string]string) *testServer {
 
 // start opens the store and serves it; restart closes and starts again
 // on the same data.
-func (s *testServer) start() {
+func (s *testServer) start() { s.startWith(cheapPasswords) }
+
+func (s *testServer) startWith(params services.PasswordParams) {
 	t := s.t
 	t.Helper()
 	s.store = openTestStore(t, s.cfg, s.cfg.MongoDB.Database)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := newApp(context.Background(), s.cfg, s.store, log, &s.out, options{clock: s.clock.Now, passwordParams: &cheapPasswords})
+	a, err := newApp(context.Background(), s.cfg, s.store, log, &s.out, options{clock: s.clock.Now, passwordParams: &params})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -155,7 +157,7 @@ func (r response) decode(t *testing.T, v any) {
 }
 
 // problem decodes a problem+json answer and checks its media type.
-func (r response) problem(t *testing.T) problemBody {
+func (r response) problem(t testing.TB) problemBody {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Fatalf("content type %q, want application/problem+json; body %s", ct, r.body)
