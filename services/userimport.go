@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/csv"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -39,10 +40,20 @@ const (
 	// caller forgot to bound the upload.
 	maxImportFileBytes = 32 << 20
 	// maxXLSXUnzipBytes bounds the total uncompressed size of an XLSX: a
-	// 5000-row sheet is a few MB of XML, so anything far larger is a zip bomb.
-	// The same value is used as excelize's in-memory limit so that it never
-	// spills worksheets to temporary files.
-	maxXLSXUnzipBytes = 48 << 20
+	// 5000-row sheet is about 2 MB of XML, so anything far larger is a zip
+	// bomb. The same value is excelize's in-memory limit, so that it never
+	// spills worksheets to temporary files (which it leaks on some errors).
+	maxXLSXUnzipBytes = 16 << 20
+	// maxSharedStringBytes bounds one shared string. excelize copies a
+	// shared string each time a cell refers to it, so a tiny sheet of cells
+	// all pointing at one huge string is a bomb of its own; cells of an
+	// account list are short (Excel itself stops at 32767 characters).
+	maxSharedStringBytes = 8 << 10
+	// maxXLSXCells and maxXLSXCellBytes bound what the row iterator may
+	// materialise: a row that names only cell XFD1 comes back as 16384
+	// cells, and blank rows are not counted against maxRows.
+	maxXLSXCells     = 1 << 20
+	maxXLSXCellBytes = 64 << 20
 )
 
 // importColumn is a field of ImportRow that a header can name.
@@ -108,9 +119,11 @@ func headerColumn(key string) (importColumn, bool) {
 // number of non-blank data rows; 0 or less means no cap.
 //
 // Failures about the file itself are KindInvalid errors on the field "file"
-// with the codes unsupported_format, empty, missing_column (Args column),
-// too_many_rows (Args max) and format (Args line, a CSV quoting error); a file
-// larger than the reader accepts is KindBadRequest payload_too_large.
+// with the codes unsupported_format, empty (no bytes, no header, or a header
+// and no data rows), missing_column (Args column), too_many_rows (Args max)
+// and format (Args line, where a broken CSV quote starts). A file larger than
+// the reader accepts, or an XLSX that unpacks far beyond what an account list
+// needs (see maxXLSXUnzipBytes and below), is KindBadRequest payload_too_large.
 func ReadImportFile(r io.Reader, filename string, maxRows int) ([]ImportRow, error) {
 	const op = "users.import"
 	data, err := io.ReadAll(io.LimitReader(r, maxImportFileBytes+1))
@@ -218,11 +231,14 @@ func collectRows(op string, src rowSource, maxRows int, numeric bool) ([]ImportR
 		// When two columns name the same field (学校名称 and 学校标识码),
 		// the first one filled in on this row wins.
 		cell := func(col importColumn) string {
+			// cols are ascending; stopping at the row's end keeps a header
+			// repeating 姓名 a million times linear, not quadratic.
 			for _, i := range cols[col] {
-				if i < len(cells) {
-					if v := CleanText(cells[i]); v != "" {
-						return v
-					}
+				if i >= len(cells) {
+					break
+				}
+				if v := CleanText(cells[i]); v != "" {
+					return v
 				}
 			}
 			return ""
@@ -369,9 +385,10 @@ func sniffDelimiter(data []byte) rune {
 // xlsxSource streams the rows of one worksheet; the row number counts the
 // empty rows excelize fills in for gaps, so it matches Excel's.
 type xlsxSource struct {
-	op   string
-	rows *excelize.Rows
-	line int
+	op           string
+	rows         *excelize.Rows
+	line         int
+	cells, bytes int
 }
 
 func (s *xlsxSource) next() (int, []string, error) {
@@ -385,6 +402,13 @@ func (s *xlsxSource) next() (int, []string, error) {
 	cells, err := s.rows.Columns()
 	if err != nil {
 		return 0, nil, fileError(s.op, "unsupported_format")
+	}
+	s.cells += len(cells)
+	for _, c := range cells {
+		s.bytes += len(c)
+	}
+	if s.cells > maxXLSXCells || s.bytes > maxXLSXCellBytes {
+		return 0, nil, &Error{Op: s.op, Kind: KindBadRequest, Code: "payload_too_large"}
 	}
 	return s.line, cells, nil
 }
@@ -412,6 +436,14 @@ func readXLSX(op string, data []byte, maxRows int) (rows []ImportRow, err error)
 			return nil, &Error{Op: op, Kind: KindBadRequest, Code: "payload_too_large"}
 		}
 	}
+	for _, f := range zr.File {
+		// excelize finds the table under this name, in any case.
+		if strings.EqualFold(strings.ReplaceAll(f.Name, `\`, "/"), "xl/sharedStrings.xml") {
+			if err := checkSharedStrings(op, f); err != nil {
+				return nil, err
+			}
+		}
+	}
 	// Raw values: a number format (date, "#,##0", "0.00E+00") would change or
 	// round what was typed; mobiles come out as the stored number.
 	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{
@@ -433,6 +465,38 @@ func readXLSX(op string, data []byte, maxRows int) (rows []ImportRow, err error)
 	}
 	defer it.Close()
 	return collectRows(op, &xlsxSource{op: op, rows: it}, maxRows, true)
+}
+
+// checkSharedStrings streams the shared string table and refuses it when one
+// string is longer than maxSharedStringBytes (see there). It counts all the
+// text of an item, phonetic runs included, which only errs on the safe side.
+func checkSharedStrings(op string, f *zip.File) error {
+	rc, err := f.Open()
+	if err != nil {
+		return fileError(op, "unsupported_format")
+	}
+	defer rc.Close()
+	d := xml.NewDecoder(rc)
+	n := 0
+	for {
+		tok, err := d.RawToken()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fileError(op, "unsupported_format")
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Local == "si" {
+				n = 0
+			}
+		case xml.CharData:
+			if n += len(t); n > maxSharedStringBytes {
+				return &Error{Op: op, Kind: KindBadRequest, Code: "payload_too_large"}
+			}
+		}
+	}
 }
 
 // importSheet picks the sheet named 用户 or users if there is one, else the

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,6 +135,38 @@ func xlsxSheets(t *testing.T, sheets map[string][][]any, order []string, hidden 
 		if err := f.SetSheetVisible(name, false); err != nil {
 			t.Fatal(err)
 		}
+	}
+	buf, err := f.WriteToBuffer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// wideXLSX has n data rows that each also name the last column, which the
+// row iterator expands to 16384 cells.
+func wideXLSX(t *testing.T, n int) []byte {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	w, err := f.NewStreamWriter("Sheet1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetRow("A1", []any{"姓名", "手机号", "角色", "学校"}); err != nil {
+		t.Fatal(err)
+	}
+	for r := 2; r < n+2; r++ {
+		cells := make([]any, 16384)
+		copy(cells, []any{"张三", 13800138000, "教师", "一中"})
+		cells[16383] = "x"
+		cell, _ := excelize.CoordinatesToCellName(1, r)
+		if err := w.SetRow(cell, cells); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
 	}
 	buf, err := f.WriteToBuffer()
 	if err != nil {
@@ -325,6 +358,23 @@ func TestReadImportFile(t *testing.T) {
 			want: invalidFile(FieldError{Field: "file", Code: "unsupported_format"}),
 		},
 		{
+			name: "xlsx: rows that reach column XFD", filename: "u.xlsx", data: wideXLSX(t, 70),
+			want: importOutcome{Kind: KindBadRequest, Code: "payload_too_large"},
+		},
+		{
+			name: "xlsx: a few wide rows are fine", filename: "u.xlsx", data: wideXLSX(t, 3),
+			want: importOutcome{Rows: []ImportRow{
+				{Line: 2, Name: "张三", Mobile: "13800138000", Role: "教师", School: "一中"},
+				{Line: 3, Name: "张三", Mobile: "13800138000", Role: "教师", School: "一中"},
+				{Line: 4, Name: "张三", Mobile: "13800138000", Role: "教师", School: "一中"},
+			}},
+		},
+		{
+			name: "xlsx: huge shared string", filename: "u.xlsx",
+			data: xlsxSheets(t, map[string][][]any{"S": {{"姓名", "手机号", "角色", "学校"}, {"a", 1, "b", strings.Repeat("长", 3000)}}}, []string{"S"}),
+			want: importOutcome{Kind: KindBadRequest, Code: "payload_too_large"},
+		},
+		{
 			name: "zip bomb", filename: "u.xlsx", data: zipBomb(t),
 			want: importOutcome{Kind: KindBadRequest, Code: "payload_too_large"},
 		},
@@ -340,8 +390,19 @@ func TestReadImportFile(t *testing.T) {
 	}
 }
 
+// endless is a reader that never ends.
+type endless byte
+
+func (e endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(e)
+	}
+	return len(p), nil
+}
+
 func TestReadImportFileTooLarge(t *testing.T) {
-	r := strings.NewReader("姓名,手机号,角色,学校\n" + strings.Repeat("a", maxImportFileBytes))
+	// An endless upload: the reader must stop at its own bound.
+	r := io.MultiReader(strings.NewReader("姓名,手机号,角色,学校\n"), endless('a'))
 	rows, err := ReadImportFile(r, "big.csv", 0)
 	got := outcome(t, rows, err)
 	want := importOutcome{Kind: KindBadRequest, Code: "payload_too_large"}

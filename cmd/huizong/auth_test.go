@@ -250,6 +250,7 @@ func TestBadTokensAre401(t *testing.T) {
 		} {
 			// Same key, same database, same users: only the claim differs.
 			env["HUIZONG_SIGNING_KEY_FILE"], env["HUIZONG_DATA_DIR"] = keyFile, ours.dir
+			env["HUIZONG_MONGODB_DATABASE"] = ours.cfg.MongoDB.Database
 			other := newTestServer(t, env)
 			tok := other.adminToken()
 			other.must(http.StatusOK, req{method: "GET", path: "/api/v1/me", token: tok})

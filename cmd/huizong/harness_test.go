@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"encoding/json"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/huizong/huizong/configs"
 	"github.com/huizong/huizong/repository/mongo"
+	"github.com/huizong/huizong/repository/mongo/mongotest"
 	"github.com/huizong/huizong/repository/sqlite"
 	"github.com/huizong/huizong/services"
 )
@@ -71,13 +73,45 @@ func testConfig(t testing.TB, dir string, env map[string]string) configs.Config 
 	return cfg
 }
 
-// openTestStore opens the embedded store in dir, or a fresh database on the
-// MongoDB named by HUIZONG_TEST_MONGODB_URI.
+// mongoServer is the MongoDB the tests run against when
+// HUIZONG_TEST_STORE=mongodb: HUIZONG_TEST_MONGODB_URI, or FerretDB
+// started in this test binary. Otherwise tests use the embedded store.
+var mongoServer *mongotest.Server
+
+func TestMain(m *testing.M) {
+	if os.Getenv("HUIZONG_TEST_STORE") == "mongodb" || os.Getenv("HUIZONG_TEST_MONGODB_URI") != "" {
+		dir, err := os.MkdirTemp("", "huizong-ferretdb-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		mongoServer, err = mongotest.Start(context.Background(), dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "start MongoDB for tests:", err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		mongoServer.Stop()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// usingMongo reports whether the tests run on the MongoDB store.
+func usingMongo() bool { return mongoServer != nil }
+
+// openTestStore opens the embedded store in cfg.DataDir, or database
+// mongoDB on the test MongoDB.
 func openTestStore(t testing.TB, cfg configs.Config, mongoDB string) store {
 	t.Helper()
 	ctx := context.Background()
-	if uri := os.Getenv("HUIZONG_TEST_MONGODB_URI"); uri != "" {
-		st, err := mongo.Connect(ctx, uri, mongoDB, mongo.Options{Timeout: 10 * time.Second})
+	if usingMongo() {
+		opts := mongo.Options{Timeout: 60 * time.Second}
+		if mongoServer.Ferret {
+			opts.MaxPoolSize = 1
+		}
+		st, err := mongo.Connect(ctx, mongoServer.URI, mongoDB, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,20 +124,13 @@ func openTestStore(t testing.TB, cfg configs.Config, mongoDB string) store {
 	return st
 }
 
-var testDBSeq struct {
-	sync.Mutex
-	n int
-}
-
 func newTestServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
-	testDBSeq.Lock()
-	testDBSeq.n++
-	db := "huizong_test_" + strings.ToLower(services.NewID(time.Now()))
-	testDBSeq.Unlock()
 	s := &testServer{t: t, dir: t.TempDir(), clock: &clock{now: time.Now().UTC()}}
 	s.cfg = testConfig(t, s.dir, env)
-	s.cfg.MongoDB.Database = db
+	if usingMongo() && env["HUIZONG_MONGODB_DATABASE"] == "" {
+		s.cfg.MongoDB.Database = mongoServer.Database(t)
+	}
 	s.start()
 	return s
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,7 +23,7 @@ func TestHealthReadyAndSwagger(t *testing.T) {
 	s.must(http.StatusOK, req{method: "GET", path: "/healthz"})
 	s.must(http.StatusOK, req{method: "GET", path: "/readyz"}).decode(t, &ready)
 	want := "sqlite"
-	if os.Getenv("HUIZONG_TEST_MONGODB_URI") != "" {
+	if usingMongo() {
 		want = "mongodb"
 	}
 	if ready.Store != want {
@@ -217,7 +216,7 @@ func TestUserImport(t *testing.T) {
 // when SIGTERM (here: ctx cancel) arrives still finishes, and the store is
 // closed so the next start opens it cleanly.
 func TestServeShutsDownGracefully(t *testing.T) {
-	if os.Getenv("HUIZONG_TEST_MONGODB_URI") != "" {
+	if usingMongo() {
 		t.Skip("serve opens the store from the configuration")
 	}
 	dir := t.TempDir()
@@ -287,7 +286,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 // writing, then `huizong restore` into a fresh data dir gives a working
 // server with the data.
 func TestBackupCommandUnderLoadRestores(t *testing.T) {
-	if os.Getenv("HUIZONG_TEST_MONGODB_URI") != "" {
+	if usingMongo() {
 		t.Skip("backup is for the embedded store")
 	}
 	s := newTestServer(t, nil)

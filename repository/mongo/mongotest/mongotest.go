@@ -1,0 +1,88 @@
+// Package mongotest gives tests a MongoDB to run against: a real one when
+// HUIZONG_TEST_MONGODB_URI is set, otherwise FerretDB v1.24.2 started in
+// the test binary on an SQLite directory. Only _test.go files import it,
+// so FerretDB never reaches the product binary.
+package mongotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Server is a running MongoDB-compatible server and one client to it.
+type Server struct {
+	URI    string
+	Client *mongo.Client
+	// Ferret is true when the server is the embedded FerretDB.
+	Ferret bool
+	stop   func()
+}
+
+// Start connects to HUIZONG_TEST_MONGODB_URI, or starts FerretDB in dir.
+// Call it once per package (TestMain): a FerretDB start is cheap, but a
+// client per test is not needed.
+func Start(ctx context.Context, dir string) (*Server, error) {
+	if uri := os.Getenv("HUIZONG_TEST_MONGODB_URI"); uri != "" {
+		c, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(30 * time.Second))
+		if err != nil {
+			return nil, err
+		}
+		return &Server{URI: uri, Client: c, stop: func() { _ = c.Disconnect(context.Background()) }}, nil
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ferretdb: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.Run(runCtx)
+	}()
+	uri := f.MongoDBURI()
+	// One connection: FerretDB's SQLite handler loses concurrent updates
+	// otherwise (STORAGE.md).
+	c, err := mongo.Connect(options.Client().ApplyURI(uri).SetMaxPoolSize(1).SetTimeout(60 * time.Second))
+	if err != nil {
+		cancel()
+		<-done
+		return nil, err
+	}
+	return &Server{URI: uri, Client: c, Ferret: true, stop: func() {
+		_ = c.Disconnect(context.Background())
+		cancel()
+		<-done
+	}}, nil
+}
+
+// Stop disconnects and stops FerretDB.
+func (s *Server) Stop() { s.stop() }
+
+// Database returns a fresh database name for t, dropped at cleanup.
+func (s *Server) Database(t testing.TB) string {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "t_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = s.Client.Database(name).Drop(ctx)
+	})
+	return name
+}
