@@ -87,7 +87,7 @@ var fieldMessages = map[string]text{
 	"self":               {"不能修改自己的该项设置", "cannot be changed on your own account"},
 	"password_length":    {"密码长度应为{min}-{max}个字符", "must have {min} to {max} characters"},
 	"password_weak":      {"密码过于简单，不能全为数字或空白", "is too weak: not only digits or spaces"},
-	"wrong_password":     {"当前密码不正确", "is not your current password"},
+	"incorrect":          {"当前密码不正确", "is not your current password"},
 	"missing_column":     {"缺少列：{column}", "lacks the column {column}"},
 	"too_many_rows":      {"行数超过上限{max}", "has more than {max} rows"},
 	"unsupported_format": {"仅支持 CSV 或 XLSX 文件", "must be a CSV or XLSX file"},

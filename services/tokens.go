@@ -237,7 +237,8 @@ func (t *Tokens) createKey(ctx context.Context, after time.Time) (string, error)
 // its key. It fails when the signing key comes from a key file.
 func (t *Tokens) Rotate(ctx context.Context, retireOlderThan time.Duration) (string, error) {
 	if t.file != nil {
-		return "", errors.New("rotate keys: the signing key comes from the key file")
+		// Rotation then means replacing the file; say so rather than fail.
+		return "", &Error{Op: "rotate keys", Kind: KindConflict, Code: "signing_key_file"}
 	}
 	old, err := t.store.Keys(ctx)
 	if err != nil {

@@ -308,3 +308,62 @@ func TestLoginThrottledPerIP(t *testing.T) {
 		t.Fatalf("8 logins from one IP for 8 accounts: last status %d, want 429", last.status)
 	}
 }
+
+// TestSigningKeyRotation: after a rotation new tokens carry the new kid
+// and tokens signed before it stay valid, so nobody is signed out.
+func TestSigningKeyRotation(t *testing.T) {
+	s := newTestServer(t, nil)
+	w := s.seed()
+	kid := func(tok string) string {
+		h, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+		var hd struct {
+			Kid string `json:"kid"`
+			Alg string `json:"alg"`
+		}
+		_ = json.Unmarshal(h, &hd)
+		if hd.Alg != "EdDSA" {
+			t.Errorf("alg %q", hd.Alg)
+		}
+		return hd.Kid
+	}
+	before := w.tokens["teacherA1"]
+	s.must(http.StatusForbidden, req{method: "POST", path: "/api/v1/admin/signing-keys:rotate", token: w.tokens["adminA"]})
+	s.must(http.StatusNoContent, req{method: "POST", path: "/api/v1/admin/signing-keys:rotate", token: w.admin})
+	after := s.login("teachera1", userPassword).AccessToken
+	if kid(before) == kid(after) {
+		t.Errorf("kid unchanged after rotation: %s", kid(after))
+	}
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/me", token: before})
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/me", token: after})
+	// A restart keeps both keys.
+	s.restart()
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/me", token: before})
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/me", token: after})
+}
+
+// TestDisablingSignsOut: a disabled account loses its sessions at once
+// and cannot sign in; enabling it again lets it back.
+func TestDisablingSignsOut(t *testing.T) {
+	s := newTestServer(t, nil)
+	w := s.seed()
+	tp := s.login("teachera1", userPassword)
+	r := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/users/" + w.users["teacherA1"], token: w.tokens["principalA1"]})
+	r = s.must(http.StatusOK, req{method: "PATCH", path: "/api/v1/users/" + w.users["teacherA1"], token: w.tokens["principalA1"],
+		header: map[string]string{"If-Match": r.header.Get("ETag")}, body: map[string]any{"disabled": true}})
+	s.must(http.StatusUnauthorized, req{method: "GET", path: "/api/v1/me", token: tp.AccessToken})
+	s.must(http.StatusUnauthorized, req{method: "POST", path: "/api/v1/auth/refresh", body: map[string]string{"refresh_token": tp.RefreshToken}})
+	s.must(http.StatusUnauthorized, req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"username": "teachera1", "password": userPassword}})
+	s.must(http.StatusOK, req{method: "PATCH", path: "/api/v1/users/" + w.users["teacherA1"], token: w.tokens["principalA1"],
+		header: map[string]string{"If-Match": r.header.Get("ETag")}, body: map[string]any{"disabled": false}})
+	s.login("teachera1", userPassword)
+	// A principal cannot disable themselves or promote a teacher.
+	me := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/users/" + w.users["principalA1"], token: w.tokens["principalA1"]})
+	s.must(http.StatusForbidden, req{method: "PATCH", path: "/api/v1/users/" + w.users["principalA1"], token: w.tokens["principalA1"],
+		header: map[string]string{"If-Match": me.header.Get("ETag")}, body: map[string]any{"disabled": true}})
+	teacher := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/users/" + w.users["teacherA1b"], token: w.tokens["principalA1"]})
+	p := s.must(http.StatusUnprocessableEntity, req{method: "PATCH", path: "/api/v1/users/" + w.users["teacherA1b"], token: w.tokens["principalA1"],
+		header: map[string]string{"If-Match": teacher.header.Get("ETag")}, body: map[string]any{"role": "principal"}}).problem(t)
+	if !p.hasField("role") {
+		t.Errorf("promotion: %+v", p)
+	}
+}
