@@ -217,7 +217,9 @@ func (t *Tokens) createKey(ctx context.Context, after time.Time) (string, error)
 		return "", fmt.Errorf("marshal key: %w", err)
 	}
 	id := KeyID(pub)
-	created := t.clock().UTC()
+	// Stores keep milliseconds: compare at that precision, or two keys made
+	// within one millisecond would tie and either might sign.
+	created := t.clock().UTC().Truncate(time.Millisecond)
 	if !created.After(after) {
 		created = after.Add(time.Millisecond)
 	}
