@@ -17,6 +17,7 @@ docs:
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^docs/'))"
 	go vet ./...
+	go tool staticcheck ./...
 
 fuzz:
 	scripts/fuzz.sh 10s
