@@ -76,14 +76,19 @@ func BenchmarkAuthenticatedRead(b *testing.B) {
 }
 
 // BenchmarkCreateOrg measures POST /api/v1/orgs (validation, scope check,
-// one write transaction) over HTTP on the embedded store, 16 clients.
+// one write transaction) over HTTP on the embedded store, 16 clients, with
+// each synchronous setting in the same run.
 func BenchmarkCreateOrg(b *testing.B) {
-	s := newTestServer(b, nil)
-	w := s.seed()
-	runLoad(b, 16, func(i int) int {
-		return s.do(req{method: "POST", path: "/api/v1/orgs", token: w.tokens["adminA"],
-			body: map[string]any{"kind": "school", "name": fmt.Sprintf("压测学校%d", i), "parent_id": w.distA}}).status
-	})
+	for _, mode := range []string{"FULL", "NORMAL"} {
+		b.Run("synchronous="+mode, func(b *testing.B) {
+			s := newTestServer(b, map[string]string{"HUIZONG_SQLITE_SYNCHRONOUS": mode})
+			w := s.seed()
+			runLoad(b, 16, func(i int) int {
+				return s.do(req{method: "POST", path: "/api/v1/orgs", token: w.tokens["adminA"],
+					body: map[string]any{"kind": "school", "name": fmt.Sprintf("压测学校%d", i), "parent_id": w.distA}}).status
+			})
+		})
+	}
 }
 
 // BenchmarkLogin measures sign-in with the production argon2id parameters

@@ -33,13 +33,9 @@ const maxKeys = 1000
 // Keys lists every key, newest first.
 func (s *Store) Keys(ctx context.Context) ([]services.SigningKey, error) {
 	const op = "mongo.Keys"
-	cur, err := s.keys.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(maxKeys))
+	docs, err := findAll[keyDoc](ctx, s.keys, bson.D{},
+		options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(maxKeys))
 	if err != nil {
-		return nil, wrap(op, err)
-	}
-	defer cur.Close(ctx)
-	var docs []keyDoc
-	if err := cur.All(ctx, &docs); err != nil {
 		return nil, wrap(op, err)
 	}
 	out := make([]services.SigningKey, len(docs))

@@ -113,17 +113,12 @@ const maxUserSessions = 100
 // UserSessions lists the user's active sessions at now, newest first.
 func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) ([]services.Session, error) {
 	const op = "mongo.UserSessions"
-	cur, err := s.sessions.Find(ctx, bson.D{
+	docs, err := findAll[sessionDoc](ctx, s.sessions, bson.D{
 		{Key: "user_id", Value: userID},
 		{Key: "revoked_at", Value: int64(0)},
 		{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: ms(now)}}},
 	}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(maxUserSessions))
 	if err != nil {
-		return nil, wrap(op, err)
-	}
-	defer cur.Close(ctx)
-	var docs []sessionDoc
-	if err := cur.All(ctx, &docs); err != nil {
 		return nil, wrap(op, err)
 	}
 	out := make([]services.Session, len(docs))

@@ -262,7 +262,13 @@ func findPage[T any](ctx context.Context, coll *mongo.Collection, f bson.D, p se
 	if p.After != "" {
 		f = append(f, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: p.After}}})
 	}
-	cur, err := coll.Find(ctx, f, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(p.Limit)))
+	return findAll[T](ctx, coll, f, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(p.Limit)))
+}
+
+// findAll decodes every document a find returns; callers bound it with a
+// limit.
+func findAll[T any](ctx context.Context, coll *mongo.Collection, f bson.D, opts *options.FindOptionsBuilder) ([]T, error) {
+	cur, err := coll.Find(ctx, f, opts)
 	if err != nil {
 		return nil, err
 	}
