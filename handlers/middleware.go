@@ -184,8 +184,13 @@ func authenticate(auth Authenticator, public map[string]bool) gin.HandlerFunc {
 			return
 		}
 		h := c.GetHeader("Authorization")
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || len(h) > maxAuthHeader || token == "" {
+		// The scheme is case-insensitive (RFC 9110 section 11.1).
+		ok := len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ")
+		token := ""
+		if ok {
+			token = h[len("Bearer "):]
+		}
+		if !ok || len(h) > maxAuthHeader || strings.TrimSpace(token) == "" {
 			respondError(c, &services.Error{Op: "authenticate", Kind: services.KindUnauthorized, Code: "unauthorized"})
 			return
 		}
