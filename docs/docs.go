@@ -611,7 +611,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Returns one unit inside the caller's scope; units outside it are 404.",
+                "description": "Returns one unit inside the caller's scope; units outside it are 404. Answers its ETag, and 304 to a matching If-None-Match.",
                 "produces": [
                     "application/json"
                 ],
@@ -627,6 +627,12 @@ const docTemplate = `{
                         "name": "id",
                         "in": "path",
                         "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "ETag of a cached copy",
+                        "name": "If-None-Match",
+                        "in": "header"
                     }
                 ],
                 "responses": {
@@ -641,6 +647,9 @@ const docTemplate = `{
                                 "description": "Version of the unit"
                             }
                         }
+                    },
+                    "304": {
+                        "description": "Not Modified"
                     },
                     "401": {
                         "description": "Unauthorized",

@@ -106,3 +106,20 @@ func TestIfMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestAcceptsGzip(t *testing.T) {
+	tests := map[string]bool{
+		"":                     false,
+		"gzip":                 true,
+		"GZIP":                 true,
+		"deflate, gzip;q=0.8":  true,
+		"gzip;q=0":             false,
+		"gzip; q=0.0, deflate": false,
+		"br, identity":         false,
+	}
+	for header, want := range tests {
+		if got := acceptsGzip(header); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)
+		}
+	}
+}

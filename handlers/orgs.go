@@ -84,14 +84,16 @@ func (h *Orgs) Create(c *gin.Context) {
 // Get returns one org unit.
 //
 //	@Summary		Get an org unit
-//	@Description	Returns one unit inside the caller's scope; units outside it are 404.
+//	@Description	Returns one unit inside the caller's scope; units outside it are 404. Answers its ETag, and 304 to a matching If-None-Match.
 //	@ID				getOrg
 //	@Tags			orgs
 //	@Security		BearerAuth
 //	@Produce		json
-//	@Param			id		path		string	true	"Org id"
-//	@Success		200		{object}	OrgResponse
-//	@Header			200		{string}	ETag	"Version of the unit"
+//	@Param			id				path		string	true	"Org id"
+//	@Param			If-None-Match	header		string	false	"ETag of a cached copy"
+//	@Success		200				{object}	OrgResponse
+//	@Header			200				{string}	ETag	"Version of the unit"
+//	@Success		304
 //	@Failure		401,404	{object}	Problem
 //	@Router			/api/v1/orgs/{id} [get]
 func (h *Orgs) Get(c *gin.Context) {
@@ -100,7 +102,13 @@ func (h *Orgs) Get(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
-	c.Header("ETag", etag(o.Version))
+	tag := etag(o.Version)
+	c.Header("ETag", tag)
+	if c.GetHeader("If-None-Match") == tag {
+		c.Header("Cache-Control", "private, no-cache")
+		c.Status(http.StatusNotModified)
+		return
+	}
 	c.JSON(http.StatusOK, h.out.org(o))
 }
 

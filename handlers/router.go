@@ -94,7 +94,7 @@ func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Token
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
-	r.Use(requestID(), accessLog(log), recovery(), cors(cfg.CORSOrigins), limitBody(cfg.MaxBodyBytes, bodyLimits))
+	r.Use(requestID(), accessLog(log), recovery(), cors(cfg.CORSOrigins), compress(), limitBody(cfg.MaxBodyBytes, bodyLimits))
 	r.NoRoute(func(c *gin.Context) { writeProblem(c, http.StatusNotFound, "not_found", nil) })
 	r.NoMethod(func(c *gin.Context) { writeProblem(c, http.StatusMethodNotAllowed, "method_not_allowed", nil) })
 

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -142,5 +145,34 @@ func TestAuthenticatedAnswersAreNotCached(t *testing.T) {
 	}
 	if strings.Contains(string(r.body), "argon2") || strings.Contains(string(r.body), "password_hash") {
 		t.Errorf("a hash leaked: %s", r.body)
+	}
+}
+
+func TestGzipWhenAccepted(t *testing.T) {
+	s := newTestServer(t, nil)
+	w := s.seed()
+	// Naming the encoding ourselves turns off the client's transparent
+	// decompression, so the test sees the wire.
+	r := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/orgs/tree", token: w.admin, header: map[string]string{"Accept-Encoding": "gzip"}})
+	if r.header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("no gzip: %v", r.header)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || !bytes.Contains(plain, []byte("成华区实验小学")) {
+		t.Fatalf("gunzipped body %q, %v", plain, err)
+	}
+	// Not for clients that did not ask, nor for answers without a body.
+	if r := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/me", token: w.admin, header: map[string]string{"Accept-Encoding": "identity"}}); r.header.Get("Content-Encoding") != "" {
+		t.Errorf("identity got %q", r.header.Get("Content-Encoding"))
+	}
+	if r := s.must(http.StatusNoContent, req{method: "POST", path: "/api/v1/auth/logout", token: w.tokens["teacherB1"], header: map[string]string{"Accept-Encoding": "gzip"}}); r.header.Get("Content-Encoding") != "" || len(r.body) != 0 {
+		t.Errorf("204 got encoding %q and %d bytes", r.header.Get("Content-Encoding"), len(r.body))
+	}
+	if p := s.must(http.StatusNotFound, req{method: "GET", path: "/api/v1/orgs/nope", token: w.admin, header: map[string]string{"Accept-Encoding": "gzip"}}); p.header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("problem not compressed")
 	}
 }

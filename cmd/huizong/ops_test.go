@@ -82,6 +82,8 @@ func TestOrgCRUDTreeAndPaging(t *testing.T) {
 	if o.Students != 1800 || o.Name != "成华区实验小学（本部）" || o.Version != 2 || len(o.Ancestors) != 2 || o.Ancestors[0] != w.city {
 		t.Errorf("updated org: %+v", o)
 	}
+	s.must(http.StatusNotModified, req{method: "GET", path: "/api/v1/orgs/" + w.schoolA1, token: admin, header: map[string]string{"If-None-Match": `"v2"`}})
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/orgs/" + w.schoolA1, token: admin, header: map[string]string{"If-None-Match": tag}})
 	s.must(http.StatusPreconditionFailed, req{method: "PATCH", path: "/api/v1/orgs/" + w.schoolA1, token: admin, header: map[string]string{"If-Match": tag}, body: map[string]any{"staff": 1}})
 
 	// A unit with users cannot go; an empty one can.
