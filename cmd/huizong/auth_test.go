@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -365,5 +366,26 @@ func TestDisablingSignsOut(t *testing.T) {
 		header: map[string]string{"If-Match": teacher.header.Get("ETag")}, body: map[string]any{"role": "principal"}}).problem(t)
 	if !p.hasField("role") {
 		t.Errorf("promotion: %+v", p)
+	}
+}
+
+// TestTrustedProxyGivesClientIP: behind a configured proxy, each client's
+// own address (from X-Forwarded-For) has its own sign-in budget.
+func TestTrustedProxyGivesClientIP(t *testing.T) {
+	s := newTestServer(t, map[string]string{"HUIZONG_LOGIN_PER_ACCOUNT": "100", "HUIZONG_LOGIN_PER_IP": "3", "HUIZONG_TRUSTED_PROXIES": "127.0.0.1"})
+	for i := range 8 {
+		r := s.do(req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"username": "nobody", "password": "wrong-pass-1"},
+			header: map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d", i+1)}})
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("client %d behind the proxy: status %d, want 401", i, r.status)
+		}
+	}
+	var last response
+	for range 5 {
+		last = s.do(req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"username": "nobody", "password": "wrong-pass-1"},
+			header: map[string]string{"X-Forwarded-For": "203.0.113.99"}})
+	}
+	if last.status != http.StatusTooManyRequests {
+		t.Errorf("one client, 5 attempts: status %d, want 429", last.status)
 	}
 }
