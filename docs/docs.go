@@ -435,6 +435,12 @@ const docTemplate = `{
                         "description": "next_cursor of the previous page",
                         "name": "cursor",
                         "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "Also count every match (total)",
+                        "name": "count",
+                        "in": "query"
                     }
                 ],
                 "responses": {
@@ -888,6 +894,12 @@ const docTemplate = `{
                         "type": "string",
                         "description": "next_cursor of the previous page",
                         "name": "cursor",
+                        "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "Also count every match (total)",
+                        "name": "count",
                         "in": "query"
                     }
                 ],
@@ -1676,6 +1688,11 @@ const docTemplate = `{
                 },
                 "next_cursor": {
                     "type": "string"
+                },
+                "total": {
+                    "description": "Total counts every match when count=true was asked.",
+                    "type": "integer",
+                    "example": 52
                 }
             }
         },
@@ -2005,6 +2022,11 @@ const docTemplate = `{
                 },
                 "next_cursor": {
                     "type": "string"
+                },
+                "total": {
+                    "description": "Total counts every match when count=true was asked.",
+                    "type": "integer",
+                    "example": 52
                 }
             }
         },

@@ -38,6 +38,8 @@ func (r OrgRequest) input() services.OrgInput {
 type OrgList struct {
 	Items      []OrgResponse `json:"items"`
 	NextCursor string        `json:"next_cursor"`
+	// Total counts every match when count=true was asked.
+	Total *int64 `json:"total,omitempty" example:"52"`
 } //	@name	OrgList
 
 // OrgTreeNode is an org unit with its children.
@@ -125,6 +127,7 @@ func (h *Orgs) Get(c *gin.Context) {
 //	@Param			code		query		string	false	"National school code"
 //	@Param			limit		query		int		false	"Page size (1-100, default 20)"
 //	@Param			cursor		query		string	false	"next_cursor of the previous page"
+//	@Param			count		query		bool	false	"Also count every match (total)"
 //	@Success		200			{object}	OrgList
 //	@Failure		400,401		{object}	Problem
 //	@Router			/api/v1/orgs [get]
@@ -139,14 +142,26 @@ func (h *Orgs) List(c *gin.Context) {
 		respondError(c, badField("orgs.list", "kind", "enum", map[string]any{"options": "city, district, school"}))
 		return
 	}
-	orgs, err := h.orgs.List(c.Request.Context(), caller(c), services.OrgQuery{
-		ParentID: c.Query("parent_id"), Kind: kind, Code: c.Query("code"), Page: pg,
-	})
+	count, err := wantCount(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	q := services.OrgQuery{ParentID: c.Query("parent_id"), Kind: kind, Code: c.Query("code"), Page: pg}
+	orgs, err := h.orgs.List(c.Request.Context(), caller(c), q)
 	if err != nil {
 		respondError(c, err)
 		return
 	}
 	out := OrgList{Items: make([]OrgResponse, 0, len(orgs))}
+	if count {
+		n, err := h.orgs.Count(c.Request.Context(), caller(c), q)
+		if err != nil {
+			respondError(c, err)
+			return
+		}
+		out.Total = &n
+	}
 	for _, o := range orgs {
 		out.Items = append(out.Items, h.out.org(o))
 	}

@@ -54,6 +54,8 @@ type CreatedUserResponse struct {
 type UserList struct {
 	Items      []UserResponse `json:"items"`
 	NextCursor string         `json:"next_cursor"`
+	// Total counts every match when count=true was asked.
+	Total *int64 `json:"total,omitempty" example:"52"`
 } //	@name	UserList
 
 // Create adds an account.
@@ -120,6 +122,7 @@ func (h *Users) Get(c *gin.Context) {
 //	@Param			role		query		string	false	"Only this role"	Enums(teacher, principal, district_admin, city_admin, sysadmin)
 //	@Param			limit		query		int		false	"Page size (1-100, default 20)"
 //	@Param			cursor		query		string	false	"next_cursor of the previous page"
+//	@Param			count		query		bool	false	"Also count every match (total)"
 //	@Success		200			{object}	UserList
 //	@Failure		400,401,403	{object}	Problem
 //	@Router			/api/v1/users [get]
@@ -134,12 +137,26 @@ func (h *Users) List(c *gin.Context) {
 		respondError(c, badField("users.list", "role", "enum", map[string]any{"options": "teacher, principal, district_admin, city_admin, sysadmin"}))
 		return
 	}
-	users, err := h.users.List(c.Request.Context(), caller(c), services.UserQuery{OrgID: c.Query("org_id"), Role: role, Page: pg})
+	count, err := wantCount(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	q := services.UserQuery{OrgID: c.Query("org_id"), Role: role, Page: pg}
+	users, err := h.users.List(c.Request.Context(), caller(c), q)
 	if err != nil {
 		respondError(c, err)
 		return
 	}
 	out := UserList{Items: make([]UserResponse, 0, len(users))}
+	if count {
+		n, err := h.users.Count(c.Request.Context(), caller(c), q)
+		if err != nil {
+			respondError(c, err)
+			return
+		}
+		out.Total = &n
+	}
 	for _, u := range users {
 		out.Items = append(out.Items, h.out.user(u))
 	}

@@ -117,6 +117,19 @@ func page(c *gin.Context) (services.Page, error) {
 	return p, nil
 }
 
+// wantCount reads count=true: lists carry no totals unless asked.
+func wantCount(c *gin.Context) (bool, error) {
+	s := c.Query("count")
+	if s == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, badField("page", "count", "type", map[string]any{"expected": "boolean"})
+	}
+	return b, nil
+}
+
 // Cursors wrap the last id of a page so clients treat them as opaque.
 func encodeCursor(lastID string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("id:" + lastID))

@@ -490,7 +490,7 @@ func (a *Auth) ChangePassword(ctx context.Context, p Principal, oldPassword, new
 // account exists or another instance created it first.
 func (a *Auth) EnsureAdmin(ctx context.Context, password string) (generated string, created bool, err error) {
 	const op = "auth.ensure_admin"
-	n, err := a.users.CountUsers(ctx)
+	n, err := a.users.CountUsers(ctx, ScopeAll(), UserQuery{})
 	if err != nil {
 		return "", false, storeErr(op, err)
 	}

@@ -646,7 +646,7 @@ func TestEnsureAdmin(t *testing.T) {
 	if created != 1 || len(generated) < 20 {
 		t.Fatalf("created %d times, generated %q; want once with a strong password", created, generated)
 	}
-	if n, err := st.CountUsers(ctx); err != nil || n != 1 {
+	if n, err := st.CountUsers(ctx, services.ScopeAll(), services.UserQuery{}); err != nil || n != 1 {
 		t.Fatalf("CountUsers = %d, %v; want 1", n, err)
 	}
 

@@ -112,6 +112,15 @@ func (s *Orgs) List(ctx context.Context, p Principal, q OrgQuery) ([]Org, error)
 	return orgs, nil
 }
 
+// Count counts the units the caller can see that match q.
+func (s *Orgs) Count(ctx context.Context, p Principal, q OrgQuery) (int64, error) {
+	n, err := s.store.CountOrgs(ctx, p.Scope(), q)
+	if err != nil {
+		return 0, fmt.Errorf("orgs.count: %w", err)
+	}
+	return n, nil
+}
+
 // Update changes a unit's name, code, stages and headcounts at the version
 // the caller holds. Kind and parent never change.
 func (s *Orgs) Update(ctx context.Context, p Principal, id string, version int64, in OrgInput) (Org, error) {

@@ -13,6 +13,8 @@ type OrgStore interface {
 	Org(ctx context.Context, s Scope, id string) (Org, error)
 	// Orgs lists units inside s in id order.
 	Orgs(ctx context.Context, s Scope, q OrgQuery) ([]Org, error)
+	// CountOrgs counts the units inside s that match q (its page ignored).
+	CountOrgs(ctx context.Context, s Scope, q OrgQuery) (int64, error)
 	// UpdateOrg replaces the mutable fields of the unit o.ID if it lies
 	// inside s and its version is still o.Version; it returns the stored
 	// unit with the next version. ErrStale when the version moved on.
@@ -37,8 +39,9 @@ type UserStore interface {
 	// UpdateUser replaces the mutable fields of u.ID inside s at version
 	// u.Version and returns the stored user with the next version.
 	UpdateUser(ctx context.Context, s Scope, u User) (User, error)
-	// CountUsers counts every account (first start).
-	CountUsers(ctx context.Context) (int64, error)
+	// CountUsers counts the users inside s that match q (its page
+	// ignored); ScopeAll and an empty query count every account.
+	CountUsers(ctx context.Context, s Scope, q UserQuery) (int64, error)
 }
 
 // SessionStore keeps device sessions and their refresh-token hashes.

@@ -228,6 +228,18 @@ func (s *Users) List(ctx context.Context, p Principal, q UserQuery) ([]User, err
 	return users, nil
 }
 
+// Count counts the accounts the caller can see that match q.
+func (s *Users) Count(ctx context.Context, p Principal, q UserQuery) (int64, error) {
+	if p.User.Role.Rank() < RolePrincipal.Rank() {
+		return 0, Fail("users.count", KindForbidden, "forbidden", nil)
+	}
+	n, err := s.users.CountUsers(ctx, p.Scope(), q)
+	if err != nil {
+		return 0, fmt.Errorf("users.count: %w", err)
+	}
+	return n, nil
+}
+
 // Update changes an account's name, mobile, role, org or disabled flag at
 // the version the caller holds. Disabling an account signs it out
 // everywhere; nobody changes their own role or disables themselves.

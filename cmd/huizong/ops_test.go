@@ -137,6 +137,25 @@ func TestOrgCRUDTreeAndPaging(t *testing.T) {
 	if len(seen) != 7 {
 		t.Errorf("paged through %d schools, want 7", len(seen))
 	}
+	// Totals only when asked, scoped like the list.
+	var counted struct {
+		Items []any  `json:"items"`
+		Total *int64 `json:"total"`
+	}
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/orgs?kind=school&limit=2&count=true", token: admin}).decode(t, &counted)
+	if counted.Total == nil || *counted.Total != 7 || len(counted.Items) != 2 {
+		t.Errorf("count=true: total %v, %d items; want 7 and 2", counted.Total, len(counted.Items))
+	}
+	counted.Total = nil
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/orgs?kind=school", token: admin}).decode(t, &counted)
+	if counted.Total != nil {
+		t.Errorf("a total without count=true")
+	}
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/users?count=true", token: w.tokens["principalA1"]}).decode(t, &counted)
+	if counted.Total == nil || *counted.Total != 3 {
+		t.Errorf("principal's user total %v, want 3", counted.Total)
+	}
+	s.must(http.StatusBadRequest, req{method: "GET", path: "/api/v1/orgs?count=maybe", token: admin})
 }
 
 func TestUserImport(t *testing.T) {

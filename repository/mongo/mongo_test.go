@@ -98,7 +98,7 @@ func TestSweepPending(t *testing.T) {
 	if _, err := s.UserByLogin(ctx, "wang"); err == nil {
 		t.Fatal("a pending user can sign in")
 	}
-	if n, _ := s.CountUsers(ctx); n != 0 {
+	if n, _ := s.CountUsers(ctx, services.ScopeAll(), services.UserQuery{}); n != 0 {
 		t.Errorf("CountUsers counts pending users: %d", n)
 	}
 	if err := s.SweepPending(ctx, now.Add(-10*time.Minute)); err != nil {

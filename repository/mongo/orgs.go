@@ -75,18 +75,9 @@ func (s *Store) Org(ctx context.Context, sc services.Scope, id string) (services
 
 // Orgs lists units inside sc in id order.
 func (s *Store) Orgs(ctx context.Context, sc services.Scope, q services.OrgQuery) ([]services.Org, error) {
-	f, ok := withScope(bson.D{}, sc)
-	if !ok {
+	f := orgsFilter(sc, q)
+	if f == nil {
 		return nil, nil
-	}
-	if q.ParentID != "" {
-		f = append(f, bson.E{Key: "parent_id", Value: q.ParentID})
-	}
-	if q.Kind != "" {
-		f = append(f, bson.E{Key: "kind", Value: string(q.Kind)})
-	}
-	if q.Code != "" {
-		f = append(f, bson.E{Key: "code", Value: q.Code})
 	}
 	docs, err := findPage[orgDoc](ctx, s.orgs, f, q.Page)
 	if err != nil {
@@ -97,6 +88,30 @@ func (s *Store) Orgs(ctx context.Context, sc services.Scope, q services.OrgQuery
 		out[i] = toOrg(d)
 	}
 	return out, nil
+}
+
+// orgsFilter matches the units of a list or count; nil matches nothing.
+func orgsFilter(sc services.Scope, q services.OrgQuery) bson.D {
+	f, ok := withScope(bson.D{}, sc)
+	if !ok {
+		return nil
+	}
+	if q.ParentID != "" {
+		f = append(f, bson.E{Key: "parent_id", Value: q.ParentID})
+	}
+	if q.Kind != "" {
+		f = append(f, bson.E{Key: "kind", Value: string(q.Kind)})
+	}
+	if q.Code != "" {
+		f = append(f, bson.E{Key: "code", Value: q.Code})
+	}
+	return f
+}
+
+// CountOrgs counts the units inside sc that match q (its page ignored).
+func (s *Store) CountOrgs(ctx context.Context, sc services.Scope, q services.OrgQuery) (int64, error) {
+	n, err := count(ctx, s.orgs, orgsFilter(sc, q))
+	return n, wrap("mongo.CountOrgs", err)
 }
 
 // UpdateOrg replaces a unit's mutable fields at version o.Version.

@@ -279,3 +279,11 @@ func findAll[T any](ctx context.Context, coll *mongo.Collection, f bson.D, opts 
 	}
 	return out, nil
 }
+
+// count counts the documents f matches; a nil filter matches nothing.
+func count(ctx context.Context, coll *mongo.Collection, f bson.D) (int64, error) {
+	if f == nil {
+		return 0, nil
+	}
+	return coll.CountDocuments(ctx, f)
+}

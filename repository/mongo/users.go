@@ -117,15 +117,9 @@ func (s *Store) User(ctx context.Context, sc services.Scope, id string) (service
 
 // Users lists users inside sc in id order.
 func (s *Store) Users(ctx context.Context, sc services.Scope, q services.UserQuery) ([]services.User, error) {
-	f, ok := withScope(bson.D{notPending}, sc)
-	if !ok {
+	f := usersFilter(sc, q)
+	if f == nil {
 		return nil, nil
-	}
-	if q.OrgID != "" {
-		f = append(f, bson.E{Key: "org_id", Value: q.OrgID})
-	}
-	if q.Role != "" {
-		f = append(f, bson.E{Key: "role", Value: string(q.Role)})
 	}
 	docs, err := findPage[userDoc](ctx, s.users, f, q.Page)
 	if err != nil {
@@ -136,6 +130,21 @@ func (s *Store) Users(ctx context.Context, sc services.Scope, q services.UserQue
 		out[i] = toUser(d)
 	}
 	return out, nil
+}
+
+// usersFilter matches the users of a list or count; nil matches nothing.
+func usersFilter(sc services.Scope, q services.UserQuery) bson.D {
+	f, ok := withScope(bson.D{notPending}, sc)
+	if !ok {
+		return nil
+	}
+	if q.OrgID != "" {
+		f = append(f, bson.E{Key: "org_id", Value: q.OrgID})
+	}
+	if q.Role != "" {
+		f = append(f, bson.E{Key: "role", Value: string(q.Role)})
+	}
+	return f
 }
 
 // UserByLogin finds a user by username or mobile number.
@@ -191,8 +200,8 @@ func (s *Store) UpdateUser(ctx context.Context, sc services.Scope, u services.Us
 	return toUser(out), nil
 }
 
-// CountUsers counts every account.
-func (s *Store) CountUsers(ctx context.Context) (int64, error) {
-	n, err := s.users.CountDocuments(ctx, bson.D{notPending})
+// CountUsers counts the users inside sc that match q (its page ignored).
+func (s *Store) CountUsers(ctx context.Context, sc services.Scope, q services.UserQuery) (int64, error) {
+	n, err := count(ctx, s.users, usersFilter(sc, q))
 	return n, wrap("mongo.CountUsers", err)
 }

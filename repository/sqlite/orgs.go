@@ -80,8 +80,14 @@ func (s *Store) Org(ctx context.Context, sc services.Scope, id string) (services
 // driven by the scope table's (ancestor_id, org_id) key so the scoped list
 // is one index range in id order. Only fixed fragments are concatenated;
 // every value is a parameter.
-func orgsQuery(sc services.Scope, q services.OrgQuery) (string, []any) {
+//
+// With count set it counts the matches instead: no page, no order.
+func orgsQuery(sc services.Scope, q services.OrgQuery, count bool) (string, []any) {
 	p := q.Page.Normalize()
+	cols := orgCols
+	if count {
+		cols, p.After = "count(*)", ""
+	}
 	var b strings.Builder
 	var args []any
 	order := "o.id"
@@ -90,11 +96,11 @@ func orgsQuery(sc services.Scope, q services.OrgQuery) (string, []any) {
 		// With a parent filter the (parent_id, id) index is narrower than
 		// the scope's range, and the scope becomes a key lookup per unit.
 		cond, cargs := orgScope(sc)
-		b.WriteString(`SELECT ` + orgCols + ` FROM orgs o WHERE o.id > ?` + cond)
+		b.WriteString(`SELECT ` + cols + ` FROM orgs o WHERE o.id > ?` + cond)
 		args = append(args, p.After)
 		args = append(args, cargs...)
 	default:
-		b.WriteString(`SELECT ` + orgCols + ` FROM org_scope a JOIN orgs o ON o.id = a.org_id
+		b.WriteString(`SELECT ` + cols + ` FROM org_scope a JOIN orgs o ON o.id = a.org_id
 			WHERE a.ancestor_id = ? AND a.org_id > ?`)
 		args = append(args, sc.OrgID, p.After)
 		order = "a.org_id"
@@ -111,6 +117,9 @@ func orgsQuery(sc services.Scope, q services.OrgQuery) (string, []any) {
 		b.WriteString(` AND o.code = ?`)
 		args = append(args, q.Code)
 	}
+	if count {
+		return b.String(), args
+	}
 	// Order by the column the chosen key is sorted on, so SQLite reads
 	// the page in order and stops at the limit instead of sorting.
 	b.WriteString(` ORDER BY ` + order + ` LIMIT ?`)
@@ -124,7 +133,7 @@ func (s *Store) Orgs(ctx context.Context, sc services.Scope, q services.OrgQuery
 	if sc.Empty() {
 		return nil, nil
 	}
-	query, args := orgsQuery(sc, q)
+	query, args := orgsQuery(sc, q, false)
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(op, err)
@@ -139,6 +148,17 @@ func (s *Store) Orgs(ctx context.Context, sc services.Scope, q services.OrgQuery
 		list = append(list, o)
 	}
 	return list, wrap(op, rows.Err())
+}
+
+// CountOrgs counts the units inside sc that match q (its page ignored).
+func (s *Store) CountOrgs(ctx context.Context, sc services.Scope, q services.OrgQuery) (int64, error) {
+	if sc.Empty() {
+		return 0, nil
+	}
+	query, args := orgsQuery(sc, q, true)
+	var n int64
+	err := s.r.QueryRowContext(ctx, query, args...).Scan(&n)
+	return n, wrap("sqlite.CountOrgs", err)
 }
 
 // UpdateOrg replaces the mutable fields of o.ID at o.Version inside sc.

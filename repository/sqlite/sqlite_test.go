@@ -72,11 +72,17 @@ func TestListsUseIndexes(t *testing.T) {
 	all := services.ScopeAll()
 	orgs := func(sc services.Scope, q services.OrgQuery) func() (string, []any) {
 		q.Page = page
-		return func() (string, []any) { return orgsQuery(sc, q) }
+		return func() (string, []any) { return orgsQuery(sc, q, false) }
 	}
 	users := func(sc services.Scope, q services.UserQuery) func() (string, []any) {
 		q.Page = page
-		return func() (string, []any) { return usersQuery(sc, q) }
+		return func() (string, []any) { return usersQuery(sc, q, false) }
+	}
+	count := func(sc services.Scope, q services.OrgQuery) func() (string, []any) {
+		return func() (string, []any) { return orgsQuery(sc, q, true) }
+	}
+	countUsers := func(sc services.Scope, q services.UserQuery) func() (string, []any) {
+		return func() (string, []any) { return usersQuery(sc, q, true) }
 	}
 	fixed := func(query string, args ...any) func() (string, []any) {
 		return func() (string, []any) { return query, args }
@@ -98,6 +104,8 @@ func TestListsUseIndexes(t *testing.T) {
 		{"users scoped by role", users(d1, services.UserQuery{Role: services.RoleTeacher}), "SEARCH a USING PRIMARY KEY (ancestor_id=? AND user_id>?)"},
 		{"users all", users(all, services.UserQuery{}), "SEARCH u USING PRIMARY KEY (id>?)"},
 		{"users all by role", users(all, services.UserQuery{Role: services.RoleTeacher}), "users_role (role=? AND id>?)"},
+		{"count orgs scoped", count(d1, services.OrgQuery{Kind: services.OrgSchool}), "SEARCH a USING PRIMARY KEY (ancestor_id=? AND org_id>?)"},
+		{"count users scoped", countUsers(d1, services.UserQuery{}), "SEARCH a USING PRIMARY KEY (ancestor_id=? AND user_id>?)"},
 		{"user by login", fixed(userByLoginQuery, "x", "x", "x"), "MULTI-INDEX OR"},
 		{"user sessions", fixed(userSessionsQuery, "u1", 0), "sessions_user (user_id=?)"},
 		{"delete sessions", fixed(deleteSessionsQuery, 0, 0), "MULTI-INDEX OR"},

@@ -101,8 +101,14 @@ func (s *Store) User(ctx context.Context, sc services.Scope, id string) (service
 }
 
 // usersQuery builds the list query like orgsQuery.
-func usersQuery(sc services.Scope, q services.UserQuery) (string, []any) {
+//
+// With count set it counts the matches instead: no page, no order.
+func usersQuery(sc services.Scope, q services.UserQuery, count bool) (string, []any) {
 	p := q.Page.Normalize()
+	cols := userCols
+	if count {
+		cols, p.After = "count(*)", ""
+	}
 	var b strings.Builder
 	var args []any
 	order := "u.id"
@@ -111,11 +117,11 @@ func usersQuery(sc services.Scope, q services.UserQuery) (string, []any) {
 		// With an org filter the (org_id, id) index is narrower than the
 		// scope's range, and the scope becomes a key lookup per user.
 		cond, cargs := userScope(sc)
-		b.WriteString(`SELECT ` + userCols + ` FROM users u WHERE u.id > ?` + cond)
+		b.WriteString(`SELECT ` + cols + ` FROM users u WHERE u.id > ?` + cond)
 		args = append(args, p.After)
 		args = append(args, cargs...)
 	default:
-		b.WriteString(`SELECT ` + userCols + ` FROM user_scope a JOIN users u ON u.id = a.user_id
+		b.WriteString(`SELECT ` + cols + ` FROM user_scope a JOIN users u ON u.id = a.user_id
 			WHERE a.ancestor_id = ? AND a.user_id > ?`)
 		args = append(args, sc.OrgID, p.After)
 		order = "a.user_id"
@@ -127,6 +133,9 @@ func usersQuery(sc services.Scope, q services.UserQuery) (string, []any) {
 	if q.Role != "" {
 		b.WriteString(` AND u.role = ?`)
 		args = append(args, string(q.Role))
+	}
+	if count {
+		return b.String(), args
 	}
 	// Order by the column the chosen key is sorted on, so SQLite reads
 	// the page in order and stops at the limit instead of sorting.
@@ -141,7 +150,7 @@ func (s *Store) Users(ctx context.Context, sc services.Scope, q services.UserQue
 	if sc.Empty() {
 		return nil, nil
 	}
-	query, args := usersQuery(sc, q)
+	query, args := usersQuery(sc, q, false)
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(op, err)
@@ -207,9 +216,13 @@ func (s *Store) UpdateUser(ctx context.Context, sc services.Scope, u services.Us
 	return out, nil
 }
 
-// CountUsers counts every account.
-func (s *Store) CountUsers(ctx context.Context) (int64, error) {
+// CountUsers counts the users inside sc that match q (its page ignored).
+func (s *Store) CountUsers(ctx context.Context, sc services.Scope, q services.UserQuery) (int64, error) {
+	if sc.Empty() {
+		return 0, nil
+	}
+	query, args := usersQuery(sc, q, true)
 	var n int64
-	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	err := s.r.QueryRowContext(ctx, query, args...).Scan(&n)
 	return n, wrap("sqlite.CountUsers", err)
 }

@@ -315,6 +315,13 @@ func testOrgList(t *testing.T, s Store) {
 			if d := cmp.Diff(tt.want, orgIDs(got), cmpopts.EquateEmpty()); d != "" {
 				t.Errorf("Orgs ids (-want +got):\n%s", d)
 			}
+			if tt.q.Page == (services.Page{}) {
+				n, err := s.CountOrgs(ctx, tt.scope, tt.q)
+				noErr(t, "CountOrgs", err)
+				if n != int64(len(tt.want)) {
+					t.Errorf("CountOrgs = %d, want %d", n, len(tt.want))
+				}
+			}
 		})
 	}
 	// Listed units carry every field.
@@ -527,7 +534,7 @@ func testUserAllOrNothing(t *testing.T, s Store) {
 				_, err := s.User(ctx, services.ScopeAll(), u.ID)
 				wantErr(t, "User "+u.ID+" after failed batch", err, services.ErrNotFound)
 			}
-			n, err := s.CountUsers(ctx)
+			n, err := s.CountUsers(ctx, services.ScopeAll(), services.UserQuery{})
 			noErr(t, "CountUsers", err)
 			if n != 1 {
 				t.Errorf("CountUsers = %d after failed batch, want 1", n)
@@ -553,7 +560,7 @@ func testUserConflicts(t *testing.T, s Store) {
 	wantErr(t, "CreateUsers(mobile taken)", s.CreateUsers(ctx, []services.User{dup}), services.ErrConflict)
 	dup.Mobile = "13800000002"
 	noErr(t, "CreateUsers(other mobile)", s.CreateUsers(ctx, []services.User{dup}))
-	n, err := s.CountUsers(ctx)
+	n, err := s.CountUsers(ctx, services.ScopeAll(), services.UserQuery{})
 	noErr(t, "CountUsers", err)
 	if n != 6 {
 		t.Errorf("CountUsers = %d, want 6", n)
@@ -686,6 +693,13 @@ func testUserList(t *testing.T, s Store) {
 			noErr(t, "Users", err)
 			if d := cmp.Diff(tt.want, userIDs(got), cmpopts.EquateEmpty()); d != "" {
 				t.Errorf("Users ids (-want +got):\n%s", d)
+			}
+			if tt.q.Page == (services.Page{}) {
+				n, err := s.CountUsers(ctx, tt.scope, tt.q)
+				noErr(t, "CountUsers", err)
+				if n != int64(len(tt.want)) {
+					t.Errorf("CountUsers = %d, want %d", n, len(tt.want))
+				}
 			}
 		})
 	}
@@ -835,13 +849,21 @@ func testUserUpdate(t *testing.T, s Store) {
 
 func testUserCount(t *testing.T, s Store) {
 	ctx := t.Context()
-	n, err := s.CountUsers(ctx)
+	for _, sc := range []services.Scope{{}, services.ScopeOrg("nowhere")} {
+		if n, err := s.CountUsers(ctx, sc, services.UserQuery{}); err != nil || n != 0 {
+			t.Errorf("CountUsers in %+v = %d, %v; want 0", sc, n, err)
+		}
+		if n, err := s.CountOrgs(ctx, sc, services.OrgQuery{}); err != nil || n != 0 {
+			t.Errorf("CountOrgs in %+v = %d, %v; want 0", sc, n, err)
+		}
+	}
+	n, err := s.CountUsers(ctx, services.ScopeAll(), services.UserQuery{})
 	noErr(t, "CountUsers", err)
 	if n != 0 {
 		t.Errorf("CountUsers on an empty store = %d", n)
 	}
 	users := seedUsers(t, s)
-	n, err = s.CountUsers(ctx)
+	n, err = s.CountUsers(ctx, services.ScopeAll(), services.UserQuery{})
 	noErr(t, "CountUsers", err)
 	if n != int64(len(users)) {
 		t.Errorf("CountUsers = %d, want %d", n, len(users))
@@ -872,7 +894,7 @@ func testUserConcurrentCreate(t *testing.T, s Store) {
 	if ok != 1 {
 		t.Errorf("%d creates succeeded, want exactly 1", ok)
 	}
-	c, err := s.CountUsers(ctx)
+	c, err := s.CountUsers(ctx, services.ScopeAll(), services.UserQuery{})
 	noErr(t, "CountUsers", err)
 	if c != 1 {
 		t.Errorf("CountUsers = %d, want 1", c)
