@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -80,20 +79,7 @@ var mongoServer *mongotest.Server
 
 func TestMain(m *testing.M) {
 	if os.Getenv("HUIZONG_TEST_STORE") == "mongodb" || os.Getenv("HUIZONG_TEST_MONGODB_URI") != "" {
-		dir, err := os.MkdirTemp("", "huizong-ferretdb-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		mongoServer, err = mongotest.Start(context.Background(), dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "start MongoDB for tests:", err)
-			os.Exit(1)
-		}
-		code := m.Run()
-		mongoServer.Stop()
-		os.RemoveAll(dir)
-		os.Exit(code)
+		os.Exit(mongotest.Main(m, func(s *mongotest.Server) { mongoServer = s }))
 	}
 	os.Exit(m.Run())
 }

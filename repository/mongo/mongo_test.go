@@ -1,8 +1,6 @@
 package mongo
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -19,20 +17,7 @@ import (
 var server *mongotest.Server
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "huizong-ferretdb-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server, err = mongotest.Start(context.Background(), dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start MongoDB for tests:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	server.Stop()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(mongotest.Main(m, func(s *mongotest.Server) { server = s }))
 }
 
 // openTest opens the store on a fresh database.

@@ -86,3 +86,23 @@ func (s *Server) Database(t testing.TB) string {
 	})
 	return name
 }
+
+// Main runs a package's tests with a Server started first (in a temporary
+// directory) and stopped after; use receives it before any test runs. It
+// returns the exit code for os.Exit.
+func Main(m *testing.M, use func(*Server)) int {
+	dir, err := os.MkdirTemp("", "huizong-ferretdb-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	s, err := Start(context.Background(), dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start MongoDB for tests:", err)
+		return 1
+	}
+	defer s.Stop()
+	use(s)
+	return m.Run()
+}
