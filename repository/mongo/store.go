@@ -38,6 +38,8 @@ type Store struct {
 	db     *mongo.Database
 
 	orgs, users, sessions, keys, idempotency *mongo.Collection
+	// batches marks the CreateUsers batches that were inserted whole.
+	batches *mongo.Collection
 }
 
 // Connect builds a client for uri (majority writes, operation timeout),
@@ -84,6 +86,7 @@ func New(ctx context.Context, client *mongo.Client, database string) (*Store, er
 		sessions:    db.Collection("sessions"),
 		keys:        db.Collection("signing_keys"),
 		idempotency: db.Collection("idempotency"),
+		batches:     db.Collection("user_batches"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		return nil, err
@@ -132,6 +135,9 @@ func (s *Store) indexes() map[*mongo.Collection][]index {
 		},
 		s.idempotency: {
 			idx("expires_at", false, "expires_at"),
+		},
+		s.batches: {
+			idx("created_at", false, "created_at"),
 		},
 	}
 }

@@ -57,48 +57,157 @@ func toUser(d userDoc) services.User {
 
 var notPending = bson.E{Key: "pending", Value: ""}
 
+// A CreateUsers batch cuts its own work off after batchTimeout, so a
+// batch still pending after pendingLease (the margin covers clock skew
+// between instances) was left by a crash and may be recovered.
+const (
+	batchTimeout = 2 * time.Minute
+	pendingLease = 5 * time.Minute
+)
+
+// batchDoc marks a CreateUsers batch whose every user was inserted: from
+// then on the batch is rolled forward (activated), never deleted, so a
+// failure half-way through activation cannot leave part of it visible.
+type batchDoc struct {
+	ID        string `bson:"_id"`
+	CreatedAt int64  `bson:"created_at"`
+}
+
 // CreateUsers inserts every user or none. Without transactions the batch
-// is inserted pending, then made visible with one update; on a failure
-// (a taken username or mobile) what was inserted is deleted. A crash in
-// between leaves invisible pending users that SweepPending removes.
+// is inserted pending (invisible to every read and to sign-in), marked
+// complete, then made visible with one update; if the insert fails (a
+// taken username or mobile) what it inserted is deleted. A crash leaves
+// pending users that SweepPending removes, or activates if the batch was
+// complete; a retry that conflicts with a batch older than the lease
+// sweeps first, so it need not wait for housekeeping.
 func (s *Store) CreateUsers(ctx context.Context, users []services.User) error {
 	const op = "mongo.CreateUsers"
 	if len(users) == 0 {
 		return nil
 	}
-	batch := services.NewID(time.Now())
-	now := time.Now().UnixMilli()
-	docs := make([]any, len(users))
-	for i, u := range users {
-		d := fromUser(u)
-		d.Pending, d.PendingSince = batch, now
-		docs[i] = d
-	}
-	_, err := s.users.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
-	if err != nil {
-		// Remove what this batch inserted, even if the caller gave up.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if _, derr := s.users.DeleteMany(cctx, bson.D{{Key: "pending", Value: batch}}); derr != nil {
-			return fmt.Errorf("%s: %w (and removing the partial batch: %v)", op, mapErr(err), derr)
+	err := s.createBatch(ctx, users)
+	if errors.Is(err, services.ErrConflict) {
+		n, serr := s.sweepPending(ctx, time.Now().Add(-pendingLease))
+		if serr == nil && n > 0 {
+			err = s.createBatch(ctx, users)
 		}
-		return wrap(op, err)
 	}
-	if _, err := s.users.UpdateMany(ctx, bson.D{{Key: "pending", Value: batch}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: ""}, {Key: "pending_since", Value: int64(0)}}}}); err != nil {
-		return wrap(op, err)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
 }
 
-// SweepPending deletes users a crashed CreateUsers left pending since
-// before; they were never visible, so nothing else refers to them.
+// createBatch is one attempt of CreateUsers.
+func (s *Store) createBatch(ctx context.Context, users []services.User) error {
+	now := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	defer cancel()
+	batch := services.NewID(now)
+	docs := make([]any, len(users))
+	for i, u := range users {
+		d := fromUser(u)
+		d.Pending, d.PendingSince = batch, now.UnixMilli()
+		docs[i] = d
+	}
+	// Cleanup and activation go on even if the caller gave up, within the
+	// batch's deadline, so the lease stays a bound.
+	finish, cancelFinish := context.WithDeadline(context.WithoutCancel(ctx), now.Add(batchTimeout))
+	defer cancelFinish()
+	abort := func(err error) error {
+		if _, derr := s.users.DeleteMany(finish, bson.D{{Key: "pending", Value: batch}}); derr != nil {
+			return fmt.Errorf("%w (and removing the partial batch: %v)", mapErr(err), derr)
+		}
+		return mapErr(err)
+	}
+	if _, err := s.users.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true)); err != nil {
+		return abort(err)
+	}
+	if _, err := s.batches.InsertOne(ctx, batchDoc{ID: batch, CreatedAt: now.UnixMilli()}); err != nil {
+		return abort(err)
+	}
+	// Only a sweep that judged the batch dead deletes pending users, and
+	// the deadline keeps that from happening to a live one; the count
+	// makes sure before the batch is rolled forward for good.
+	if n, err := s.users.CountDocuments(ctx, bson.D{{Key: "pending", Value: batch}}); err != nil || n != int64(len(users)) {
+		_, _ = s.batches.DeleteOne(finish, bson.D{{Key: "_id", Value: batch}})
+		if err == nil {
+			err = fmt.Errorf("batch %s: %d of %d users left", batch, n, len(users))
+		}
+		return abort(err)
+	}
+	var err error
+	for range 3 {
+		if _, err = s.activate(finish, batch); err == nil || finish.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return mapErr(err) // SweepPending finishes the activation
+	}
+	_, _ = s.batches.DeleteOne(finish, bson.D{{Key: "_id", Value: batch}})
+	return nil
+}
+
+// activate makes a complete batch visible; repeating it is harmless.
+func (s *Store) activate(ctx context.Context, batch string) (*mongo.UpdateResult, error) {
+	return s.users.UpdateMany(ctx, bson.D{{Key: "pending", Value: batch}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "pending", Value: ""}, {Key: "pending_since", Value: int64(0)}}}})
+}
+
+// SweepPending recovers the CreateUsers batches that have been pending
+// since before (a crash): a batch marked complete is activated, any other
+// is deleted (its users were never visible, so nothing refers to them).
+// before must lie at least the lease (5 minutes) in the past, or a batch
+// still under way could be cut in two.
 func (s *Store) SweepPending(ctx context.Context, before time.Time) error {
-	_, err := s.users.DeleteMany(ctx, bson.D{
+	_, err := s.sweepPending(ctx, before)
+	return wrap("mongo.SweepPending", err)
+}
+
+// sweepPending returns how many pending users it deleted or activated.
+func (s *Store) sweepPending(ctx context.Context, before time.Time) (int64, error) {
+	type pendingDoc struct {
+		Pending string `bson:"pending"`
+	}
+	docs, err := findAll[pendingDoc](ctx, s.users, bson.D{
 		{Key: "pending", Value: bson.D{{Key: "$ne", Value: ""}}},
 		{Key: "pending_since", Value: bson.D{{Key: "$lt", Value: before.UnixMilli()}}},
-	})
-	return wrap("mongo.SweepPending", err)
+	}, options.Find().SetProjection(bson.D{{Key: "pending", Value: 1}}))
+	if err != nil {
+		return 0, err
+	}
+	seen := map[string]bool{}
+	var total int64
+	for _, d := range docs {
+		if seen[d.Pending] {
+			continue
+		}
+		seen[d.Pending] = true
+		n, err := s.batches.CountDocuments(ctx, bson.D{{Key: "_id", Value: d.Pending}})
+		if err != nil {
+			return total, err
+		}
+		if n > 0 {
+			res, err := s.activate(ctx, d.Pending)
+			if err != nil {
+				return total, err
+			}
+			total += res.ModifiedCount
+			continue
+		}
+		res, err := s.users.DeleteMany(ctx, bson.D{{Key: "pending", Value: d.Pending}})
+		if err != nil {
+			return total, err
+		}
+		total += res.DeletedCount
+	}
+	// Markers outlive their batch only after a crash; every batch as old
+	// as these was settled above.
+	if _, err := s.batches.DeleteMany(ctx, bson.D{{Key: "created_at", Value: bson.D{{Key: "$lt", Value: before.UnixMilli()}}}}); err != nil {
+		return total, err
+	}
+	return total, nil
 }
 
 // User returns the user id inside sc.
