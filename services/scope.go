@@ -8,6 +8,10 @@ type Scope struct {
 	All bool
 	// OrgID is the root of the subtree the caller may see.
 	OrgID string
+	// AuthorID, when set, further limits records and attachments to the
+	// ones this user wrote (a teacher's view). Stores of other objects
+	// ignore it.
+	AuthorID string
 }
 
 // ScopeAll is the scope of a system administrator.

@@ -70,3 +70,58 @@ type KeyStore interface {
 	// RetireKey marks a key retired at the given time.
 	RetireKey(ctx context.Context, id string, at time.Time) error
 }
+
+// TemplateStore keeps report templates and every version of them.
+type TemplateStore interface {
+	// CreateTemplate inserts t (its Version is 1) and stores that version;
+	// ErrConflict if the key is taken.
+	CreateTemplate(ctx context.Context, t Template) error
+	// Template returns the current version of key if v may see it.
+	Template(ctx context.Context, v TemplateView, key string) (Template, error)
+	// TemplateVersion returns one stored version of key. It is unscoped:
+	// callers reach it through a record or template they already read
+	// within scope.
+	TemplateVersion(ctx context.Context, key string, version int64) (Template, error)
+	// Templates lists the current versions v may see, in key order.
+	Templates(ctx context.Context, v TemplateView, q TemplateQuery) ([]Template, error)
+	// UpdateTemplate stores t as version t.Version+1 if the current version
+	// is still t.Version and v may see it, and returns what it stored.
+	// ErrStale when the version moved on.
+	UpdateTemplate(ctx context.Context, v TemplateView, t Template) (Template, error)
+}
+
+// RecordStore keeps records and their audit history. Scope.AuthorID, when
+// set, limits every method to the records that user wrote.
+type RecordStore interface {
+	// CreateRecord inserts r and its first history event together;
+	// ErrConflict if (r.AuthorID, r.ClientID) or r.ID exists.
+	CreateRecord(ctx context.Context, r Record, ev RecordEvent) error
+	// Record returns the record id inside s, withdrawn or not.
+	Record(ctx context.Context, s Scope, id string) (Record, error)
+	// RecordByClientID returns the record authorID created with clientID.
+	RecordByClientID(ctx context.Context, s Scope, authorID, clientID string) (Record, error)
+	// Records lists records inside s that match q.
+	Records(ctx context.Context, s Scope, q RecordQuery) ([]Record, error)
+	// UpdateRecord stores r as version r.Version+1 if the record lies
+	// inside s and is still at r.Version, appends ev to its history in the
+	// same write, and returns the stored record. ErrStale otherwise.
+	UpdateRecord(ctx context.Context, s Scope, r Record, ev RecordEvent) (Record, error)
+	// RecordHistory lists the events of a record inside s, oldest first,
+	// after the event id p.After.
+	RecordHistory(ctx context.Context, s Scope, id string, p Page) ([]RecordEvent, error)
+}
+
+// AttachmentStore keeps uploaded files with their metadata. Scope.AuthorID,
+// when set, limits it to the files that user uploaded.
+type AttachmentStore interface {
+	// CreateAttachment stores a with its content and thumbnail (nil when
+	// there is none); ErrConflict if (a.OwnerID, a.ClientID) or a.ID exists.
+	CreateAttachment(ctx context.Context, a Attachment, content, thumb []byte) error
+	// Attachment returns the metadata of id inside s.
+	Attachment(ctx context.Context, s Scope, id string) (Attachment, error)
+	// AttachmentByClientID returns what ownerID uploaded as clientID.
+	AttachmentByClientID(ctx context.Context, s Scope, ownerID, clientID string) (Attachment, error)
+	// AttachmentContent returns the bytes of id inside s: the thumbnail if
+	// thumb is set (ErrNotFound when it has none).
+	AttachmentContent(ctx context.Context, s Scope, id string, thumb bool) (Attachment, []byte, error)
+}
