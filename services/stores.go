@@ -106,9 +106,10 @@ type RecordStore interface {
 	// inside s and is still at r.Version, appends ev to its history in the
 	// same write, and returns the stored record. ErrStale otherwise.
 	UpdateRecord(ctx context.Context, s Scope, r Record, ev RecordEvent) (Record, error)
-	// RecordHistory lists the events of a record inside s, oldest first,
-	// after the event id p.After.
-	RecordHistory(ctx context.Context, s Scope, id string, p Page) ([]RecordEvent, error)
+	// RecordHistory lists the events of a record inside s in version
+	// order, those after afterVersion, at most limit (Page limits apply).
+	// A record outside s is ErrNotFound.
+	RecordHistory(ctx context.Context, s Scope, id string, afterVersion int64, limit int) ([]RecordEvent, error)
 }
 
 // AttachmentStore keeps uploaded files with their metadata. Scope.AuthorID,
