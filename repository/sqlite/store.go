@@ -55,6 +55,7 @@ type Store struct {
 	// query-only readers refuse.
 	backupDSN string
 	w         *sql.DB // the one writer connection: every write and transaction
+	commits   *committer
 	r         *sql.DB // query-only readers
 }
 
@@ -117,7 +118,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{backupDSN: backupDSN, w: w, r: r}
+	s := &Store{backupDSN: backupDSN, w: w, r: r, commits: newCommitter(w)}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -221,9 +222,14 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// tx runs fn in a write transaction.
+// tx runs fn in a write transaction (committed in a group with the
+// transactions that queued behind the previous commit).
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return inTx(ctx, s.w, fn)
+	err := s.commits.do(ctx, fn)
+	if errors.Is(err, errClosed) {
+		return fmt.Errorf("%w: %w", services.ErrUnavailable, err)
+	}
+	return err
 }
 
 // mapErr turns driver errors into the service sentinels, keeping the
@@ -273,6 +279,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close checkpoints the log into the database file and closes both pools,
 // so a stopped server leaves one self-contained file behind.
 func (s *Store) Close() error {
+	s.commits.close()
 	rerr := s.r.Close()
 	// Readers are closed first so the checkpoint can reset the whole log.
 	_, cerr := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)

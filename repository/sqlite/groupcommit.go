@@ -1,0 +1,142 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// maxGroup bounds how many write transactions share one commit.
+const maxGroup = 64
+
+// writeReq is one write transaction waiting for the writer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// committer runs every write transaction of the store on its one writer
+// connection with group commit: while one commit (and its fsync under
+// synchronous=FULL) is under way, the transactions that arrive queue up,
+// and the next commit takes all of them, each in its own savepoint. A
+// transaction that fails rolls back to its savepoint and leaves the
+// others alone, so each keeps its all-or-nothing meaning while a burst of
+// submissions pays for one fsync instead of dozens.
+type committer struct {
+	db    *sql.DB
+	queue chan writeReq
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+func newCommitter(db *sql.DB) *committer {
+	c := &committer{db: db, queue: make(chan writeReq, maxGroup), stop: make(chan struct{})}
+	c.wg.Add(1)
+	go c.loop()
+	return c
+}
+
+// errClosed answers writes after Close.
+var errClosed = errors.New("store closed")
+
+// do runs fn in a write transaction and reports its outcome once the
+// transaction holding it has committed (or rolled back).
+func (c *committer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	req := writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case c.queue <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.stop:
+		return errClosed
+	}
+	// Once queued, fn may already be running: wait for it, whatever the
+	// context says, so the caller never returns while fn uses its values.
+	return <-req.done
+}
+
+// close stops the writer after the queued writes are done.
+func (c *committer) close() {
+	c.once.Do(func() {
+		close(c.stop)
+		c.wg.Wait()
+	})
+}
+
+func (c *committer) loop() {
+	defer c.wg.Done()
+	for {
+		var first writeReq
+		select {
+		case first = <-c.queue:
+		case <-c.stop:
+			// Writes that won the race with stop still get an answer.
+			for {
+				select {
+				case r := <-c.queue:
+					c.run([]writeReq{r})
+				default:
+					return
+				}
+			}
+		}
+		group := []writeReq{first}
+	fill:
+		for len(group) < maxGroup {
+			select {
+			case r := <-c.queue:
+				group = append(group, r)
+			default:
+				break fill
+			}
+		}
+		c.run(group)
+	}
+}
+
+// run commits one group. A lone transaction runs plainly under its own
+// context; a group runs under a context of its own, each member in a
+// savepoint under the member's context.
+func (c *committer) run(group []writeReq) {
+	if len(group) == 1 {
+		r := group[0]
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			return
+		}
+		r.done <- inTx(r.ctx, c.db, r.fn)
+		return
+	}
+	errs := make([]error, len(group))
+	err := inTx(context.Background(), c.db, func(tx *sql.Tx) error {
+		for i, r := range group {
+			if err := r.ctx.Err(); err != nil {
+				errs[i] = err
+				continue
+			}
+			if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
+				return err
+			}
+			if err := r.fn(tx); err != nil {
+				errs[i] = err
+				if _, err := tx.Exec(`ROLLBACK TO w`); err != nil {
+					return fmt.Errorf("rollback to savepoint: %w", err)
+				}
+			}
+			if _, err := tx.Exec(`RELEASE w`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i, r := range group {
+		if err != nil && errs[i] == nil {
+			errs[i] = err
+		}
+		r.done <- errs[i]
+	}
+}
