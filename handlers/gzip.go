@@ -49,7 +49,7 @@ func acceptsGzip(header string) bool {
 }
 
 // gzipWriter decides at the first write whether to compress: not for
-// answers without a body, nor for ones already encoded.
+// answers without a body, nor for ones already encoded or compressed.
 type gzipWriter struct {
 	gin.ResponseWriter
 	pool    *sync.Pool
@@ -65,6 +65,10 @@ func (w *gzipWriter) start() {
 	h := w.ResponseWriter.Header()
 	status := w.ResponseWriter.Status()
 	if status == http.StatusNoContent || status == http.StatusNotModified || h.Get("Content-Encoding") != "" {
+		return
+	}
+	// Photos and PDFs are compressed already.
+	if ct := h.Get("Content-Type"); strings.HasPrefix(ct, "image/") || ct == "application/pdf" {
 		return
 	}
 	h.Set("Content-Encoding", "gzip")

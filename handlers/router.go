@@ -31,6 +31,9 @@ type Services struct {
 	Idempotency *services.Idempotency
 	Orgs        *services.Orgs
 	Users       *services.Users
+	Templates   *services.Templates
+	Records     *services.Records
+	Attachments *services.Attachments
 }
 
 // Readiness reports whether the store answers, and which store it is.
@@ -63,6 +66,28 @@ var policy = map[string]services.Role{
 	"PATCH /api/v1/users/:id":                services.RolePrincipal,
 	"POST /api/v1/users/:id/password":        services.RolePrincipal,
 	"POST /api/v1/admin/signing-keys:rotate": services.RoleSysadmin,
+
+	"GET /api/v1/templates":                        services.RoleTeacher,
+	"GET /api/v1/templates/:key":                   services.RoleTeacher,
+	"GET /api/v1/templates/:key/versions/:version": services.RoleTeacher,
+	"POST /api/v1/templates":                       services.RoleDistrictAdmin,
+	"POST /api/v1/templates/:key/copy":             services.RoleDistrictAdmin,
+	"PATCH /api/v1/templates/:key":                 services.RoleDistrictAdmin,
+	"GET /api/v1/records":                          services.RoleTeacher,
+	"POST /api/v1/records":                         services.RoleTeacher,
+	"POST /api/v1/records:batch":                   services.RoleTeacher,
+	"GET /api/v1/records/:id":                      services.RoleTeacher,
+	"PATCH /api/v1/records/:id":                    services.RoleTeacher,
+	"DELETE /api/v1/records/:id":                   services.RoleTeacher,
+	"GET /api/v1/records/:id/history":              services.RoleTeacher,
+	"POST /api/v1/records/:id/submit":              services.RoleTeacher,
+	"POST /api/v1/records/:id/approve":             services.RolePrincipal,
+	"POST /api/v1/records/:id/return":              services.RolePrincipal,
+	"POST /api/v1/records/:id/reopen":              services.RolePrincipal,
+	"POST /api/v1/attachments":                     services.RoleTeacher,
+	"GET /api/v1/attachments/:id":                  services.RoleTeacher,
+	"GET /api/v1/attachments/:id/content":          services.RoleTeacher,
+	"GET /api/v1/attachments/:id/thumbnail":        services.RoleTeacher,
 }
 
 // Router is huizong's HTTP handler.
@@ -77,8 +102,13 @@ func (r *Router) Drain() { r.health.draining.Store(true) }
 
 // bodyLimits lets routes that take files accept more than the JSON limit.
 var bodyLimits = map[string]int64{
-	"POST /api/v1/users:import": maxImportBytes + 64<<10,
+	"POST /api/v1/users:import":  maxImportBytes + 64<<10,
+	"POST /api/v1/attachments":   maxUploadBytes,
+	"POST /api/v1/records:batch": maxBatchBytes,
 }
+
+// maxBatchBytes bounds a batch of records: 100 records of up to 64 KiB.
+const maxBatchBytes = 6 << 20
 
 // NewRouter wires every route, middleware and the Swagger UI.
 func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Tokens, log *slog.Logger) (*Router, error) {
@@ -138,6 +168,33 @@ func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Token
 	api.POST("/users\\:import", idem, users.Import)
 	api.PATCH("/users/:id", users.Update)
 	api.POST("/users/:id/password", users.ResetPassword)
+
+	templates := &Templates{templates: svc.Templates, out: out}
+	api.GET("/templates", templates.List)
+	api.GET("/templates/:key", templates.Get)
+	api.GET("/templates/:key/versions/:version", templates.Version)
+	api.POST("/templates", idem, templates.Create)
+	api.POST("/templates/:key/copy", idem, templates.Copy)
+	api.PATCH("/templates/:key", templates.Update)
+
+	records := &Records{records: svc.Records, out: out}
+	api.GET("/records", records.List)
+	api.POST("/records", idem, records.Create)
+	api.POST("/records\\:batch", idem, records.Batch)
+	api.GET("/records/:id", records.Get)
+	api.PATCH("/records/:id", records.Update)
+	api.DELETE("/records/:id", records.Delete)
+	api.GET("/records/:id/history", records.History)
+	api.POST("/records/:id/submit", idem, records.Submit)
+	api.POST("/records/:id/approve", idem, records.Approve)
+	api.POST("/records/:id/return", idem, records.Return)
+	api.POST("/records/:id/reopen", idem, records.Reopen)
+
+	attachments := &Attachments{attachments: svc.Attachments, out: out}
+	api.POST("/attachments", idem, attachments.Create)
+	api.GET("/attachments/:id", attachments.Get)
+	api.GET("/attachments/:id/content", attachments.Content)
+	api.GET("/attachments/:id/thumbnail", attachments.Thumbnail)
 	return &Router{Engine: r, health: health}, nil
 }
 

@@ -98,15 +98,11 @@ func ifMatch(c *gin.Context) (int64, error) {
 // page reads limit and cursor: limit 1..100 (default 20; larger values
 // are capped), cursor opaque.
 func page(c *gin.Context) (services.Page, error) {
-	var p services.Page
-	if s := c.Query("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return p, badField("page", "limit", "min", map[string]any{"min": 1})
-		}
-		p.Limit = n
+	limit, err := limitOf(c)
+	if err != nil {
+		return services.Page{}, err
 	}
-	p = p.Normalize()
+	p := services.Page{Limit: limit}
 	if s := c.Query("cursor"); s != "" {
 		after, err := decodeCursor(s)
 		if err != nil {
@@ -115,6 +111,19 @@ func page(c *gin.Context) (services.Page, error) {
 		p.After = after
 	}
 	return p, nil
+}
+
+// limitOf reads limit: 1..100 (default 20; larger values are capped).
+func limitOf(c *gin.Context) (int, error) {
+	var p services.Page
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return 0, badField("page", "limit", "min", map[string]any{"min": 1})
+		}
+		p.Limit = n
+	}
+	return p.Normalize().Limit, nil
 }
 
 // wantCount reads count=true: lists carry no totals unless asked.

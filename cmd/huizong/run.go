@@ -27,6 +27,9 @@ type store interface {
 	services.SessionStore
 	services.KeyStore
 	services.IdempotencyStore
+	services.TemplateStore
+	services.RecordStore
+	services.AttachmentStore
 	Ping(ctx context.Context) error
 	Name() string
 	Close() error
@@ -160,6 +163,14 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 			fmt.Fprintf(stdout, "\n  First start: sysadmin account created.\n  username: admin\n  password: %s\n  (shown once; change it after signing in)\n\n", generated)
 		}
 	}
+	templates := services.NewTemplates(st, st, clock)
+	installed, err := templates.EnsureBuiltins(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("first start: %w", err)
+	}
+	if installed > 0 {
+		log.Info("installed built-in templates", slog.Int("count", installed))
+	}
 	router, err := handlers.NewRouter(handlers.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
 		Location: cfg.Location, Development: cfg.Mode == "development",
@@ -168,6 +179,9 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Idempotency: services.NewIdempotency(st, clock),
 		Orgs:        services.NewOrgs(st, clock),
 		Users:       services.NewUsers(st, st, st, passwords, clock),
+		Templates:   templates,
+		Records:     services.NewRecords(st, st, st, st, clock, cfg.Location),
+		Attachments: services.NewAttachments(st, clock),
 	}, st, tokens, log)
 	if err != nil {
 		return nil, fmt.Errorf("config: trusted_proxies: %w", err)

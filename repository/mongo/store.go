@@ -40,6 +40,11 @@ type Store struct {
 	orgs, users, sessions, keys, idempotency *mongo.Collection
 	// batches marks the CreateUsers batches that were inserted whole.
 	batches *mongo.Collection
+
+	templates, templateVersions, records, attachments *mongo.Collection
+	// files holds attachment bytes (GridFS, so one backup of the database
+	// holds everything).
+	files *mongo.GridFSBucket
 }
 
 // Connect builds a client for uri (majority writes, operation timeout),
@@ -87,6 +92,12 @@ func New(ctx context.Context, client *mongo.Client, database string) (*Store, er
 		keys:        db.Collection("signing_keys"),
 		idempotency: db.Collection("idempotency"),
 		batches:     db.Collection("user_batches"),
+
+		templates:        db.Collection("templates"),
+		templateVersions: db.Collection("template_versions"),
+		records:          db.Collection("records"),
+		attachments:      db.Collection("attachments"),
+		files:            db.GridFSBucket(options.GridFSBucket().SetName("attachments")),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		return nil, err
@@ -138,6 +149,21 @@ func (s *Store) indexes() map[*mongo.Collection][]index {
 		},
 		s.batches: {
 			idx("created_at", false, "created_at"),
+		},
+		s.templates: {
+			idx("owner_id", false, "owner_id", "_id"),
+			idx("path_id", false, "path", "_id"),
+		},
+		s.records: {
+			idx("client_key", true, "client_key"),
+			idx("path_id", false, "path", "_id"),
+			idx("author_id", false, "author_id", "_id"),
+			idx("template_status", false, "template", "status", "_id"),
+			idx("updated_id", false, "updated_at", "_id"),
+			idx("path_updated", false, "path", "updated_at", "_id"),
+		},
+		s.attachments: {
+			idx("client_key", true, "client_key"),
 		},
 	}
 }

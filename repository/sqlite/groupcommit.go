@@ -31,6 +31,13 @@ type committer struct {
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	once  sync.Once
+	// mu orders enqueueing against close: do holds it shared while it
+	// sends, close takes it exclusively before closing stop, so every
+	// request that made it into the queue is there before the loop drains
+	// it for the last time. Without it a send could win the select against
+	// a closed stop after that drain and wait forever.
+	mu     sync.RWMutex
+	closed bool
 }
 
 func newCommitter(db *sql.DB) *committer {
@@ -47,13 +54,18 @@ var errClosed = errors.New("store closed")
 // transaction holding it has committed (or rolled back).
 func (c *committer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	req := writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return errClosed
+	}
 	select {
 	case c.queue <- req:
 	case <-ctx.Done():
+		c.mu.RUnlock()
 		return ctx.Err()
-	case <-c.stop:
-		return errClosed
 	}
+	c.mu.RUnlock()
 	// Once queued, fn may already be running: wait for it, whatever the
 	// context says, so the caller never returns while fn uses its values.
 	return <-req.done
@@ -62,6 +74,11 @@ func (c *committer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // close stops the writer after the queued writes are done.
 func (c *committer) close() {
 	c.once.Do(func() {
+		// The loop keeps draining while senders finish, so this waits
+		// only for sends already under way.
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
 		close(c.stop)
 		c.wg.Wait()
 	})

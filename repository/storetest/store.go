@@ -18,6 +18,9 @@ type Store interface {
 	services.SessionStore
 	services.KeyStore
 	services.IdempotencyStore
+	services.TemplateStore
+	services.RecordStore
+	services.AttachmentStore
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Name names the store ("sqlite" or "mongodb").

@@ -43,6 +43,9 @@ import (
 //     RevokeUserSessions. DeleteSessions removes sessions whose ExpiresAt or
 //     RevokedAt is strictly before the cut-off.
 //   - RetireKey of an unknown key is ErrNotFound.
+//
+// The contract for templates, records and attachments is spelled out in
+// records.go.
 func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Ping", func(t *testing.T) { testPing(t, open(t)) })
 	t.Run("Orgs", func(t *testing.T) {
@@ -81,6 +84,32 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		t.Run("Release", func(t *testing.T) { testIdempotencyRelease(t, open(t)) })
 		t.Run("ConcurrentClaim", func(t *testing.T) { testIdempotencyConcurrent(t, open(t)) })
 		t.Run("Expire", func(t *testing.T) { testIdempotencyExpire(t, open(t)) })
+	})
+	t.Run("Templates", func(t *testing.T) {
+		t.Run("RoundTrip", func(t *testing.T) { testTemplateRoundTrip(t, open(t)) })
+		t.Run("Conflict", func(t *testing.T) { testTemplateConflict(t, open(t)) })
+		t.Run("Visibility", func(t *testing.T) { testTemplateVisibility(t, open(t)) })
+		t.Run("List", func(t *testing.T) { testTemplateList(t, open(t)) })
+		t.Run("Paginate", func(t *testing.T) { testTemplatePaginate(t, open(t)) })
+		t.Run("Update", func(t *testing.T) { testTemplateUpdate(t, open(t)) })
+		t.Run("ConcurrentUpdate", func(t *testing.T) { testTemplateConcurrentUpdate(t, open(t)) })
+	})
+	t.Run("Records", func(t *testing.T) {
+		t.Run("RoundTrip", func(t *testing.T) { testRecordRoundTrip(t, open(t)) })
+		t.Run("Conflicts", func(t *testing.T) { testRecordConflicts(t, open(t)) })
+		t.Run("Scope", func(t *testing.T) { testRecordScope(t, open(t)) })
+		t.Run("List", func(t *testing.T) { testRecordList(t, open(t)) })
+		t.Run("Paginate", func(t *testing.T) { testRecordPaginate(t, open(t)) })
+		t.Run("Sync", func(t *testing.T) { testRecordSync(t, open(t)) })
+		t.Run("Update", func(t *testing.T) { testRecordUpdate(t, open(t)) })
+		t.Run("ConcurrentUpdate", func(t *testing.T) { testRecordConcurrentUpdate(t, open(t)) })
+		t.Run("History", func(t *testing.T) { testRecordHistory(t, open(t)) })
+	})
+	t.Run("Attachments", func(t *testing.T) {
+		t.Run("RoundTrip", func(t *testing.T) { testAttachmentRoundTrip(t, open(t)) })
+		t.Run("Large", func(t *testing.T) { testAttachmentLarge(t, open(t)) })
+		t.Run("Conflicts", func(t *testing.T) { testAttachmentConflicts(t, open(t)) })
+		t.Run("Scope", func(t *testing.T) { testAttachmentScope(t, open(t)) })
 	})
 }
 

@@ -1,0 +1,185 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/huizong/huizong/services"
+)
+
+// Attachments serves the photos and scans records refer to.
+type Attachments struct {
+	attachments *services.Attachments
+	out         presenter
+}
+
+// AttachmentResponse describes one stored file.
+type AttachmentResponse struct {
+	ID           string `json:"id"`
+	ClientID     string `json:"client_id"`
+	Name         string `json:"name" example:"演练现场.jpg"`
+	ContentType  string `json:"content_type" enums:"image/jpeg,image/png,image/webp,application/pdf"`
+	Size         int64  `json:"size" example:"2483122"`
+	SHA256       string `json:"sha256"`
+	Width        int    `json:"width,omitempty" example:"4032"`
+	Height       int    `json:"height,omitempty" example:"3024"`
+	URL          string `json:"url"`
+	ThumbnailURL string `json:"thumbnail_url,omitempty"`
+	CreatedAt    string `json:"created_at"`
+} //	@name	Attachment
+
+func (p presenter) attachment(a services.Attachment) AttachmentResponse {
+	out := AttachmentResponse{ID: a.ID, ClientID: a.ClientID, Name: a.Name, ContentType: a.ContentType, Size: a.Size,
+		SHA256: a.SHA256, Width: a.Width, Height: a.Height, URL: "/api/v1/attachments/" + a.ID + "/content",
+		CreatedAt: p.time(a.CreatedAt)}
+	if a.ThumbSize > 0 {
+		out.ThumbnailURL = "/api/v1/attachments/" + a.ID + "/thumbnail"
+	}
+	return out
+}
+
+// maxUploadBytes bounds an upload request: one file plus the form.
+const maxUploadBytes = services.MaxAttachmentBytes + 64<<10
+
+// Create uploads a file.
+//
+//	@Summary		Upload an attachment
+//	@Description	Stores a photo or scan for a record: JPEG, PNG, WebP or PDF (the type is read from the bytes, not the name), at most 10 MB. Location and other metadata are removed from photos and a thumbnail is made. client_id (a UUID) makes retries safe: a second upload with the same client_id returns the first file (200). Put the returned id in a record's attachments field; a record holds at most 9.
+//	@ID				uploadAttachment
+//	@Tags			attachments
+//	@Security		BearerAuth
+//	@Accept			multipart/form-data
+//	@Produce		json
+//	@Param			file				formData	file				true	"The file"
+//	@Param			client_id			formData	string				false	"UUID made by the client"
+//	@Success		200					{object}	AttachmentResponse	"a retry: the file stored first"
+//	@Success		201					{object}	AttachmentResponse
+//	@Failure		400,401,413,415,422	{object}	Problem
+//	@Router			/api/v1/attachments [post]
+func (h *Attachments) Create(c *gin.Context) {
+	fh, err := c.FormFile("file")
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(c, http.StatusRequestEntityTooLarge, "payload_too_large", nil)
+			return
+		}
+		respondError(c, badField("attachments.create", "file", "required", nil))
+		return
+	}
+	if fh.Size > services.MaxAttachmentBytes {
+		writeProblem(c, http.StatusRequestEntityTooLarge, "payload_too_large", nil)
+		return
+	}
+	f, err := fh.Open()
+	if err != nil {
+		respondError(c, fmt.Errorf("attachments.create: open upload: %w", err))
+		return
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, services.MaxAttachmentBytes+1))
+	if err != nil {
+		respondError(c, fmt.Errorf("attachments.create: read upload: %w", err))
+		return
+	}
+	if len(data) > services.MaxAttachmentBytes {
+		writeProblem(c, http.StatusRequestEntityTooLarge, "payload_too_large", nil)
+		return
+	}
+	a, isNew, err := h.attachments.Create(c.Request.Context(), caller(c),
+		services.Upload{ClientID: c.PostForm("client_id"), Name: fh.Filename, Content: data})
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	if !isNew {
+		c.JSON(http.StatusOK, h.out.attachment(a))
+		return
+	}
+	c.Header("Location", "/api/v1/attachments/"+a.ID)
+	c.JSON(http.StatusCreated, h.out.attachment(a))
+}
+
+// Get describes a file.
+//
+//	@Summary		Get an attachment's details
+//	@Description	Returns the details of a file the caller may see (teachers their own uploads; principals and admins those of their school or subtree).
+//	@ID				getAttachment
+//	@Tags			attachments
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			id		path		string	true	"Attachment id"
+//	@Success		200		{object}	AttachmentResponse
+//	@Failure		401,404	{object}	Problem
+//	@Router			/api/v1/attachments/{id} [get]
+func (h *Attachments) Get(c *gin.Context) {
+	a, err := h.attachments.Get(c.Request.Context(), caller(c), c.Param("id"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, h.out.attachment(a))
+}
+
+// Content downloads a file.
+//
+//	@Summary		Download an attachment
+//	@Description	Returns the stored bytes (photos without their location data). Scoped like records. Answers an ETag (the SHA-256) and 304 to a matching If-None-Match.
+//	@ID				downloadAttachment
+//	@Tags			attachments
+//	@Security		BearerAuth
+//	@Produce		octet-stream
+//	@Param			id	path	string	true	"Attachment id"
+//	@Success		200	{file}	binary
+//	@Success		304
+//	@Failure		401,404	{object}	Problem
+//	@Router			/api/v1/attachments/{id}/content [get]
+func (h *Attachments) Content(c *gin.Context) { h.serve(c, false) }
+
+// Thumbnail downloads a photo's thumbnail.
+//
+//	@Summary		Download a thumbnail
+//	@Description	Returns a JPEG at most 320 pixels on its longer side, for list views; 404 for PDFs.
+//	@ID				downloadAttachmentThumbnail
+//	@Tags			attachments
+//	@Security		BearerAuth
+//	@Produce		jpeg
+//	@Param			id	path	string	true	"Attachment id"
+//	@Success		200	{file}	binary
+//	@Success		304
+//	@Failure		401,404	{object}	Problem
+//	@Router			/api/v1/attachments/{id}/thumbnail [get]
+func (h *Attachments) Thumbnail(c *gin.Context) { h.serve(c, true) }
+
+func (h *Attachments) serve(c *gin.Context, thumb bool) {
+	a, b, err := h.attachments.Content(c.Request.Context(), caller(c), c.Param("id"), thumb)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	tag := `"` + a.SHA256[:32] + `"`
+	ct := a.ContentType
+	if thumb {
+		tag, ct = `"t`+a.SHA256[:31]+`"`, "image/jpeg"
+	}
+	// Files never change under an id: private caching is safe.
+	c.Header("ETag", tag)
+	c.Header("Cache-Control", "private, max-age=86400")
+	if c.GetHeader("If-None-Match") == tag {
+		c.Status(http.StatusNotModified)
+		return
+	}
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Header("Content-Security-Policy", "default-src 'none'; sandbox")
+	disposition := "inline"
+	if ct == "application/pdf" {
+		disposition = "attachment"
+	}
+	c.Header("Content-Disposition", disposition+"; filename*=UTF-8''"+url.PathEscape(a.Name))
+	c.Data(http.StatusOK, ct, b)
+}

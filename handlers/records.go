@@ -1,0 +1,701 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/huizong/huizong/services"
+)
+
+// Records serves activity records (活动记录) and their review.
+type Records struct {
+	records *services.Records
+	out     presenter
+}
+
+// RecordRequest is a new record. Only these fields may be sent: status
+// beyond draft/submitted, author, version and review fields are the
+// server's.
+type RecordRequest struct {
+	ClientID    string          `json:"client_id,omitempty" example:"3f1c9a52-8d7e-4b7a-9c11-2a6f0e5d4b21"`
+	Template    string          `json:"template" example:"safety_drill"`
+	OrgID       string          `json:"org_id,omitempty"`
+	OccurredOn  string          `json:"occurred_on" example:"2025-10-09"`
+	EndOn       string          `json:"end_on,omitempty" example:"2025-10-10"`
+	Title       string          `json:"title" example:"秋季消防疏散演练"`
+	Description string          `json:"description,omitempty" example:"全校师生参加，用时3分20秒"`
+	Data        json.RawMessage `json:"data,omitempty" swaggertype:"object"`
+	Status      string          `json:"status,omitempty" enums:"draft,submitted" example:"submitted"`
+} //	@name	RecordRequest
+
+func (r RecordRequest) input() services.RecordInput {
+	return services.RecordInput{ClientID: r.ClientID, Template: r.Template, OrgID: r.OrgID, OccurredOn: r.OccurredOn,
+		EndOn: r.EndOn, Title: r.Title, Description: r.Description, Data: r.Data, Status: r.Status}
+}
+
+// RecordPatchRequest edits a record: omitted fields stay; data is merged
+// key by key (null removes a key).
+type RecordPatchRequest struct {
+	OccurredOn  *string         `json:"occurred_on,omitempty" example:"2025-10-09"`
+	EndOn       *string         `json:"end_on,omitempty"`
+	Title       *string         `json:"title,omitempty"`
+	Description *string         `json:"description,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty" swaggertype:"object"`
+} //	@name	RecordPatchRequest
+
+// ReviewRequest carries a reviewer's comment (required to return) or
+// reason (required to reopen).
+type ReviewRequest struct {
+	Comment string `json:"comment,omitempty" example:"请补充演练照片"`
+	Reason  string `json:"reason,omitempty" example:"参与人数填写有误"`
+} //	@name	ReviewRequest
+
+// BatchRequest carries up to 100 records queued offline.
+type BatchRequest struct {
+	Records []json.RawMessage `json:"records" swaggertype:"array,object"`
+} //	@name	RecordBatchRequest
+
+// BatchItem is the outcome for one record of a batch.
+type BatchItem struct {
+	ClientID string         `json:"client_id"`
+	Status   string         `json:"status" enums:"created,duplicate,invalid"`
+	ID       string         `json:"id,omitempty"`
+	Version  int64          `json:"version,omitempty"`
+	Errors   []ProblemField `json:"errors,omitempty"`
+} //	@name	RecordBatchItem
+
+// BatchResponse answers a batch item by item, in order.
+type BatchResponse struct {
+	Results []BatchItem `json:"results"`
+} //	@name	RecordBatchResponse
+
+// WarningResponse is a plausibility finding shown to reviewers.
+type WarningResponse struct {
+	Field   string  `json:"field" example:"data.students"`
+	Code    string  `json:"code" example:"above_students"`
+	Message string  `json:"message" example:"超过学校在校学生数1800"`
+	Limit   float64 `json:"limit,omitempty" example:"1800"`
+} //	@name	RecordWarning
+
+// ReviewResponse is the latest review decision.
+type ReviewResponse struct {
+	By      string `json:"by"`
+	Role    string `json:"role"`
+	At      string `json:"at"`
+	Action  string `json:"action" enums:"approve,return,reopen"`
+	Comment string `json:"comment,omitempty"`
+} //	@name	RecordReview
+
+// RecordResponse is one record. A withdrawn record in a sync list is a
+// tombstone: id, client_id, status "withdrawn", deleted true and times.
+type RecordResponse struct {
+	ID              string            `json:"id"`
+	ClientID        string            `json:"client_id"`
+	Template        string            `json:"template,omitempty" example:"safety_drill"`
+	TemplateVersion int64             `json:"template_version,omitempty" example:"1"`
+	OrgID           string            `json:"org_id,omitempty"`
+	AuthorID        string            `json:"author_id,omitempty"`
+	AuthorRole      string            `json:"author_role,omitempty"`
+	OccurredOn      string            `json:"occurred_on,omitempty" example:"2025-10-09"`
+	EndOn           string            `json:"end_on,omitempty"`
+	Title           string            `json:"title,omitempty"`
+	Description     string            `json:"description,omitempty"`
+	Data            json.RawMessage   `json:"data,omitempty" swaggertype:"object"`
+	Attachments     []string          `json:"attachments,omitempty"`
+	Status          string            `json:"status" enums:"draft,submitted,approved,returned,withdrawn"`
+	Warnings        []WarningResponse `json:"warnings"`
+	Review          *ReviewResponse   `json:"review,omitempty"`
+	Deleted         bool              `json:"deleted,omitempty"`
+	Version         int64             `json:"version"`
+	CreatedAt       string            `json:"created_at,omitempty"`
+	UpdatedAt       string            `json:"updated_at"`
+	DeletedAt       string            `json:"deleted_at,omitempty"`
+} //	@name	Record
+
+// RecordList is one page of records.
+type RecordList struct {
+	Items      []any  `json:"items" swaggertype:"array,object"`
+	NextCursor string `json:"next_cursor"`
+} //	@name	RecordList
+
+// ChangeResponse is one field an event changed.
+type ChangeResponse struct {
+	Field  string `json:"field" example:"data.students"`
+	Before any    `json:"before"`
+	After  any    `json:"after"`
+} //	@name	RecordChange
+
+// EventResponse is one entry of a record's audit history.
+type EventResponse struct {
+	Version   int64            `json:"version"`
+	At        string           `json:"at"`
+	ActorID   string           `json:"actor_id"`
+	ActorRole string           `json:"actor_role"`
+	Action    string           `json:"action" enums:"create,edit,submit,approve,return,reopen,withdraw"`
+	Comment   string           `json:"comment,omitempty"`
+	Changes   []ChangeResponse `json:"changes"`
+} //	@name	RecordEvent
+
+// HistoryList is one page of a record's history, oldest first.
+type HistoryList struct {
+	Items      []EventResponse `json:"items"`
+	NextCursor string          `json:"next_cursor"`
+} //	@name	RecordHistory
+
+func (p presenter) record(r services.Record, l lang) RecordResponse {
+	if r.Status == services.StatusWithdrawn {
+		return RecordResponse{ID: r.ID, ClientID: r.ClientID, Status: string(r.Status), Deleted: true,
+			Warnings: []WarningResponse{}, Version: r.Version, UpdatedAt: p.time(r.UpdatedAt), DeletedAt: p.time(r.DeletedAt)}
+	}
+	out := RecordResponse{ID: r.ID, ClientID: r.ClientID, Template: r.Template, TemplateVersion: r.TemplateVersion,
+		OrgID: r.OrgID, AuthorID: r.AuthorID, AuthorRole: string(r.AuthorRole), OccurredOn: r.OccurredOn, EndOn: r.EndOn,
+		Title: r.Title, Description: r.Description, Data: r.Data, Attachments: r.Attachments, Status: string(r.Status),
+		Warnings: make([]WarningResponse, 0, len(r.Warnings)), Version: r.Version,
+		CreatedAt: p.time(r.CreatedAt), UpdatedAt: p.time(r.UpdatedAt)}
+	if len(out.Data) == 0 {
+		out.Data = json.RawMessage("{}")
+	}
+	for _, w := range r.Warnings {
+		out.Warnings = append(out.Warnings, WarningResponse{Field: w.Field, Code: w.Code,
+			Message: message(l, w.Code, map[string]any{"limit": w.Limit}), Limit: w.Limit})
+	}
+	if r.Review.Action != "" {
+		out.Review = &ReviewResponse{By: r.Review.By, Role: string(r.Review.Role), At: p.time(r.Review.At),
+			Action: r.Review.Action, Comment: r.Review.Comment}
+	}
+	return out
+}
+
+// recordFields are the names fields= may pick.
+var recordFields = map[string]bool{"id": true, "client_id": true, "template": true, "template_version": true,
+	"org_id": true, "author_id": true, "author_role": true, "occurred_on": true, "end_on": true, "title": true,
+	"description": true, "data": true, "attachments": true, "status": true, "warnings": true, "review": true,
+	"deleted": true, "version": true, "created_at": true, "updated_at": true, "deleted_at": true}
+
+// parseFields reads fields=a,b,c; id, status and version always come.
+func parseFields(c *gin.Context) (map[string]bool, error) {
+	s := c.Query("fields")
+	if s == "" {
+		return nil, nil
+	}
+	pick := map[string]bool{"id": true, "status": true, "version": true}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if !recordFields[f] {
+			return nil, badField("records.list", "fields", "enum", map[string]any{"options": "id, title, status, ..."})
+		}
+		pick[f] = true
+	}
+	return pick, nil
+}
+
+// project keeps the picked fields of a response.
+func project(v any, pick map[string]bool) (any, error) {
+	if pick == nil {
+		return v, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k := range m {
+		if !pick[k] {
+			delete(m, k)
+		}
+	}
+	return m, nil
+}
+
+// Record list cursors: "id:<id>" for the newest-first list, "u:<ms>:<id>"
+// for a sync list.
+func encodeSyncCursor(r services.Record) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("u:%d:%s", r.UpdatedAt.UnixMilli(), r.ID)))
+}
+
+func decodeRecordCursor(s string, sync bool) (services.RecordCursor, error) {
+	if !sync {
+		id, err := decodeCursor(s)
+		return services.RecordCursor{ID: id}, err
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) > 200 {
+		return services.RecordCursor{}, errors.New("bad cursor")
+	}
+	rest, ok := strings.CutPrefix(string(b), "u:")
+	ms, id, ok2 := strings.Cut(rest, ":")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || !ok2 || err != nil || id == "" {
+		return services.RecordCursor{}, errors.New("bad cursor")
+	}
+	return services.RecordCursor{UpdatedAt: time.UnixMilli(n).UTC(), ID: id}, nil
+}
+
+// respondRecord answers one record with its ETag.
+func (h *Records) respondRecord(c *gin.Context, status int, r services.Record) {
+	c.Header("ETag", etag(r.Version))
+	c.JSON(status, h.out.record(r, negotiate(c.GetHeader("Accept-Language"))))
+}
+
+// Create submits a record.
+//
+//	@Summary		Submit a record
+//	@Description	Stores an activity record written against the current version of a template, for the author's school (or org_id inside the caller's scope). client_id (a UUID made by the phone) makes retries safe: the same client_id with the same content returns the first record (200), with other content 409. Data is checked against the template's fields; plausibility findings come back as warnings. status is draft or submitted (default).
+//	@ID				createRecord
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			body						body		RecordRequest	true	"The record"
+//	@Param			Idempotency-Key				header		string			false	"Makes a retry safe"
+//	@Success		200							{object}	RecordResponse	"a retry: the record stored first"
+//	@Success		201							{object}	RecordResponse
+//	@Header			201							{string}	ETag		"Version of the record"
+//	@Header			201							{string}	Location	"URL of the record"
+//	@Failure		400,401,403,409,413,415,422	{object}	Problem
+//	@Router			/api/v1/records [post]
+func (h *Records) Create(c *gin.Context) {
+	var req RecordRequest
+	if err := bindJSON(c, &req); err != nil {
+		respondError(c, err)
+		return
+	}
+	r, isNew, err := h.records.Create(c.Request.Context(), caller(c), req.input())
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	if !isNew {
+		h.respondRecord(c, http.StatusOK, r)
+		return
+	}
+	c.Header("Location", "/api/v1/records/"+r.ID)
+	h.respondRecord(c, http.StatusCreated, r)
+}
+
+// Batch submits records queued offline.
+//
+//	@Summary		Submit records in a batch
+//	@Description	Stores up to 100 records a phone queued offline and answers item by item, in order: created, duplicate (stored by an earlier attempt: same client_id) or invalid with its field errors. One bad item never blocks or loses the others. Every item needs a client_id.
+//	@ID				createRecordBatch
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			body					body		BatchRequest	true	"The records"
+//	@Param			Idempotency-Key			header		string			false	"Makes a retry safe"
+//	@Success		200						{object}	BatchResponse
+//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Router			/api/v1/records:batch [post]
+func (h *Records) Batch(c *gin.Context) {
+	var req BatchRequest
+	if err := bindJSON(c, &req); err != nil {
+		respondError(c, err)
+		return
+	}
+	l := negotiate(c.GetHeader("Accept-Language"))
+	if len(req.Records) == 0 {
+		respondError(c, services.Invalid("records.batch", services.Field("records", "required")))
+		return
+	}
+	if len(req.Records) > services.MaxBatchRecords {
+		respondError(c, services.Invalid("records.batch", services.Field("records", "too_many", "max", services.MaxBatchRecords)))
+		return
+	}
+	// Each item is decoded on its own, so a malformed one is reported as
+	// invalid instead of failing the whole batch.
+	out := BatchResponse{Results: make([]BatchItem, len(req.Records))}
+	var ins []services.RecordInput
+	var at []int
+	for i, raw := range req.Records {
+		var item RecordRequest
+		if err := decodeItem(raw, &item); err != nil {
+			var se *services.Error
+			errors.As(err, &se)
+			out.Results[i] = BatchItem{ClientID: clientIDOf(raw), Status: string(services.BatchInvalid), Errors: h.fields(l, se)}
+			continue
+		}
+		ins = append(ins, item.input())
+		at = append(at, i)
+	}
+	if len(ins) > 0 {
+		res, err := h.records.CreateBatch(c.Request.Context(), caller(c), ins)
+		if err != nil {
+			respondError(c, err)
+			return
+		}
+		for j, r := range res {
+			item := BatchItem{ClientID: r.ClientID, Status: string(r.Status), ID: r.Record.ID, Version: r.Record.Version}
+			for _, fe := range r.Errors {
+				item.Errors = append(item.Errors, ProblemField{Field: fe.Field, Code: fe.Code, Message: message(l, fe.Code, fe.Args)})
+			}
+			out.Results[at[j]] = item
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (h *Records) fields(l lang, se *services.Error) []ProblemField {
+	if se == nil {
+		return []ProblemField{{Field: "body", Code: "syntax", Message: message(l, "syntax", nil)}}
+	}
+	var out []ProblemField
+	for _, fe := range se.Fields {
+		out = append(out, ProblemField{Field: fe.Field, Code: fe.Code, Message: message(l, fe.Code, fe.Args)})
+	}
+	return out
+}
+
+// decodeItem decodes one batch item as strictly as a single create.
+func decodeItem(raw json.RawMessage, dst *RecordRequest) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		return nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "body"
+		}
+		return services.Invalid("records.batch", services.Field(field, "type", "expected", jsonKind(typeErr.Type.Kind().String())))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return services.Invalid("records.batch", services.Field(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown"))
+	}
+	return services.Invalid("records.batch", services.Field("body", "syntax"))
+}
+
+// clientIDOf digs the client id out of an item that did not decode.
+func clientIDOf(raw json.RawMessage) string {
+	var v struct {
+		ClientID string `json:"client_id"`
+	}
+	_ = json.Unmarshal(raw, &v)
+	if len(v.ClientID) > 64 {
+		return ""
+	}
+	return v.ClientID
+}
+
+// Get returns a record.
+//
+//	@Summary		Get a record
+//	@Description	Returns one record the caller may see: teachers their own, principals their school's, admins their subtree's; anything else is 404. Answers its ETag.
+//	@ID				getRecord
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			id		path		string	true	"Record id"
+//	@Success		200		{object}	RecordResponse
+//	@Header			200		{string}	ETag	"Version of the record"
+//	@Failure		401,404	{object}	Problem
+//	@Router			/api/v1/records/{id} [get]
+func (h *Records) Get(c *gin.Context) {
+	r, err := h.records.Get(c.Request.Context(), caller(c), c.Param("id"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	h.respondRecord(c, http.StatusOK, r)
+}
+
+// List lists records.
+//
+//	@Summary		List records
+//	@Description	Lists the records the caller may see, newest first, filtered by template, status, org subtree, author and occurrence dates. With updated_since the list is a sync feed instead: every record changed after that instant, oldest change first, withdrawn ones as tombstones (deleted: true), so a phone can keep its copy in step. fields= picks the fields of each item. Cursor-paginated; stable under concurrent inserts.
+//	@ID				listRecords
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			template		query		string	false	"Template key"
+//	@Param			status			query		string	false	"Status"	Enums(draft, submitted, approved, returned)
+//	@Param			org_id			query		string	false	"Only this org unit and its subtree"
+//	@Param			author_id		query		string	false	"Only this author's records"
+//	@Param			from			query		string	false	"Occurred on or after (YYYY-MM-DD)"
+//	@Param			to				query		string	false	"Occurred on or before (YYYY-MM-DD)"
+//	@Param			updated_since	query		string	false	"Sync feed: changes after this instant (RFC 3339)"
+//	@Param			fields			query		string	false	"Comma-separated fields of each item (id, status and version always come)"
+//	@Param			limit			query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor			query		string	false	"next_cursor of the previous page"
+//	@Success		200				{object}	RecordList
+//	@Failure		400,401,422		{object}	Problem
+//	@Router			/api/v1/records [get]
+func (h *Records) List(c *gin.Context) {
+	limit, err := limitOf(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	q := services.RecordQuery{Template: c.Query("template"), Status: services.RecordStatus(c.Query("status")),
+		OrgID: c.Query("org_id"), AuthorID: c.Query("author_id"), From: c.Query("from"), To: c.Query("to"), Limit: limit}
+	if s := c.Query("updated_since"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			respondError(c, badField("records.list", "updated_since", "timestamp", nil))
+			return
+		}
+		q.Sync, q.UpdatedSince = true, t.UTC()
+	}
+	if s := c.Query("cursor"); s != "" {
+		cur, err := decodeRecordCursor(s, q.Sync)
+		if err != nil {
+			respondError(c, badField("records.list", "cursor", "cursor", nil))
+			return
+		}
+		q.After = cur
+	}
+	pick, err := parseFields(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	rs, err := h.records.List(c.Request.Context(), caller(c), q)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	l := negotiate(c.GetHeader("Accept-Language"))
+	out := RecordList{Items: make([]any, 0, len(rs))}
+	for _, r := range rs {
+		item, err := project(h.out.record(r, l), pick)
+		if err != nil {
+			respondError(c, err)
+			return
+		}
+		out.Items = append(out.Items, item)
+	}
+	if n := len(rs); n > 0 && n >= limit {
+		if q.Sync {
+			out.NextCursor = encodeSyncCursor(rs[n-1])
+		} else {
+			out.NextCursor = encodeCursor(rs[n-1].ID)
+		}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// Update edits a record.
+//
+//	@Summary		Edit a record
+//	@Description	The author edits a draft, submitted or returned record (If-Match required). Approved records are closed until a reviewer reopens them. Status, author, org, template version and review fields cannot be set here.
+//	@ID				updateRecord
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			id								path		string				true	"Record id"
+//	@Param			If-Match						header		string				true	"ETag of the version being edited"
+//	@Param			body							body		RecordPatchRequest	true	"Fields to change"
+//	@Success		200								{object}	RecordResponse
+//	@Failure		400,401,403,404,409,412,422,428	{object}	Problem
+//	@Router			/api/v1/records/{id} [patch]
+func (h *Records) Update(c *gin.Context) {
+	version, err := ifMatch(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	var req RecordPatchRequest
+	if err := bindJSON(c, &req); err != nil {
+		respondError(c, err)
+		return
+	}
+	r, err := h.records.Update(c.Request.Context(), caller(c), c.Param("id"), version, services.RecordPatch{
+		OccurredOn: req.OccurredOn, EndOn: req.EndOn, Title: req.Title, Description: req.Description, Data: req.Data})
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	h.respondRecord(c, http.StatusOK, r)
+}
+
+// Delete withdraws a record.
+//
+//	@Summary		Withdraw a record
+//	@Description	Withdraws (soft-deletes) a record that is not approved; it is kept for audit and appears as a tombstone in sync lists. If-Match required.
+//	@ID				deleteRecord
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Param			id			path	string	true	"Record id"
+//	@Param			If-Match	header	string	true	"ETag of the current version"
+//	@Success		204
+//	@Failure		401,403,404,409,412,428	{object}	Problem
+//	@Router			/api/v1/records/{id} [delete]
+func (h *Records) Delete(c *gin.Context) {
+	version, err := ifMatch(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	if err := h.records.Withdraw(c.Request.Context(), caller(c), c.Param("id"), version); err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// review reads If-Match and the optional body of a review action.
+func (h *Records) review(c *gin.Context, act func(p services.Principal, id string, version int64, req ReviewRequest) (services.Record, error)) {
+	version, err := ifMatch(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	var req ReviewRequest
+	if c.Request.ContentLength != 0 {
+		if err := bindJSON(c, &req); err != nil && !isEmptyBody(err) {
+			respondError(c, err)
+			return
+		}
+	}
+	r, err := act(caller(c), c.Param("id"), version, req)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	h.respondRecord(c, http.StatusOK, r)
+}
+
+// Submit sends a record to review.
+//
+//	@Summary		Submit a record for review
+//	@Description	The author submits a draft or returned record. If-Match required.
+//	@ID				submitRecord
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			id						path		string	true	"Record id"
+//	@Param			If-Match				header		string	true	"ETag of the current version"
+//	@Success		200						{object}	RecordResponse
+//	@Failure		401,403,404,409,412,428	{object}	Problem
+//	@Router			/api/v1/records/{id}/submit [post]
+func (h *Records) Submit(c *gin.Context) {
+	h.review(c, func(p services.Principal, id string, v int64, _ ReviewRequest) (services.Record, error) {
+		return h.records.Submit(c.Request.Context(), p, id, v)
+	})
+}
+
+// Approve approves a record.
+//
+//	@Summary		Approve a record
+//	@Description	The reviewer approves a submitted record: the school's principal for teachers' records, the district for principals'. Approved records count in totals. If-Match required.
+//	@ID				approveRecord
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			id								path		string			true	"Record id"
+//	@Param			If-Match						header		string			true	"ETag of the current version"
+//	@Param			body							body		ReviewRequest	false	"Optional comment"
+//	@Success		200								{object}	RecordResponse
+//	@Failure		400,401,403,404,409,412,422,428	{object}	Problem
+//	@Router			/api/v1/records/{id}/approve [post]
+func (h *Records) Approve(c *gin.Context) {
+	h.review(c, func(p services.Principal, id string, v int64, req ReviewRequest) (services.Record, error) {
+		return h.records.Approve(c.Request.Context(), p, id, v, req.Comment)
+	})
+}
+
+// Return returns a record to its author.
+//
+//	@Summary		Return a record
+//	@Description	A reviewer returns a submitted record to its author with a comment (required); a district admin may return any record in the district. If-Match required.
+//	@ID				returnRecord
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			id								path		string			true	"Record id"
+//	@Param			If-Match						header		string			true	"ETag of the current version"
+//	@Param			body							body		ReviewRequest	true	"comment"
+//	@Success		200								{object}	RecordResponse
+//	@Failure		400,401,403,404,409,412,422,428	{object}	Problem
+//	@Router			/api/v1/records/{id}/return [post]
+func (h *Records) Return(c *gin.Context) {
+	h.review(c, func(p services.Principal, id string, v int64, req ReviewRequest) (services.Record, error) {
+		return h.records.Return(c.Request.Context(), p, id, v, req.Comment)
+	})
+}
+
+// Reopen reopens an approved record.
+//
+//	@Summary		Reopen an approved record
+//	@Description	A reviewer takes an approved record back out of the totals and returns it to its author, with a reason (required). If-Match required.
+//	@ID				reopenRecord
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			id								path		string			true	"Record id"
+//	@Param			If-Match						header		string			true	"ETag of the current version"
+//	@Param			body							body		ReviewRequest	true	"reason"
+//	@Success		200								{object}	RecordResponse
+//	@Failure		400,401,403,404,409,412,422,428	{object}	Problem
+//	@Router			/api/v1/records/{id}/reopen [post]
+func (h *Records) Reopen(c *gin.Context) {
+	h.review(c, func(p services.Principal, id string, v int64, req ReviewRequest) (services.Record, error) {
+		return h.records.Reopen(c.Request.Context(), p, id, v, req.Reason)
+	})
+}
+
+// History lists a record's audit history.
+//
+//	@Summary		Record history
+//	@Description	Every change to a record, oldest first: who, when, which action, and each changed field before and after. Available for withdrawn records too.
+//	@ID				recordHistory
+//	@Tags			records
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			id			path		string	true	"Record id"
+//	@Param			limit		query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor		query		string	false	"next_cursor of the previous page"
+//	@Success		200			{object}	HistoryList
+//	@Failure		400,401,404	{object}	Problem
+//	@Router			/api/v1/records/{id}/history [get]
+func (h *Records) History(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	var after int64
+	if pg.After != "" {
+		if after, err = strconv.ParseInt(pg.After, 10, 64); err != nil {
+			respondError(c, badField("records.history", "cursor", "cursor", nil))
+			return
+		}
+	}
+	evs, err := h.records.History(c.Request.Context(), caller(c), c.Param("id"), after, pg.Limit)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	out := HistoryList{Items: make([]EventResponse, 0, len(evs))}
+	for _, ev := range evs {
+		e := EventResponse{Version: ev.Version, At: h.out.time(ev.At), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole),
+			Action: ev.Action, Comment: ev.Comment, Changes: make([]ChangeResponse, 0, len(ev.Changes))}
+		for _, ch := range ev.Changes {
+			e.Changes = append(e.Changes, ChangeResponse{Field: ch.Field, Before: ch.Before, After: ch.After})
+		}
+		out.Items = append(out.Items, e)
+	}
+	if n := len(evs); n > 0 {
+		out.NextCursor = nextCursor(n, pg.Limit, strconv.FormatInt(evs[n-1].Version, 10))
+	}
+	c.JSON(http.StatusOK, out)
+}

@@ -1,0 +1,358 @@
+package handlers
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/huizong/huizong/services"
+)
+
+// Templates serves report templates (填报模板).
+type Templates struct {
+	templates *services.Templates
+	out       presenter
+}
+
+// OptionSpec is one value of an enum field.
+type OptionSpec struct {
+	Value   string `json:"value" example:"消防"`
+	Label   string `json:"label,omitempty" example:"消防"`
+	LabelEN string `json:"label_en,omitempty" example:"Fire"`
+} //	@name	TemplateOption
+
+// FieldSpec is one field of a template, as sent and as returned.
+type FieldSpec struct {
+	Key       string       `json:"key" example:"students"`
+	Label     string       `json:"label" example:"参与学生人次"`
+	LabelEN   string       `json:"label_en,omitempty" example:"Students taking part"`
+	Type      string       `json:"type" enums:"integer,number,text,enum,multi_enum,date,bool,attachments" example:"integer"`
+	Required  bool         `json:"required,omitempty"`
+	Unit      string       `json:"unit,omitempty" example:"人次"`
+	Min       *float64     `json:"min,omitempty" example:"0"`
+	Max       *float64     `json:"max,omitempty"`
+	MaxLength int          `json:"max_length,omitempty"`
+	Options   []OptionSpec `json:"options,omitempty"`
+	Role      string       `json:"role,omitempty" enums:"measure,dimension" example:"measure"`
+	Default   *float64     `json:"default,omitempty"`
+	Check     string       `json:"check,omitempty" enums:"students,staff"`
+} //	@name	TemplateField
+
+// TemplateRequest creates a template (POST) or changes one (PATCH: omitted
+// fields stay; key and owner_id cannot change).
+type TemplateRequest struct {
+	Key      string       `json:"key,omitempty" example:"sports_day"`
+	OwnerID  string       `json:"owner_id,omitempty"`
+	Name     *string      `json:"name,omitempty" example:"校运会"`
+	NameEN   *string      `json:"name_en,omitempty" example:"Sports day"`
+	Category *string      `json:"category,omitempty" example:"activities"`
+	Levels   *[]string    `json:"levels,omitempty" example:"school"`
+	Active   *bool        `json:"active,omitempty"`
+	Fields   *[]FieldSpec `json:"fields,omitempty"`
+} //	@name	TemplateRequest
+
+// TemplateCopyRequest names the copy of a template.
+type TemplateCopyRequest struct {
+	Key     string  `json:"key" example:"safety_drill_chenghua"`
+	OwnerID string  `json:"owner_id,omitempty"`
+	Name    *string `json:"name,omitempty" example:"应急疏散演练（成华区）"`
+	NameEN  *string `json:"name_en,omitempty"`
+} //	@name	TemplateCopyRequest
+
+// TemplateResponse is one version of a template.
+type TemplateResponse struct {
+	Key       string      `json:"key" example:"safety_drill"`
+	Version   int64       `json:"version" example:"1"`
+	Name      string      `json:"name" example:"应急疏散演练"`
+	NameEN    string      `json:"name_en,omitempty" example:"Emergency evacuation drill"`
+	Category  string      `json:"category,omitempty" example:"safety"`
+	OwnerID   string      `json:"owner_id,omitempty"`
+	Levels    []string    `json:"levels" example:"school"`
+	Active    bool        `json:"active"`
+	Builtin   bool        `json:"builtin"`
+	Fields    []FieldSpec `json:"fields"`
+	CreatedAt string      `json:"created_at"`
+	UpdatedAt string      `json:"updated_at"`
+} //	@name	Template
+
+// TemplateList is one page of templates.
+type TemplateList struct {
+	Items      []TemplateResponse `json:"items"`
+	NextCursor string             `json:"next_cursor"`
+} //	@name	TemplateList
+
+func (r TemplateRequest) input() services.TemplateInput {
+	in := services.TemplateInput{Key: strings.TrimSpace(r.Key), OwnerID: r.OwnerID, Name: r.Name, NameEN: r.NameEN,
+		Category: r.Category, Active: r.Active}
+	if r.Levels != nil {
+		levels := make([]services.OrgKind, len(*r.Levels))
+		for i, l := range *r.Levels {
+			levels[i] = services.OrgKind(l)
+		}
+		in.Levels = &levels
+	}
+	if r.Fields != nil {
+		fs := make([]services.TemplateField, len(*r.Fields))
+		for i, f := range *r.Fields {
+			fs[i] = services.TemplateField{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: services.FieldType(f.Type),
+				Required: f.Required, Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength,
+				Role: services.FieldRole(f.Role), Default: f.Default, Check: f.Check}
+			for _, o := range f.Options {
+				fs[i].Options = append(fs[i].Options, services.Option{Value: o.Value, Label: o.Label, LabelEN: o.LabelEN})
+			}
+		}
+		in.Fields = &fs
+	}
+	return in
+}
+
+func (p presenter) template(t services.Template) TemplateResponse {
+	out := TemplateResponse{Key: t.Key, Version: t.Version, Name: t.Name, NameEN: t.NameEN, Category: t.Category,
+		OwnerID: t.OwnerID, Levels: make([]string, len(t.Levels)), Active: t.Active, Builtin: t.Builtin,
+		Fields: make([]FieldSpec, len(t.Fields)), CreatedAt: p.time(t.CreatedAt), UpdatedAt: p.time(t.UpdatedAt)}
+	for i, l := range t.Levels {
+		out.Levels[i] = string(l)
+	}
+	for i, f := range t.Fields {
+		fs := FieldSpec{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: string(f.Type), Required: f.Required,
+			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default, Check: f.Check}
+		for _, o := range f.Options {
+			fs.Options = append(fs.Options, OptionSpec{Value: o.Value, Label: o.Label, LabelEN: o.LabelEN})
+		}
+		out.Fields[i] = fs
+	}
+	return out
+}
+
+// notModified sets tag as the ETag and answers 304 when the client holds
+// it; reference data may be cached by the client but must be revalidated.
+func notModified(c *gin.Context, tag string) bool {
+	c.Header("ETag", tag)
+	c.Header("Cache-Control", "private, no-cache")
+	for _, t := range strings.Split(c.GetHeader("If-None-Match"), ",") {
+		if t = strings.TrimSpace(t); t == tag || t == "*" {
+			c.Status(http.StatusNotModified)
+			return true
+		}
+	}
+	return false
+}
+
+// Create defines a template.
+//
+//	@Summary		Create a template
+//	@Description	District and city admins define a report template for the schools below them: a stable key, names, category, the org levels it applies to and its fields. A field's role says what totals do with it: measures (integer or number) are summed, dimensions (enum, multi_enum, bool) are grouped by. Definitions are checked field by field.
+//	@ID				createTemplate
+//	@Tags			templates
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			body					body		TemplateRequest	true	"The template"
+//	@Param			Idempotency-Key			header		string			false	"Makes a retry safe"
+//	@Success		201						{object}	TemplateResponse
+//	@Header			201						{string}	ETag	"Version of the template"
+//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Router			/api/v1/templates [post]
+func (h *Templates) Create(c *gin.Context) {
+	var req TemplateRequest
+	if err := bindJSON(c, &req); err != nil {
+		respondError(c, err)
+		return
+	}
+	t, err := h.templates.Create(c.Request.Context(), caller(c), req.input())
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	created(c, "/api/v1/templates/"+t.Key, t.Version, h.out.template(t))
+}
+
+// Copy copies a template.
+//
+//	@Summary		Copy a template
+//	@Description	Makes a new template, owned by the caller's unit (or owner_id), from one the caller can see, such as a built-in one: how a district adapts the catalogue without changing it for everyone.
+//	@ID				copyTemplate
+//	@Tags			templates
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			key						path		string				true	"Template key"
+//	@Param			body					body		TemplateCopyRequest	true	"Key and names of the copy"
+//	@Param			Idempotency-Key			header		string				false	"Makes a retry safe"
+//	@Success		201						{object}	TemplateResponse
+//	@Failure		400,401,403,404,413,422	{object}	Problem
+//	@Router			/api/v1/templates/{key}/copy [post]
+func (h *Templates) Copy(c *gin.Context) {
+	var req TemplateCopyRequest
+	if err := bindJSON(c, &req); err != nil {
+		respondError(c, err)
+		return
+	}
+	t, err := h.templates.Copy(c.Request.Context(), caller(c), c.Param("key"),
+		services.TemplateInput{Key: strings.TrimSpace(req.Key), OwnerID: req.OwnerID, Name: req.Name, NameEN: req.NameEN})
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	created(c, "/api/v1/templates/"+t.Key, t.Version, h.out.template(t))
+}
+
+// Get returns a template.
+//
+//	@Summary		Get a template
+//	@Description	Returns the current version of a template with its fields. Phones cache it: answers its ETag and 304 to a matching If-None-Match.
+//	@ID				getTemplate
+//	@Tags			templates
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			key				path		string	true	"Template key"
+//	@Param			If-None-Match	header		string	false	"ETag of a cached copy"
+//	@Success		200				{object}	TemplateResponse
+//	@Header			200				{string}	ETag	"Version of the template"
+//	@Success		304
+//	@Failure		401,404	{object}	Problem
+//	@Router			/api/v1/templates/{key} [get]
+func (h *Templates) Get(c *gin.Context) {
+	t, err := h.templates.Get(c.Request.Context(), caller(c), c.Param("key"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	if notModified(c, etag(t.Version)) {
+		return
+	}
+	c.JSON(http.StatusOK, h.out.template(t))
+}
+
+// Version returns one version of a template.
+//
+//	@Summary		Get a template version
+//	@Description	Returns the template as it was at one version: the form a record was written against (its template_version). Versions never change, so they may be cached for good.
+//	@ID				getTemplateVersion
+//	@Tags			templates
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			key			path		string	true	"Template key"
+//	@Param			version		path		int		true	"Version"
+//	@Success		200			{object}	TemplateResponse
+//	@Failure		400,401,404	{object}	Problem
+//	@Router			/api/v1/templates/{key}/versions/{version} [get]
+func (h *Templates) Version(c *gin.Context) {
+	v, err := strconv.ParseInt(c.Param("version"), 10, 64)
+	if err != nil || v < 1 {
+		respondError(c, badField("templates.version", "version", "min", map[string]any{"min": 1}))
+		return
+	}
+	t, err := h.templates.Version(c.Request.Context(), caller(c), c.Param("key"), v)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	if notModified(c, etag(t.Version)) {
+		return
+	}
+	c.JSON(http.StatusOK, h.out.template(t))
+}
+
+// List lists templates.
+//
+//	@Summary		List templates
+//	@Description	Lists the templates the caller can see, in key order: the built-in catalogue, those of the caller's district and city, and (for admins) those defined below them. Phones cache the list: answers an ETag and 304 to a matching If-None-Match.
+//	@ID				listTemplates
+//	@Tags			templates
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			category		query		string	false	"Only this category"
+//	@Param			active			query		bool	false	"Only active (true) or inactive (false) templates"
+//	@Param			limit			query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor			query		string	false	"next_cursor of the previous page"
+//	@Param			If-None-Match	header		string	false	"ETag of a cached copy"
+//	@Success		200				{object}	TemplateList
+//	@Success		304
+//	@Failure		400,401	{object}	Problem
+//	@Router			/api/v1/templates [get]
+func (h *Templates) List(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	q := services.TemplateQuery{Category: c.Query("category"), Page: pg}
+	if s := c.Query("active"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			respondError(c, badField("templates.list", "active", "type", map[string]any{"expected": "boolean"}))
+			return
+		}
+		q.Active = &b
+	}
+	ts, err := h.templates.List(c.Request.Context(), caller(c), q)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	out := TemplateList{Items: make([]TemplateResponse, 0, len(ts))}
+	sum := sha256.New()
+	for _, t := range ts {
+		out.Items = append(out.Items, h.out.template(t))
+		sum.Write([]byte(t.Key + "@" + strconv.FormatInt(t.Version, 10) + "\n"))
+	}
+	if len(ts) > 0 {
+		out.NextCursor = nextCursor(len(ts), pg.Limit, ts[len(ts)-1].Key)
+	}
+	if notModified(c, `W/"`+hex.EncodeToString(sum.Sum(nil))[:32]+`"`) {
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// Update changes a template.
+//
+//	@Summary		Change a template
+//	@Description	Stores a new version of the template (If-Match required). Records keep the version they were written against and stay valid; removing a field or an option never breaks them. A field cannot change its type. active=false retires the template for new records.
+//	@ID				updateTemplate
+//	@Tags			templates
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			key							path		string			true	"Template key"
+//	@Param			If-Match					header		string			true	"ETag of the version being changed"
+//	@Param			body						body		TemplateRequest	true	"Fields to change"
+//	@Success		200							{object}	TemplateResponse
+//	@Header			200							{string}	ETag	"The new version"
+//	@Failure		400,401,403,404,412,422,428	{object}	Problem
+//	@Router			/api/v1/templates/{key} [patch]
+func (h *Templates) Update(c *gin.Context) {
+	version, err := ifMatch(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	var req TemplateRequest
+	if err := bindJSON(c, &req); err != nil {
+		respondError(c, err)
+		return
+	}
+	var v services.Validation
+	if req.Key != "" {
+		v.Add("key", "immutable")
+	}
+	if req.OwnerID != "" {
+		v.Add("owner_id", "immutable")
+	}
+	if err := v.Err("templates.update"); err != nil {
+		respondError(c, err)
+		return
+	}
+	t, err := h.templates.Update(c.Request.Context(), caller(c), c.Param("key"), version, req.input())
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Header("ETag", etag(t.Version))
+	c.JSON(http.StatusOK, h.out.template(t))
+}

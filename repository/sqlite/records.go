@@ -1,0 +1,463 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/huizong/huizong/services"
+)
+
+const recordCols = `r.id, r.client_id, r.author_id, r.author_role, r.template, r.template_version, r.org_id,
+	r.org_path, r.occurred_on, r.end_on, r.title, r.description, r.data, r.attachments, r.status, r.warnings,
+	r.review_by, r.review_role, r.review_at, r.review_action, r.review_comment, r.hash, r.version,
+	r.created_at, r.updated_at, r.deleted_at`
+
+// warningDoc is a stored Warning.
+type warningDoc struct {
+	Field string  `json:"field"`
+	Code  string  `json:"code"`
+	Limit float64 `json:"limit,omitempty"`
+}
+
+// changeDoc is a stored Change; its values read back as JSON values.
+type changeDoc struct {
+	Field  string `json:"field"`
+	Before any    `json:"before"`
+	After  any    `json:"after"`
+}
+
+func encodeWarnings(ws []services.Warning) (string, error) {
+	if len(ws) == 0 {
+		return "[]", nil
+	}
+	docs := make([]warningDoc, len(ws))
+	for i, w := range ws {
+		docs[i] = warningDoc(w)
+	}
+	b, err := json.Marshal(docs)
+	return string(b), err
+}
+
+func decodeWarnings(s string) ([]services.Warning, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var docs []warningDoc
+	if err := json.Unmarshal([]byte(s), &docs); err != nil {
+		return nil, fmt.Errorf("decode warnings: %w", err)
+	}
+	ws := make([]services.Warning, len(docs))
+	for i, d := range docs {
+		ws[i] = services.Warning(d)
+	}
+	return ws, nil
+}
+
+func encodeChanges(cs []services.Change) (string, error) {
+	if len(cs) == 0 {
+		return "[]", nil
+	}
+	docs := make([]changeDoc, len(cs))
+	for i, c := range cs {
+		docs[i] = changeDoc(c)
+	}
+	b, err := json.Marshal(docs)
+	if err != nil {
+		return "", fmt.Errorf("encode changes: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeChanges(s string) ([]services.Change, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
+	}
+	var docs []changeDoc
+	if err := json.Unmarshal([]byte(s), &docs); err != nil {
+		return nil, fmt.Errorf("decode changes: %w", err)
+	}
+	cs := make([]services.Change, len(docs))
+	for i, d := range docs {
+		cs[i] = services.Change(d)
+	}
+	return cs, nil
+}
+
+// dataText is the stored form of a record's data: the JSON as given, "{}"
+// for none. Anything else is refused: a stored value that is not JSON
+// would break every later read of the record.
+func dataText(d json.RawMessage) (string, error) {
+	if len(d) == 0 {
+		return "{}", nil
+	}
+	if !json.Valid(d) {
+		return "", errors.New("record data is not valid JSON")
+	}
+	return string(d), nil
+}
+
+// syncMs is t as a bound on updated_at: the zero time is before anything.
+func syncMs(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return t.UnixMilli()
+}
+
+func scanRecord(row scanner) (services.Record, error) {
+	var (
+		r                                 services.Record
+		role, path, data, atts, st, warns string
+		reviewRole                        string
+		reviewAt, createdAt, deletedAt    sql.NullInt64
+		updatedAt                         int64
+	)
+	if err := row.Scan(&r.ID, &r.ClientID, &r.AuthorID, &role, &r.Template, &r.TemplateVersion, &r.OrgID,
+		&path, &r.OccurredOn, &r.EndOn, &r.Title, &r.Description, &data, &atts, &st, &warns,
+		&r.Review.By, &reviewRole, &reviewAt, &r.Review.Action, &r.Review.Comment, &r.Hash, &r.Version,
+		&createdAt, &updatedAt, &deletedAt); err != nil {
+		return services.Record{}, err
+	}
+	r.AuthorRole, r.Status, r.Review.Role = services.Role(role), services.RecordStatus(st), services.Role(reviewRole)
+	r.Review.At, r.CreatedAt, r.UpdatedAt, r.DeletedAt = timeOf(reviewAt), timeOf(createdAt), timeOfMs(updatedAt), timeOf(deletedAt)
+	r.Data = json.RawMessage(data)
+	if err := fromJSON(path, &r.OrgPath); err != nil {
+		return services.Record{}, err
+	}
+	if err := fromJSON(atts, &r.Attachments); err != nil {
+		return services.Record{}, err
+	}
+	var err error
+	if r.Warnings, err = decodeWarnings(warns); err != nil {
+		return services.Record{}, err
+	}
+	return r, nil
+}
+
+// recordScope restricts a query on "records r" to sc (sc must not be
+// empty): one primary-key probe of record_scope, and the author.
+func recordScope(sc services.Scope) (string, []any) {
+	var cond string
+	var args []any
+	if !sc.All {
+		cond += ` AND EXISTS (SELECT 1 FROM record_scope x WHERE x.ancestor_id = ? AND x.record_id = r.id)`
+		args = append(args, sc.OrgID)
+	}
+	if sc.AuthorID != "" {
+		cond += ` AND r.author_id = ?`
+		args = append(args, sc.AuthorID)
+	}
+	return cond, args
+}
+
+// insertRecordScope writes the ancestor rows of record id.
+func insertRecordScope(ctx context.Context, tx *sql.Tx, id string, path []string, updatedAt int64) error {
+	for _, a := range path {
+		// OR IGNORE: a path naming an id twice is odd, not a conflict.
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO record_scope (ancestor_id, record_id, updated_at)
+			VALUES (?, ?, ?)`, a, id, updatedAt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertEvent(ctx context.Context, tx *sql.Tx, recordID string, ev services.RecordEvent) error {
+	changes, err := encodeChanges(ev.Changes)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO record_events (record_id, version, id, at, actor_id, actor_role,
+		action, comment, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		recordID, ev.Version, ev.ID, msOf(ev.At), ev.ActorID, string(ev.ActorRole), ev.Action, ev.Comment, changes)
+	return err
+}
+
+// CreateRecord inserts r, its scope rows and its first event in one
+// transaction.
+func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services.RecordEvent) error {
+	const op = "sqlite.CreateRecord"
+	warns, err := encodeWarnings(r.Warnings)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	data, err := dataText(r.Data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	updated := unixMs(r.UpdatedAt)
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO records (id, client_id, author_id, author_role, template,
+			template_version, org_id, org_path, occurred_on, end_on, title, description, data, attachments, status,
+			warnings, review_by, review_role, review_at, review_action, review_comment, hash, version, created_at,
+			updated_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.ClientID, r.AuthorID, string(r.AuthorRole), r.Template, r.TemplateVersion, r.OrgID,
+			toJSON(r.OrgPath), r.OccurredOn, r.EndOn, r.Title, r.Description, data, toJSON(r.Attachments),
+			string(r.Status), warns, r.Review.By, string(r.Review.Role), msOf(r.Review.At), r.Review.Action,
+			r.Review.Comment, r.Hash, r.Version, msOf(r.CreatedAt), updated, msOf(r.DeletedAt)); err != nil {
+			return err
+		}
+		if err := insertRecordScope(ctx, tx, r.ID, r.OrgPath, updated); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, r.ID, ev)
+	})
+	return wrap(op, err)
+}
+
+// Record returns the record id inside sc.
+func (s *Store) Record(ctx context.Context, sc services.Scope, id string) (services.Record, error) {
+	const op = "sqlite.Record"
+	if sc.Empty() {
+		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
+	}
+	cond, args := recordScope(sc)
+	r, err := scanRecord(s.r.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records r WHERE r.id = ?`+cond,
+		append([]any{id}, args...)...))
+	return r, wrap(op, err)
+}
+
+// RecordByClientID returns the record authorID created as clientID.
+func (s *Store) RecordByClientID(ctx context.Context, sc services.Scope, authorID, clientID string) (services.Record, error) {
+	const op = "sqlite.RecordByClientID"
+	if sc.Empty() {
+		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
+	}
+	cond, args := recordScope(sc)
+	r, err := scanRecord(s.r.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records r
+		WHERE r.author_id = ? AND r.client_id = ?`+cond, append([]any{authorID, clientID}, args...)...))
+	return r, wrap(op, err)
+}
+
+// recordsQuery builds a record list. It picks the index that drives the
+// query, the way orgsQuery does, and writes the ORDER BY on that index's
+// columns so SQLite reads one page in order and stops at the limit:
+//
+//   - an author (the scope's or the query's): records_author (newest
+//     first) or records_author_updated (sync);
+//   - else a subtree (the query's OrgID, or a scope below the whole tree):
+//     record_scope's primary key or record_scope_updated, joined to the
+//     records in that order (CROSS JOIN fixes the order);
+//   - else a template: records_template (sync uses records_updated);
+//   - else the whole table: its primary key or records_updated.
+//
+// Every other filter is checked per row; its column is written with a
+// unary + so the planner never trades the ordered index for it. Only fixed
+// fragments are concatenated; every value is a parameter.
+func recordsQuery(sc services.Scope, q services.RecordQuery) (string, []any) {
+	limit := services.Page{Limit: q.Limit}.Normalize().Limit
+	author := sc.AuthorID
+	if author == "" {
+		author = q.AuthorID
+	}
+	ancestor := q.OrgID
+	if ancestor == "" && !sc.All {
+		ancestor = sc.OrgID
+	}
+	var (
+		b           strings.Builder
+		args        []any
+		idCol, uCol string // the driving key's id and updated_at columns
+	)
+	switch {
+	case author != "":
+		b.WriteString(`SELECT ` + recordCols + ` FROM records r WHERE r.author_id = ?`)
+		args = append(args, author)
+		idCol, uCol = "r.id", "r.updated_at"
+		ancestor = "" // checked per row below
+	case ancestor != "":
+		b.WriteString(`SELECT ` + recordCols + ` FROM record_scope a CROSS JOIN records r ON r.id = a.record_id
+			WHERE a.ancestor_id = ?`)
+		args = append(args, ancestor)
+		idCol, uCol = "a.record_id", "a.updated_at"
+	case q.Template != "" && !q.Sync:
+		b.WriteString(`SELECT ` + recordCols + ` FROM records r WHERE r.template = ?`)
+		args = append(args, q.Template)
+		idCol, uCol = "r.id", "r.updated_at"
+	default:
+		b.WriteString(`SELECT ` + recordCols + ` FROM records r WHERE 1`)
+		idCol, uCol = "r.id", "r.updated_at"
+	}
+	// The scope and the subtree, where they do not drive the query.
+	for _, org := range []string{scopeOrg(sc), q.OrgID} {
+		if org != "" && org != ancestor {
+			b.WriteString(` AND EXISTS (SELECT 1 FROM record_scope x WHERE x.ancestor_id = ? AND x.record_id = r.id)`)
+			args = append(args, org)
+		}
+	}
+	for _, f := range []struct{ col, op, val string }{
+		{"+r.author_id", "=", sc.AuthorID},
+		{"+r.author_id", "=", q.AuthorID},
+		{"+r.template", "=", q.Template},
+		{"+r.status", "=", string(q.Status)},
+		{"+r.occurred_on", ">=", q.From},
+		{"+r.occurred_on", "<=", q.To},
+	} {
+		if f.val != "" {
+			b.WriteString(` AND ` + f.col + ` ` + f.op + ` ?`)
+			args = append(args, f.val)
+		}
+	}
+	if q.Sync {
+		// One lower bound, so it is the one the index range starts at. A
+		// cursor past UpdatedSince implies it (UpdatedAt >= the cursor's >
+		// UpdatedSince); a cursor at or before it is implied by it.
+		since, after := syncMs(q.UpdatedSince), syncMs(q.After.UpdatedAt)
+		if q.After.ID != "" && after > since {
+			b.WriteString(` AND (` + uCol + `, ` + idCol + `) > (?, ?)`)
+			args = append(args, after, q.After.ID)
+		} else {
+			b.WriteString(` AND ` + uCol + ` > ?`)
+			args = append(args, since)
+		}
+		b.WriteString(` ORDER BY ` + uCol + `, ` + idCol + ` LIMIT ?`)
+	} else {
+		b.WriteString(` AND +r.status <> 'withdrawn'`)
+		if q.After.ID != "" {
+			b.WriteString(` AND ` + idCol + ` < ?`)
+			args = append(args, q.After.ID)
+		}
+		b.WriteString(` ORDER BY ` + idCol + ` DESC LIMIT ?`)
+	}
+	args = append(args, limit)
+	return b.String(), args
+}
+
+// scopeOrg is the unit sc is limited to, "" for the whole tree.
+func scopeOrg(sc services.Scope) string {
+	if sc.All {
+		return ""
+	}
+	return sc.OrgID
+}
+
+// Records lists records inside sc that match q.
+func (s *Store) Records(ctx context.Context, sc services.Scope, q services.RecordQuery) ([]services.Record, error) {
+	const op = "sqlite.Records"
+	if sc.Empty() {
+		return nil, nil
+	}
+	query, args := recordsQuery(sc, q)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var list []services.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, wrap(op, err)
+		}
+		list = append(list, r)
+	}
+	return list, wrap(op, rows.Err())
+}
+
+// UpdateRecord stores r as version r.Version+1 inside sc, rewrites its
+// scope rows and appends ev, in one transaction.
+func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.Record, ev services.RecordEvent) (services.Record, error) {
+	const op = "sqlite.UpdateRecord"
+	if sc.Empty() {
+		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
+	}
+	warns, err := encodeWarnings(r.Warnings)
+	if err != nil {
+		return services.Record{}, fmt.Errorf("%s: %w", op, err)
+	}
+	data, err := dataText(r.Data)
+	if err != nil {
+		return services.Record{}, fmt.Errorf("%s: %w", op, err)
+	}
+	cond, cargs := recordScope(sc)
+	updated := unixMs(r.UpdatedAt)
+	var out services.Record
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var (
+			version int64
+			oldPath string
+		)
+		if err := tx.QueryRowContext(ctx, `SELECT r.version, r.org_path FROM records r WHERE r.id = ?`+cond,
+			append([]any{r.ID}, cargs...)...).Scan(&version, &oldPath); err != nil {
+			return err
+		}
+		if version != r.Version {
+			return services.ErrStale
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE records SET template = ?, template_version = ?, org_id = ?,
+			org_path = ?, occurred_on = ?, end_on = ?, title = ?, description = ?, data = ?, attachments = ?,
+			status = ?, warnings = ?, review_by = ?, review_role = ?, review_at = ?, review_action = ?,
+			review_comment = ?, hash = ?, version = ?, updated_at = ?, deleted_at = ? WHERE id = ?`,
+			r.Template, r.TemplateVersion, r.OrgID, toJSON(r.OrgPath), r.OccurredOn, r.EndOn, r.Title,
+			r.Description, data, toJSON(r.Attachments), string(r.Status), warns, r.Review.By,
+			string(r.Review.Role), msOf(r.Review.At), r.Review.Action, r.Review.Comment, r.Hash, r.Version+1,
+			updated, msOf(r.DeletedAt), r.ID); err != nil {
+			return err
+		}
+		// The scope rows carry updated_at for the sync list: rewrite them
+		// (primary-key deletes, then inserts; the path may have changed).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM record_scope WHERE record_id = ?
+			AND ancestor_id IN (SELECT value FROM json_each(?))`, r.ID, oldPath); err != nil {
+			return err
+		}
+		if err := insertRecordScope(ctx, tx, r.ID, r.OrgPath, updated); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, r.ID, ev); err != nil {
+			return err
+		}
+		var err error
+		out, err = scanRecord(tx.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records r WHERE r.id = ?`, r.ID))
+		return err
+	})
+	if err != nil {
+		return services.Record{}, wrap(op, err)
+	}
+	return out, nil
+}
+
+// RecordHistory lists the events of record id inside sc after
+// afterVersion, in version order.
+func (s *Store) RecordHistory(ctx context.Context, sc services.Scope, id string, afterVersion int64, limit int) ([]services.RecordEvent, error) {
+	const op = "sqlite.RecordHistory"
+	if sc.Empty() {
+		return nil, fmt.Errorf("%s: %w", op, services.ErrNotFound)
+	}
+	cond, cargs := recordScope(sc)
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1 FROM records r WHERE r.id = ?`+cond,
+		append([]any{id}, cargs...)...).Scan(&one); err != nil {
+		return nil, wrap(op, err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id, record_id, version, at, actor_id, actor_role, action, comment,
+		changes FROM record_events WHERE record_id = ? AND version > ? ORDER BY version LIMIT ?`,
+		id, afterVersion, services.Page{Limit: limit}.Normalize().Limit)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	defer rows.Close()
+	var list []services.RecordEvent
+	for rows.Next() {
+		var (
+			ev            services.RecordEvent
+			at            sql.NullInt64
+			role, changes string
+		)
+		if err := rows.Scan(&ev.ID, &ev.RecordID, &ev.Version, &at, &ev.ActorID, &role, &ev.Action, &ev.Comment,
+			&changes); err != nil {
+			return nil, wrap(op, err)
+		}
+		ev.At, ev.ActorRole = timeOf(at), services.Role(role)
+		if ev.Changes, err = decodeChanges(changes); err != nil {
+			return nil, wrap(op, err)
+		}
+		list = append(list, ev)
+	}
+	return list, wrap(op, rows.Err())
+}

@@ -1,0 +1,717 @@
+package services
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Records runs record submission and review: who may write, see, change
+// and review which records, and what a valid record is.
+type Records struct {
+	store       RecordStore
+	templates   TemplateStore
+	orgs        OrgStore
+	attachments AttachmentStore
+	now         Clock
+	loc         *time.Location
+}
+
+// NewRecords returns the record service. Dates ("today", the future) are
+// judged in loc.
+func NewRecords(store RecordStore, templates TemplateStore, orgs OrgStore, attachments AttachmentStore, now Clock, loc *time.Location) *Records {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &Records{store: store, templates: templates, orgs: orgs, attachments: attachments, now: now, loc: loc}
+}
+
+// RecordScope is what p may see of records and attachments: a teacher only
+// their own, everyone else their subtree.
+func (p Principal) RecordScope() Scope {
+	s := p.Scope()
+	if p.User.Role == RoleTeacher {
+		s.AuthorID = p.User.ID
+	}
+	return s
+}
+
+// RecordInput is a new record as a client sends it.
+type RecordInput struct {
+	// ClientID is the UUID the phone made for the record; one is made
+	// when it is empty (then only Idempotency-Key protects retries).
+	ClientID    string
+	Template    string
+	OrgID       string
+	OccurredOn  string
+	EndOn       string
+	Title       string
+	Description string
+	Data        json.RawMessage
+	// Status is draft or submitted (the default).
+	Status string
+}
+
+// RecordPatch is an edit; nil leaves a field as it is. Data is merged
+// key by key into the stored data, and a null value removes a key.
+type RecordPatch struct {
+	OccurredOn  *string
+	EndOn       *string
+	Title       *string
+	Description *string
+	Data        json.RawMessage
+}
+
+// BatchStatus says what became of one record of a batch.
+type BatchStatus string
+
+// The outcomes of a batch item.
+const (
+	BatchCreated   BatchStatus = "created"
+	BatchDuplicate BatchStatus = "duplicate"
+	BatchInvalid   BatchStatus = "invalid"
+)
+
+// BatchResult is the outcome for one record of a batch.
+type BatchResult struct {
+	ClientID string
+	Status   BatchStatus
+	Record   Record
+	Errors   []FieldError
+}
+
+// Review actions.
+const (
+	ActionCreate   = "create"
+	ActionEdit     = "edit"
+	ActionSubmit   = "submit"
+	ActionApprove  = "approve"
+	ActionReturn   = "return"
+	ActionReopen   = "reopen"
+	ActionWithdraw = "withdraw"
+)
+
+const (
+	maxComment = 1000
+	dateLayout = "2006-01-02"
+	minDate    = "2000-01-01"
+)
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+func (s *Records) today() string { return s.now().In(s.loc).Format(dateLayout) }
+
+// Create stores a new record, or finds the one an earlier attempt with
+// the same client id stored: created is false then. The same client id
+// with different content is a conflict.
+func (s *Records) Create(ctx context.Context, p Principal, in RecordInput) (r Record, created bool, err error) {
+	const op = "records.create"
+	in.ClientID = strings.ToLower(strings.TrimSpace(in.ClientID))
+	var v Validation
+	switch {
+	case in.ClientID == "":
+		in.ClientID = newUUID()
+	case !uuidPattern.MatchString(in.ClientID):
+		v.Add("client_id", "format")
+		return Record{}, false, v.Err(op)
+	}
+	hash := inputHash(in)
+	r, err = s.build(ctx, p, in, &v)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("%s: %w", op, err)
+	}
+	if verr := v.Err(op); verr != nil {
+		// A retry of a record that was stored before its template changed
+		// must still find the first record, not fail validation.
+		if prev, ok, err := s.previous(ctx, p, in.ClientID, hash); err != nil || ok {
+			return prev, false, err
+		}
+		return Record{}, false, verr
+	}
+	now := s.now().UTC()
+	r.ID = NewID(now)
+	r.ClientID = in.ClientID
+	r.Hash = hash
+	r.Version = 1
+	r.CreatedAt, r.UpdatedAt = now, now
+	ev := RecordEvent{ID: NewID(now), RecordID: r.ID, Version: 1, At: now, ActorID: p.User.ID,
+		ActorRole: p.User.Role, Action: ActionCreate}
+	err = s.store.CreateRecord(ctx, r, ev)
+	if errors.Is(err, ErrConflict) {
+		prev, ok, perr := s.previous(ctx, p, in.ClientID, hash)
+		if perr != nil || ok {
+			return prev, false, perr
+		}
+	}
+	if err != nil {
+		return Record{}, false, fmt.Errorf("%s: %w", op, err)
+	}
+	return r, true, nil
+}
+
+// previous finds the record p created with clientID: ok when it exists and
+// holds the same content, a conflict when it holds other content.
+func (s *Records) previous(ctx context.Context, p Principal, clientID, hash string) (Record, bool, error) {
+	const op = "records.create"
+	r, err := s.store.RecordByClientID(ctx, p.RecordScope(), p.User.ID, clientID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Record{}, false, nil
+	case err != nil:
+		return Record{}, false, fmt.Errorf("%s: %w", op, err)
+	case r.Hash != hash:
+		return Record{}, false, &Error{Op: op, Kind: KindConflict, Code: "client_id_reused",
+			Fields: []FieldError{Field("client_id", "reused")}}
+	}
+	return r, true, nil
+}
+
+// build validates in and returns the record it describes, without ids and
+// times. Field errors go to v; err is for store failures.
+func (s *Records) build(ctx context.Context, p Principal, in RecordInput, v *Validation) (Record, error) {
+	r := Record{Template: strings.TrimSpace(in.Template), AuthorID: p.User.ID, AuthorRole: p.User.Role}
+	switch in.Status {
+	case "", string(StatusSubmitted):
+		r.Status = StatusSubmitted
+	case string(StatusDraft):
+		r.Status = StatusDraft
+	default:
+		v.Add("status", "enum", "options", "draft, submitted")
+	}
+	orgID := strings.TrimSpace(in.OrgID)
+	if orgID == "" {
+		orgID = p.User.OrgID
+	}
+	var org Org
+	if orgID == "" {
+		v.Add("org_id", "required")
+	} else {
+		o, err := s.orgs.Org(ctx, p.Scope(), orgID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			v.Add("org_id", "not_found")
+		case err != nil:
+			return Record{}, err
+		default:
+			org = o
+			r.OrgID, r.OrgPath = o.ID, o.Path
+		}
+	}
+	var tmpl Template
+	if r.Template == "" {
+		v.Add("template", "required")
+	} else {
+		t, err := s.templates.Template(ctx, ViewOf(p), r.Template)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			v.Add("template", "not_found")
+		case err != nil:
+			return Record{}, err
+		case !t.Active:
+			v.Add("template", "inactive")
+		case org.ID != "" && !usableFor(t, org):
+			v.Add("template", "not_applicable")
+		default:
+			tmpl = t
+			r.TemplateVersion = t.Version
+		}
+	}
+	r.OccurredOn, r.EndOn = strings.TrimSpace(in.OccurredOn), strings.TrimSpace(in.EndOn)
+	r.Title, r.Description = CleanText(in.Title), CleanText(in.Description)
+	s.checkStandard(v, r)
+	if tmpl.Key != "" && org.ID != "" {
+		if err := s.checkData(ctx, p, v, tmpl, org, in.Data, &r); err != nil {
+			return Record{}, err
+		}
+	}
+	return r, nil
+}
+
+// checkStandard validates the fields every record has.
+func (s *Records) checkStandard(v *Validation, r Record) {
+	today := s.today()
+	checkDate(v, "occurred_on", r.OccurredOn, true, today)
+	if r.EndOn != "" {
+		checkDate(v, "end_on", r.EndOn, false, today)
+		if validDate(r.OccurredOn) && validDate(r.EndOn) && r.EndOn < r.OccurredOn {
+			v.Add("end_on", "before_start")
+		}
+	}
+	checkText(v, "title", r.Title, true, MaxTitleLength)
+	switch {
+	case utf8.RuneCountInString(r.Description) > MaxDescription:
+		v.Add("description", "max_length", "max", MaxDescription)
+	case strings.ContainsFunc(r.Description, func(c rune) bool { return unicode.IsControl(c) && c != '\n' && c != '\t' && c != '\r' }):
+		v.Add("description", "format")
+	}
+}
+
+func validDate(s string) bool {
+	_, err := time.Parse(dateLayout, s)
+	return err == nil && len(s) == len(dateLayout)
+}
+
+func checkDate(v *Validation, field, s string, required bool, today string) {
+	switch {
+	case s == "":
+		if required {
+			v.Add(field, "required")
+		}
+	case !validDate(s):
+		v.Add(field, "date")
+	case s < minDate:
+		v.Add(field, "min_date", "min", minDate)
+	case s > today:
+		v.Add(field, "future", "max", today)
+	}
+}
+
+// checkData validates data against t and fills r's data, attachments and
+// warnings.
+func (s *Records) checkData(ctx context.Context, p Principal, v *Validation, t Template, org Org, data json.RawMessage, r *Record) error {
+	clean, atts, warnings, errs := CheckRecordData(t, data, org, s.today())
+	for _, fe := range errs {
+		if fe.Code == "key" {
+			// Keys shaped like query operators or paths: refused as
+			// malformed, whatever else is wrong.
+			return &Error{Op: "records.data", Kind: KindBadRequest, Code: "bad_request", Fields: []FieldError{fe}}
+		}
+	}
+	if len(errs) > 0 {
+		v.fields = append(v.fields, errs...)
+		return nil
+	}
+	for _, id := range atts {
+		_, err := s.attachments.Attachment(ctx, Scope{OrgID: p.Scope().OrgID, All: p.Scope().All, AuthorID: p.User.ID}, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			v.Add("data."+attachmentField(t, clean, id), "attachment_not_found", "id", id)
+			continue
+		case err != nil:
+			return err
+		}
+	}
+	r.Data, r.Attachments, r.Warnings = clean, atts, warnings
+	return nil
+}
+
+// attachmentField names the field of data that holds attachment id.
+func attachmentField(t Template, data json.RawMessage, id string) string {
+	m, err := DecodeRecordData(data)
+	if err != nil {
+		return "attachments"
+	}
+	for _, f := range t.Fields {
+		if f.Type != FieldAttachments {
+			continue
+		}
+		if ids, ok := m[f.Key].([]any); ok && slices.Contains(ids, any(id)) {
+			return f.Key
+		}
+	}
+	return "attachments"
+}
+
+// CreateBatch stores records a phone queued offline. Each is created,
+// found as a duplicate of an earlier attempt, or rejected with its field
+// errors; one bad record never holds up the others. Only a store failure
+// stops the batch (records stored before it are found as duplicates when
+// the phone retries).
+func (s *Records) CreateBatch(ctx context.Context, p Principal, ins []RecordInput) ([]BatchResult, error) {
+	const op = "records.batch"
+	if len(ins) == 0 {
+		return nil, Invalid(op, Field("records", "required"))
+	}
+	if len(ins) > MaxBatchRecords {
+		return nil, Invalid(op, Field("records", "too_many", "max", MaxBatchRecords))
+	}
+	out := make([]BatchResult, len(ins))
+	for i, in := range ins {
+		res := BatchResult{ClientID: in.ClientID}
+		if strings.TrimSpace(in.ClientID) == "" {
+			res.Status, res.Errors = BatchInvalid, []FieldError{Field("client_id", "required")}
+			out[i] = res
+			continue
+		}
+		r, created, err := s.Create(ctx, p, in)
+		var se *Error
+		switch {
+		case err == nil && created:
+			res.Status, res.Record = BatchCreated, r
+		case err == nil:
+			res.Status, res.Record = BatchDuplicate, r
+		case errors.As(err, &se) && (se.Kind == KindInvalid || se.Kind == KindConflict || se.Kind == KindForbidden):
+			res.Status, res.Errors = BatchInvalid, se.Fields
+			if len(res.Errors) == 0 {
+				res.Errors = []FieldError{Field("", se.Code)}
+			}
+		default:
+			return nil, fmt.Errorf("%s: item %d: %w", op, i, err)
+		}
+		res.ClientID = strings.ToLower(strings.TrimSpace(in.ClientID))
+		out[i] = res
+	}
+	return out, nil
+}
+
+// Get returns a record the caller can see. Withdrawn records are gone for
+// everyone but their history.
+func (s *Records) Get(ctx context.Context, p Principal, id string) (Record, error) {
+	r, err := s.store.Record(ctx, p.RecordScope(), id)
+	if err == nil && r.Status == StatusWithdrawn {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("records.get: %w", err)
+	}
+	return r, nil
+}
+
+// List returns one page of the records the caller can see.
+func (s *Records) List(ctx context.Context, p Principal, q RecordQuery) ([]Record, error) {
+	const op = "records.list"
+	var v Validation
+	if q.Status != "" && !q.Status.Valid() {
+		v.Add("status", "enum", "options", "draft, submitted, approved, returned, withdrawn")
+	}
+	for _, d := range []struct{ name, val string }{{"from", q.From}, {"to", q.To}} {
+		if d.val != "" && !validDate(d.val) {
+			v.Add(d.name, "date")
+		}
+	}
+	if q.From != "" && q.To != "" && q.To < q.From {
+		v.Add("to", "before_start")
+	}
+	if err := v.Err(op); err != nil {
+		return nil, err
+	}
+	q.Limit = Page{Limit: q.Limit}.Normalize().Limit
+	rs, err := s.store.Records(ctx, p.RecordScope(), q)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return rs, nil
+}
+
+// History returns one page of a record's audit history.
+func (s *Records) History(ctx context.Context, p Principal, id string, afterVersion int64, limit int) ([]RecordEvent, error) {
+	evs, err := s.store.RecordHistory(ctx, p.RecordScope(), id, afterVersion, Page{Limit: limit}.Normalize().Limit)
+	if err != nil {
+		return nil, fmt.Errorf("records.history: %w", err)
+	}
+	return evs, nil
+}
+
+// load reads the record id at version for a change by p.
+func (s *Records) load(ctx context.Context, op string, p Principal, id string, version int64) (Record, error) {
+	r, err := s.store.Record(ctx, p.RecordScope(), id)
+	if err == nil && r.Status == StatusWithdrawn {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if r.Version != version {
+		return Record{}, fmt.Errorf("%s: %w", op, ErrStale)
+	}
+	return r, nil
+}
+
+func transitionErr(op string, r Record) error {
+	return &Error{Op: op, Kind: KindConflict, Code: "invalid_transition",
+		Fields: []FieldError{Field("status", "transition", "status", string(r.Status))}}
+}
+
+// Update edits a record the caller wrote. Approved records are closed
+// until a reviewer reopens them. The record stays valid against the
+// template version it was written with.
+func (s *Records) Update(ctx context.Context, p Principal, id string, version int64, patch RecordPatch) (Record, error) {
+	const op = "records.update"
+	r, err := s.load(ctx, op, p, id, version)
+	if err != nil {
+		return Record{}, err
+	}
+	if r.AuthorID != p.User.ID {
+		return Record{}, Fail(op, KindForbidden, "not_author", nil)
+	}
+	if r.Status == StatusApproved {
+		return Record{}, transitionErr(op, r)
+	}
+	next := r
+	if patch.OccurredOn != nil {
+		next.OccurredOn = strings.TrimSpace(*patch.OccurredOn)
+	}
+	if patch.EndOn != nil {
+		next.EndOn = strings.TrimSpace(*patch.EndOn)
+	}
+	if patch.Title != nil {
+		next.Title = CleanText(*patch.Title)
+	}
+	if patch.Description != nil {
+		next.Description = CleanText(*patch.Description)
+	}
+	var v Validation
+	s.checkStandard(&v, next)
+	if patch.Data != nil {
+		merged, err := mergeData(r.Data, patch.Data)
+		if err != nil {
+			v.Add("data", "type", "type", "object")
+		} else {
+			t, err := s.templates.TemplateVersion(ctx, r.Template, r.TemplateVersion)
+			if err != nil {
+				return Record{}, fmt.Errorf("%s: %w", op, err)
+			}
+			org, err := s.orgs.Org(ctx, ScopeAll(), r.OrgID)
+			if err != nil {
+				return Record{}, fmt.Errorf("%s: %w", op, err)
+			}
+			if err := s.checkData(ctx, p, &v, t, org, merged, &next); err != nil {
+				return Record{}, fmt.Errorf("%s: %w", op, err)
+			}
+		}
+	}
+	if err := v.Err(op); err != nil {
+		return Record{}, err
+	}
+	changes := recordChanges(r, next)
+	if len(changes) == 0 {
+		return r, nil
+	}
+	return s.save(ctx, op, p, next, ActionEdit, "", changes)
+}
+
+// save stores next (read at next.Version) with one history event.
+func (s *Records) save(ctx context.Context, op string, p Principal, next Record, action, comment string, changes []Change) (Record, error) {
+	now := s.now().UTC()
+	next.UpdatedAt = now
+	ev := RecordEvent{ID: NewID(now), RecordID: next.ID, Version: next.Version + 1, At: now,
+		ActorID: p.User.ID, ActorRole: p.User.Role, Action: action, Comment: comment, Changes: changes}
+	stored, err := s.store.UpdateRecord(ctx, p.RecordScope(), next, ev)
+	if err != nil {
+		return Record{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return stored, nil
+}
+
+// mergeData applies patch to data as a JSON merge patch one level deep:
+// each key of patch replaces the stored value, null removes it.
+func mergeData(data, patch json.RawMessage) (json.RawMessage, error) {
+	var cur, p map[string]json.RawMessage
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, &cur); err != nil {
+			return nil, err
+		}
+	}
+	if cur == nil {
+		cur = map[string]json.RawMessage{}
+	}
+	if err := json.Unmarshal(patch, &p); err != nil || p == nil {
+		return nil, errors.New("data patch is not an object")
+	}
+	for k, val := range p {
+		if string(bytes.TrimSpace(val)) == "null" {
+			delete(cur, k)
+			continue
+		}
+		cur[k] = val
+	}
+	return json.Marshal(cur)
+}
+
+// recordChanges lists what differs between two versions of a record.
+func recordChanges(a, b Record) []Change {
+	var cs []Change
+	add := func(field string, before, after any) {
+		cs = append(cs, Change{Field: field, Before: before, After: after})
+	}
+	if a.OccurredOn != b.OccurredOn {
+		add("occurred_on", a.OccurredOn, b.OccurredOn)
+	}
+	if a.EndOn != b.EndOn {
+		add("end_on", a.EndOn, b.EndOn)
+	}
+	if a.Title != b.Title {
+		add("title", a.Title, b.Title)
+	}
+	if a.Description != b.Description {
+		add("description", a.Description, b.Description)
+	}
+	if a.Status != b.Status {
+		add("status", string(a.Status), string(b.Status))
+	}
+	before, _ := DecodeRecordData(a.Data)
+	after, _ := DecodeRecordData(b.Data)
+	keys := make([]string, 0, len(before)+len(after))
+	for k := range before {
+		keys = append(keys, k)
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		x, y := before[k], after[k]
+		bx, _ := json.Marshal(x)
+		by, _ := json.Marshal(y)
+		if !bytes.Equal(bx, by) {
+			add("data."+k, x, y)
+		}
+	}
+	return cs
+}
+
+// Submit sends a draft or returned record to review.
+func (s *Records) Submit(ctx context.Context, p Principal, id string, version int64) (Record, error) {
+	const op = "records.submit"
+	r, err := s.load(ctx, op, p, id, version)
+	if err != nil {
+		return Record{}, err
+	}
+	if r.AuthorID != p.User.ID {
+		return Record{}, Fail(op, KindForbidden, "not_author", nil)
+	}
+	if r.Status != StatusDraft && r.Status != StatusReturned {
+		return Record{}, transitionErr(op, r)
+	}
+	next := r
+	next.Status = StatusSubmitted
+	return s.save(ctx, op, p, next, ActionSubmit, "", recordChanges(r, next))
+}
+
+// outranks reports whether p may review records by someone of role
+// author: reviewers stand above the author and never review themselves.
+func outranks(p Principal, r Record) bool {
+	return p.User.ID != r.AuthorID &&
+		(p.User.Role == RoleSysadmin || p.User.Role.Rank() > r.AuthorRole.Rank())
+}
+
+// approves reports whether p is the record's approver: the level right
+// above its author (a school's principal for its teachers, the district
+// for principals), or a sysadmin.
+func approves(p Principal, r Record) bool {
+	return p.User.ID != r.AuthorID &&
+		(p.User.Role == RoleSysadmin || p.User.Role.Rank() == r.AuthorRole.Rank()+1)
+}
+
+// Review actions a reviewer takes.
+func (s *Records) review(ctx context.Context, op string, p Principal, id string, version int64, action, comment string) (Record, error) {
+	comment = CleanText(comment)
+	var v Validation
+	if action != ActionApprove && comment == "" {
+		field := "comment"
+		if action == ActionReopen {
+			field = "reason"
+		}
+		v.Add(field, "required")
+	}
+	if utf8.RuneCountInString(comment) > maxComment {
+		v.Add("comment", "max_length", "max", maxComment)
+	}
+	if err := v.Err(op); err != nil {
+		return Record{}, err
+	}
+	r, err := s.load(ctx, op, p, id, version)
+	if err != nil {
+		return Record{}, err
+	}
+	allowed := outranks(p, r)
+	from, to := StatusSubmitted, StatusReturned
+	switch action {
+	case ActionApprove:
+		allowed, to = approves(p, r), StatusApproved
+	case ActionReopen:
+		from = StatusApproved
+	}
+	if !allowed {
+		return Record{}, Fail(op, KindForbidden, "not_reviewer", nil)
+	}
+	if r.Status != from {
+		return Record{}, transitionErr(op, r)
+	}
+	next := r
+	next.Status = to
+	now := s.now().UTC()
+	next.Review = Review{By: p.User.ID, Role: p.User.Role, At: now, Action: action, Comment: comment}
+	return s.save(ctx, op, p, next, action, comment, recordChanges(r, next))
+}
+
+// Approve accepts a submitted record: from now on it counts in totals.
+func (s *Records) Approve(ctx context.Context, p Principal, id string, version int64, comment string) (Record, error) {
+	return s.review(ctx, "records.approve", p, id, version, ActionApprove, comment)
+}
+
+// Return sends a submitted record back to its author with a comment.
+func (s *Records) Return(ctx context.Context, p Principal, id string, version int64, comment string) (Record, error) {
+	return s.review(ctx, "records.return", p, id, version, ActionReturn, comment)
+}
+
+// Reopen takes an approved record back out of the totals and returns it
+// to its author, with the reason.
+func (s *Records) Reopen(ctx context.Context, p Principal, id string, version int64, reason string) (Record, error) {
+	return s.review(ctx, "records.reopen", p, id, version, ActionReopen, reason)
+}
+
+// Withdraw soft-deletes a record: its author or a reviewer may withdraw
+// it unless it is approved (reopen it first). It stays for audit.
+func (s *Records) Withdraw(ctx context.Context, p Principal, id string, version int64) error {
+	const op = "records.withdraw"
+	r, err := s.load(ctx, op, p, id, version)
+	if err != nil {
+		return err
+	}
+	if r.AuthorID != p.User.ID && !outranks(p, r) {
+		return Fail(op, KindForbidden, "forbidden", nil)
+	}
+	if r.Status == StatusApproved {
+		return transitionErr(op, r)
+	}
+	next := r
+	next.Status = StatusWithdrawn
+	next.DeletedAt = s.now().UTC()
+	_, err = s.save(ctx, op, p, next, ActionWithdraw, "", recordChanges(r, next))
+	return err
+}
+
+// inputHash fingerprints what the client sent for a new record, with the
+// data in canonical form so key order and spacing do not matter.
+func inputHash(in RecordInput) string {
+	data := in.Data
+	var m any
+	if json.Unmarshal(in.Data, &m) == nil {
+		data, _ = json.Marshal(m) // maps marshal with sorted keys
+	}
+	b, _ := json.Marshal([]any{in.Template, in.OrgID, in.OccurredOn, in.EndOn, CleanText(in.Title),
+		CleanText(in.Description), json.RawMessage(orNull(data)), in.Status})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func orNull(b []byte) []byte {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return []byte("null")
+	}
+	return b
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

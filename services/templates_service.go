@@ -1,0 +1,248 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Templates manages report templates: who may define, change and copy
+// them, and which templates a school may file records against.
+type Templates struct {
+	store TemplateStore
+	orgs  OrgStore
+	now   Clock
+}
+
+// NewTemplates returns the template service.
+func NewTemplates(store TemplateStore, orgs OrgStore, now Clock) *Templates {
+	return &Templates{store: store, orgs: orgs, now: now}
+}
+
+// TemplateInput is what a caller may set on a template. Nil pointers leave
+// a field as it is on update.
+type TemplateInput struct {
+	Key string
+	// OwnerID is the unit that owns a new template; the caller's own unit
+	// when empty.
+	OwnerID  string
+	Name     *string
+	NameEN   *string
+	Category *string
+	Levels   *[]OrgKind
+	Active   *bool
+	Fields   *[]TemplateField
+}
+
+// ViewOf is where p stands when reading templates.
+func ViewOf(p Principal) TemplateView {
+	s := p.Scope()
+	return TemplateView{Scope: Scope{All: s.All, OrgID: s.OrgID}, Path: p.User.OrgPath}
+}
+
+// EnsureBuiltins installs the built-in catalogue templates that are not
+// there yet; ones an admin has changed are left alone. It returns how many
+// it installed.
+func (s *Templates) EnsureBuiltins(ctx context.Context) (int, error) {
+	now := s.now().UTC()
+	n := 0
+	for _, t := range BuiltinTemplates() {
+		t.CreatedAt, t.UpdatedAt = now, now
+		err := s.store.CreateTemplate(ctx, t)
+		switch {
+		case errors.Is(err, ErrConflict):
+		case err != nil:
+			return n, fmt.Errorf("templates.builtins: %s: %w", t.Key, err)
+		default:
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Create defines a template owned by the caller's unit (or a unit below
+// it): district and city admins define templates for their schools.
+func (s *Templates) Create(ctx context.Context, p Principal, in TemplateInput) (Template, error) {
+	const op = "templates.create"
+	if p.User.Role.Rank() < RoleDistrictAdmin.Rank() {
+		return Template{}, Fail(op, KindForbidden, "forbidden", nil)
+	}
+	t := Template{Key: in.Key, Active: true}
+	applyTemplateInput(&t, in)
+	owner := in.OwnerID
+	if owner == "" {
+		owner = p.User.OrgID
+	}
+	var v Validation
+	if owner != "" {
+		o, err := s.orgs.Org(ctx, p.Scope(), owner)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			v.Add("owner_id", "not_found")
+		case err != nil:
+			return Template{}, fmt.Errorf("%s: %w", op, err)
+		case o.Kind == OrgSchool:
+			v.Add("owner_id", "owner_kind")
+		default:
+			t.OwnerID, t.OwnerPath = o.ID, o.Path
+		}
+	}
+	clean, errs := CheckTemplate(t)
+	v.fields = append(v.fields, errs...)
+	if err := v.Err(op); err != nil {
+		return Template{}, err
+	}
+	now := s.now().UTC()
+	clean.Version = 1
+	clean.Builtin = false
+	clean.CreatedBy, clean.UpdatedBy = p.User.ID, p.User.ID
+	clean.CreatedAt, clean.UpdatedAt = now, now
+	if err := s.store.CreateTemplate(ctx, clean); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return Template{}, Invalid(op, Field("key", "taken"))
+		}
+		return Template{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return clean, nil
+}
+
+// Get returns the current version of a template the caller can see.
+func (s *Templates) Get(ctx context.Context, p Principal, key string) (Template, error) {
+	t, err := s.store.Template(ctx, ViewOf(p), key)
+	if err != nil {
+		return Template{}, fmt.Errorf("templates.get: %w", err)
+	}
+	return t, nil
+}
+
+// Version returns one version of a template the caller can see.
+func (s *Templates) Version(ctx context.Context, p Principal, key string, version int64) (Template, error) {
+	const op = "templates.version"
+	if _, err := s.store.Template(ctx, ViewOf(p), key); err != nil {
+		return Template{}, fmt.Errorf("%s: %w", op, err)
+	}
+	t, err := s.store.TemplateVersion(ctx, key, version)
+	if err != nil {
+		return Template{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return t, nil
+}
+
+// List returns one page of the templates the caller can see.
+func (s *Templates) List(ctx context.Context, p Principal, q TemplateQuery) ([]Template, error) {
+	q.Page = q.Page.Normalize()
+	ts, err := s.store.Templates(ctx, ViewOf(p), q)
+	if err != nil {
+		return nil, fmt.Errorf("templates.list: %w", err)
+	}
+	return ts, nil
+}
+
+// canManageTemplate reports whether p may change t: admins of its owner or above;
+// the built-in catalogue belongs to the deployment, so city admins and
+// sysadmins manage it.
+func canManageTemplate(p Principal, t Template) bool {
+	switch {
+	case p.User.Role == RoleSysadmin:
+		return true
+	case p.User.Role.Rank() < RoleDistrictAdmin.Rank():
+		return false
+	case t.OwnerID == "":
+		return p.User.Role.Rank() >= RoleCityAdmin.Rank()
+	}
+	return p.Scope().Covers(t.OwnerPath)
+}
+
+// Update changes a template at version, storing a new version. Records
+// keep the version they were written against, so removing a field or an
+// option never breaks them; a field keeps its type across versions, so
+// totals can follow it by key.
+func (s *Templates) Update(ctx context.Context, p Principal, key string, version int64, in TemplateInput) (Template, error) {
+	const op = "templates.update"
+	if p.User.Role.Rank() < RoleDistrictAdmin.Rank() {
+		return Template{}, Fail(op, KindForbidden, "forbidden", nil)
+	}
+	view := ViewOf(p)
+	cur, err := s.store.Template(ctx, view, key)
+	if err != nil {
+		return Template{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if !canManageTemplate(p, cur) {
+		return Template{}, Fail(op, KindForbidden, "forbidden", nil)
+	}
+	if cur.Version != version {
+		return Template{}, fmt.Errorf("%s: %w", op, ErrStale)
+	}
+	next := cur
+	next.Fields = slices.Clone(cur.Fields)
+	applyTemplateInput(&next, in)
+	clean, errs := CheckTemplate(next)
+	var v Validation
+	v.fields = append(v.fields, errs...)
+	for i, f := range clean.Fields {
+		if old, ok := cur.Field(f.Key); ok && old.Type != f.Type && !(old.Type.Numeric() && f.Type.Numeric()) {
+			v.Add(fmt.Sprintf("fields[%d].type", i), "type_changed", "type", string(old.Type))
+		}
+	}
+	if err := v.Err(op); err != nil {
+		return Template{}, err
+	}
+	clean.UpdatedBy = p.User.ID
+	clean.UpdatedAt = s.now().UTC()
+	stored, err := s.store.UpdateTemplate(ctx, view, clean)
+	if err != nil {
+		return Template{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return stored, nil
+}
+
+// Copy makes a new template from one the caller can see, owned by the
+// caller's unit: how a district starts from the built-in catalogue.
+func (s *Templates) Copy(ctx context.Context, p Principal, key string, in TemplateInput) (Template, error) {
+	const op = "templates.copy"
+	if p.User.Role.Rank() < RoleDistrictAdmin.Rank() {
+		return Template{}, Fail(op, KindForbidden, "forbidden", nil)
+	}
+	src, err := s.store.Template(ctx, ViewOf(p), key)
+	if err != nil {
+		return Template{}, fmt.Errorf("%s: %w", op, err)
+	}
+	cp := TemplateInput{Key: in.Key, OwnerID: in.OwnerID, Name: &src.Name, NameEN: &src.NameEN,
+		Category: &src.Category, Levels: &src.Levels, Fields: &src.Fields}
+	if in.Name != nil {
+		cp.Name = in.Name
+	}
+	if in.NameEN != nil {
+		cp.NameEN = in.NameEN
+	}
+	return s.Create(ctx, p, cp)
+}
+
+func applyTemplateInput(t *Template, in TemplateInput) {
+	if in.Name != nil {
+		t.Name = *in.Name
+	}
+	if in.NameEN != nil {
+		t.NameEN = *in.NameEN
+	}
+	if in.Category != nil {
+		t.Category = *in.Category
+	}
+	if in.Levels != nil {
+		t.Levels = slices.Clone(*in.Levels)
+	}
+	if in.Active != nil {
+		t.Active = *in.Active
+	}
+	if in.Fields != nil {
+		t.Fields = slices.Clone(*in.Fields)
+	}
+}
+
+// usableFor reports whether records for org o may be written against t:
+// it is active, reaches o (built in, or owned by a unit above o) and
+// applies to o's level.
+func usableFor(t Template, o Org) bool {
+	return t.Active && (t.OwnerID == "" || slices.Contains(o.Path, t.OwnerID)) && slices.Contains(t.Levels, o.Kind)
+}
