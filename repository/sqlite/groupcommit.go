@@ -26,11 +26,12 @@ type writeReq struct {
 // others alone, so each keeps its all-or-nothing meaning while a burst of
 // submissions pays for one fsync instead of dozens.
 type committer struct {
-	db    *sql.DB
-	queue chan writeReq
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	once  sync.Once
+	db       *sql.DB
+	prepared map[string]*sql.Stmt
+	queue    chan writeReq
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
 	// mu orders enqueueing against close: do holds it shared while it
 	// sends, close takes it exclusively before closing stop, so every
 	// request that made it into the queue is there before the loop drains
@@ -40,8 +41,15 @@ type committer struct {
 	closed bool
 }
 
-func newCommitter(db *sql.DB) *committer {
-	c := &committer{db: db, queue: make(chan writeReq, maxGroup), stop: make(chan struct{})}
+// The savepoint statements, prepared with the other hot writes.
+const (
+	savepointSQL  = `SAVEPOINT w`
+	releaseSQL    = `RELEASE w`
+	rollbackToSQL = `ROLLBACK TO w`
+)
+
+func newCommitter(db *sql.DB, prepared map[string]*sql.Stmt) *committer {
+	c := &committer{db: db, prepared: prepared, queue: make(chan writeReq, maxGroup), stop: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -135,16 +143,16 @@ func (c *committer) run(group []writeReq) {
 				errs[i] = err
 				continue
 			}
-			if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
+			if _, err := execPrepared(context.Background(), tx, c.prepared, savepointSQL); err != nil {
 				return err
 			}
 			if err := r.fn(tx); err != nil {
 				errs[i] = err
-				if _, err := tx.Exec(`ROLLBACK TO w`); err != nil {
+				if _, err := execPrepared(context.Background(), tx, c.prepared, rollbackToSQL); err != nil {
 					return fmt.Errorf("rollback to savepoint: %w", err)
 				}
 			}
-			if _, err := tx.Exec(`RELEASE w`); err != nil {
+			if _, err := execPrepared(context.Background(), tx, c.prepared, releaseSQL); err != nil {
 				return err
 			}
 		}

@@ -157,24 +157,39 @@ func recordScope(sc services.Scope) (string, []any) {
 }
 
 // insertRecordScope writes the ancestor rows of record id.
-func insertRecordScope(ctx context.Context, tx *sql.Tx, id string, path []string, updatedAt int64) error {
-	for _, a := range path {
-		// OR IGNORE: a path naming an id twice is odd, not a conflict.
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO record_scope (ancestor_id, record_id, updated_at)
-			VALUES (?, ?, ?)`, a, id, updatedAt); err != nil {
-			return err
-		}
+func (s *Store) insertRecordScope(ctx context.Context, tx *sql.Tx, id string, path []string, updatedAt int64) error {
+	if len(path) == 0 {
+		return nil
 	}
-	return nil
+	args := make([]any, 0, 3*len(path))
+	for _, a := range path {
+		args = append(args, a, id, updatedAt)
+	}
+	// OR IGNORE: a path naming an id twice is odd, not a conflict.
+	_, err := s.execTx(ctx, tx, scopeInsert(len(path)), args...)
+	return err
 }
 
-func insertEvent(ctx context.Context, tx *sql.Tx, recordID string, ev services.RecordEvent) error {
+// scopeInsert is the statement inserting n record_scope rows at once.
+func scopeInsert(n int) string {
+	return `INSERT OR IGNORE INTO record_scope (ancestor_id, record_id, updated_at) VALUES (?, ?, ?)` +
+		strings.Repeat(`, (?, ?, ?)`, n-1)
+}
+
+const insertEventSQL = `INSERT INTO record_events (record_id, version, id, at, actor_id, actor_role,
+		action, comment, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+const insertRecordSQL = `INSERT INTO records (id, client_id, author_id, author_role, template,
+			template_version, org_id, org_path, occurred_on, end_on, title, description, data, attachments, status,
+			warnings, review_by, review_role, review_at, review_action, review_comment, hash, version, created_at,
+			updated_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, recordID string, ev services.RecordEvent) error {
 	changes, err := encodeChanges(ev.Changes)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO record_events (record_id, version, id, at, actor_id, actor_role,
-		action, comment, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.execTx(ctx, tx, insertEventSQL,
 		recordID, ev.Version, ev.ID, msOf(ev.At), ev.ActorID, string(ev.ActorRole), ev.Action, ev.Comment, changes)
 	return err
 }
@@ -193,20 +208,17 @@ func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services
 	}
 	updated := unixMs(r.UpdatedAt)
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO records (id, client_id, author_id, author_role, template,
-			template_version, org_id, org_path, occurred_on, end_on, title, description, data, attachments, status,
-			warnings, review_by, review_role, review_at, review_action, review_comment, hash, version, created_at,
-			updated_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.execTx(ctx, tx, insertRecordSQL,
 			r.ID, r.ClientID, r.AuthorID, string(r.AuthorRole), r.Template, r.TemplateVersion, r.OrgID,
 			toJSON(r.OrgPath), r.OccurredOn, r.EndOn, r.Title, r.Description, data, toJSON(r.Attachments),
 			string(r.Status), warns, r.Review.By, string(r.Review.Role), msOf(r.Review.At), r.Review.Action,
 			r.Review.Comment, r.Hash, r.Version, msOf(r.CreatedAt), updated, msOf(r.DeletedAt)); err != nil {
 			return err
 		}
-		if err := insertRecordScope(ctx, tx, r.ID, r.OrgPath, updated); err != nil {
+		if err := s.insertRecordScope(ctx, tx, r.ID, r.OrgPath, updated); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, r.ID, ev)
+		return s.insertEvent(ctx, tx, r.ID, ev)
 	})
 	return wrap(op, err)
 }
@@ -406,10 +418,10 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 			AND ancestor_id IN (SELECT value FROM json_each(?))`, r.ID, oldPath); err != nil {
 			return err
 		}
-		if err := insertRecordScope(ctx, tx, r.ID, r.OrgPath, updated); err != nil {
+		if err := s.insertRecordScope(ctx, tx, r.ID, r.OrgPath, updated); err != nil {
 			return err
 		}
-		if err := insertEvent(ctx, tx, r.ID, ev); err != nil {
+		if err := s.insertEvent(ctx, tx, r.ID, ev); err != nil {
 			return err
 		}
 		var err error

@@ -56,7 +56,8 @@ type Store struct {
 	backupDSN string
 	w         *sql.DB // the one writer connection: every write and transaction
 	commits   *committer
-	r         *sql.DB // query-only readers
+	prepared  map[string]*sql.Stmt // hot writes, prepared on w
+	r         *sql.DB              // query-only readers
 }
 
 // Open opens (creating if need be) the database in dir and brings its
@@ -118,7 +119,13 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{backupDSN: backupDSN, w: w, r: r, commits: newCommitter(w)}
+	prepared, err := prepareWrites(ctx, w, hotWrites())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("%s: prepare: %w", op, mapErr(err))
+	}
+	s := &Store{backupDSN: backupDSN, w: w, r: r, prepared: prepared, commits: newCommitter(w, prepared)}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -280,11 +287,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // so a stopped server leaves one self-contained file behind.
 func (s *Store) Close() error {
 	s.commits.close()
+	serr := closeStmts(s.prepared)
 	rerr := s.r.Close()
 	// Readers are closed first so the checkpoint can reset the whole log.
 	_, cerr := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	werr := s.w.Close()
-	if err := errors.Join(rerr, cerr, werr); err != nil {
+	if err := errors.Join(serr, rerr, cerr, werr); err != nil {
 		return fmt.Errorf("sqlite.Close: %w", err)
 	}
 	return nil
