@@ -189,6 +189,16 @@ func TestTemplateLifecycle(t *testing.T) {
 		t.Errorf("other district's template: %+v", bp)
 	}
 
+	// A city template reaches every district below it.
+	s.must(http.StatusCreated, req{method: "POST", path: "/api/v1/templates", token: w.tokens["cityadmin"], body: sportsDay("city_games")})
+	for _, who := range []string{"teacherA1", "teacherB1", "adminB"} {
+		s.must(http.StatusOK, req{method: "GET", path: "/api/v1/templates/city_games", token: w.tokens[who]})
+	}
+	s.must(http.StatusCreated, req{method: "POST", path: "/api/v1/records", token: w.tokens["teacherB1"], body: map[string]any{
+		"client_id": uuid(), "template": "city_games", "occurred_on": "2025-10-09", "title": "市运会", "data": map[string]any{"events": 2}}})
+	// A district admin may not change the city's template.
+	s.must(http.StatusForbidden, req{method: "PATCH", path: "/api/v1/templates/city_games", token: adminA, header: ifMatchV(1), body: map[string]any{"name": "x"}})
+
 	// Definitions are checked field by field.
 	bad := func(mut func(m map[string]any)) map[string]any {
 		m := sportsDay("bad_one")
