@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -174,6 +175,9 @@ func (p presenter) record(r services.Record, l lang) RecordResponse {
 	}
 	return out
 }
+
+// filterPattern is what template keys and ids look like.
+var filterPattern = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 
 // recordFields are the names fields= may pick.
 var recordFields = map[string]bool{"id": true, "client_id": true, "template": true, "template_version": true,
@@ -443,6 +447,14 @@ func (h *Records) List(c *gin.Context) {
 	}
 	q := services.RecordQuery{Template: c.Query("template"), Status: services.RecordStatus(c.Query("status")),
 		OrgID: c.Query("org_id"), AuthorID: c.Query("author_id"), From: c.Query("from"), To: c.Query("to"), Limit: limit}
+	// Filters are bound as parameters in both stores; anything not shaped
+	// like a key or an id is refused before it gets near one.
+	for _, f := range []struct{ name, val string }{{"template", q.Template}, {"org_id", q.OrgID}, {"author_id", q.AuthorID}} {
+		if f.val != "" && !filterPattern.MatchString(f.val) {
+			respondError(c, badField("records.list", f.name, "format", nil))
+			return
+		}
+	}
 	if s := c.Query("updated_since"); s != "" {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {

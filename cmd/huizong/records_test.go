@@ -758,7 +758,8 @@ func TestRecordListAndSync(t *testing.T) {
 	if got := len(s.listRecords(principal, "author_id="+w.users["teacherA1b"]).Items); got != 1 {
 		t.Errorf("principal by author: %d", got)
 	}
-	for _, bad := range []string{"status=nope", "from=2025-13-01", "cursor=@@", "limit=0", "updated_since=yesterday", "fields=password_hash"} {
+	for _, bad := range []string{"status=nope", "from=2025-13-01", "cursor=@@", "limit=0", "updated_since=yesterday", "fields=password_hash",
+		"template=%27%3B%20DROP%20TABLE%20records%3B%20--", "org_id=%22)%20OR%201%3D1%20--", "author_id=%7B%22%24ne%22%3Anull%7D"} {
 		if resp := s.do(req{method: "GET", path: "/api/v1/records?" + bad, token: teacher}); resp.status != 400 && resp.status != 422 {
 			t.Errorf("%s: %d", bad, resp.status)
 		}
