@@ -29,11 +29,15 @@ const (
 type Attachments struct {
 	store AttachmentStore
 	now   Clock
+	// images bounds how many photos are decoded at once: a 50-megapixel
+	// photo takes a few hundred MB while its thumbnail is made.
+	images chan struct{}
 }
 
-// NewAttachments returns the attachment service.
-func NewAttachments(store AttachmentStore, now Clock) *Attachments {
-	return &Attachments{store: store, now: now}
+// NewAttachments returns the attachment service; at most parallel photos
+// are processed at once.
+func NewAttachments(store AttachmentStore, now Clock, parallel int) *Attachments {
+	return &Attachments{store: store, now: now, images: make(chan struct{}, max(1, parallel))}
 }
 
 // Upload is one file as a client sends it.
@@ -75,7 +79,13 @@ func (s *Attachments) Create(ctx context.Context, p Principal, up Upload) (a Att
 	}
 	content := up.Content
 	var thumb []byte
-	if info.ContentType != "application/pdf" {
+	if info.ContentType != media.PDF {
+		select {
+		case s.images <- struct{}{}:
+		case <-ctx.Done():
+			return Attachment{}, false, fmt.Errorf("%s: %w", op, ctx.Err())
+		}
+		defer func() { <-s.images }()
 		if content, err = media.Strip(up.Content, info.ContentType); err != nil {
 			return Attachment{}, false, Invalid(op, Field("file", "media_type", "types", "JPEG, PNG, WebP, PDF"))
 		}

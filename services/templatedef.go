@@ -92,8 +92,11 @@ func checkField(v *Validation, at string, f TemplateField) TemplateField {
 	case FieldInteger, FieldNumber, FieldText, FieldEnum, FieldMultiEnum, FieldDate, FieldBool, FieldAttachments:
 	case "":
 		v.Add(at+".type", "required")
+		return f
 	default:
+		// What else is allowed depends on the type: nothing more to say.
 		v.Add(at+".type", "enum", "options", "integer, number, text, enum, multi_enum, date, bool, attachments")
+		return f
 	}
 	finite := func(p *float64) bool { return p == nil || !(math.IsInf(*p, 0) || math.IsNaN(*p)) }
 	if !finite(f.Min) || !finite(f.Max) || !finite(f.Default) {

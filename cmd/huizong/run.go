@@ -181,7 +181,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Users:       services.NewUsers(st, st, st, passwords, clock),
 		Templates:   templates,
 		Records:     services.NewRecords(st, st, st, st, clock, cfg.Location),
-		Attachments: services.NewAttachments(st, clock),
+		Attachments: services.NewAttachments(st, clock, runtime.NumCPU()),
 	}, st, tokens, log)
 	if err != nil {
 		return nil, fmt.Errorf("config: trusted_proxies: %w", err)
