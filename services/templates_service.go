@@ -180,9 +180,15 @@ func (s *Templates) Update(ctx context.Context, p Principal, key string, version
 	clean, errs := CheckTemplate(next)
 	var v Validation
 	v.fields = append(v.fields, errs...)
+	// A key keeps its type in every version, also one removed and added
+	// back later, so totals can follow it across versions.
+	types, err := s.fieldTypes(ctx, cur)
+	if err != nil {
+		return Template{}, fmt.Errorf("%s: %w", op, err)
+	}
 	for i, f := range clean.Fields {
-		if old, ok := cur.Field(f.Key); ok && old.Type != f.Type && !(old.Type.Numeric() && f.Type.Numeric()) {
-			v.Add(fmt.Sprintf("fields[%d].type", i), "type_changed", "type", string(old.Type))
+		if old, ok := types[f.Key]; ok && old != f.Type && !(old.Numeric() && f.Type.Numeric()) {
+			v.Add(fmt.Sprintf("fields[%d].type", i), "type_changed", "type", string(old))
 		}
 	}
 	if err := v.Err(op); err != nil {
@@ -195,6 +201,28 @@ func (s *Templates) Update(ctx context.Context, p Principal, key string, version
 		return Template{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return stored, nil
+}
+
+// fieldTypes collects the type each field key had in any version of t,
+// the current one last (so it wins).
+func (s *Templates) fieldTypes(ctx context.Context, cur Template) (map[string]FieldType, error) {
+	types := map[string]FieldType{}
+	for v := int64(1); v < cur.Version; v++ {
+		old, err := s.store.TemplateVersion(ctx, cur.Key, v)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range old.Fields {
+			types[f.Key] = f.Type
+		}
+	}
+	for _, f := range cur.Fields {
+		types[f.Key] = f.Type
+	}
+	return types, nil
 }
 
 // Copy makes a new template from one the caller can see, owned by the

@@ -250,6 +250,15 @@ func TestTemplateLifecycle(t *testing.T) {
 		t.Errorf("type change: %+v", p)
 	}
 
+	// v2 dropped "note" (text); it cannot come back as a number.
+	noteAsNumber := map[string]any{"fields": []map[string]any{
+		{"key": "events", "label": "项目数", "type": "integer", "role": "measure", "min": 0, "required": true},
+		{"key": "note", "label": "备注", "type": "integer"},
+	}}
+	if p := s.do(req{method: "PATCH", path: "/api/v1/templates/sports_day", token: adminA, header: ifMatchV(2), body: noteAsNumber}).problem(t); !p.hasField("fields[1].type") {
+		t.Errorf("removed field back with another type: %+v", p)
+	}
+
 	var got recordBody
 	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/records/" + v1rec.ID, token: teacher}).decode(t, &got)
 	if got.TemplateVersion != 1 || got.Data["note"] != "初赛" || got.Data["kind"] != "球类" {
