@@ -49,7 +49,7 @@ func CheckRecordData(t Template, data []byte, org Org, today string) (clean json
 		if errors.As(err, &de) {
 			return nil, nil, nil, []FieldError{de.fe}
 		}
-		v.Add("data", "type", "type", "object")
+		v.Add("data", "type", "expected", "object")
 		return nil, nil, nil, v.Fields()
 	}
 	for k := range values {
@@ -223,7 +223,7 @@ func numberValue(t FieldType, f float64) any {
 // canonical value (nil for an empty one) and whether it is valid.
 func checkValue(v *Validation, name string, f TemplateField, raw json.RawMessage, today string) (any, bool) {
 	typeErr := func() (any, bool) {
-		v.Add(name, "type", "type", string(f.Type))
+		v.Add(name, "type", "expected", string(f.Type))
 		return nil, false
 	}
 	switch f.Type {

@@ -466,7 +466,7 @@ func (s *Records) Update(ctx context.Context, p Principal, id string, version in
 	if patch.Data != nil {
 		merged, err := mergeData(r.Data, patch.Data)
 		if err != nil {
-			v.Add("data", "type", "type", "object")
+			v.Add("data", "type", "expected", "object")
 		} else {
 			t, err := s.templates.TemplateVersion(ctx, r.Template, r.TemplateVersion)
 			if err != nil {

@@ -225,6 +225,11 @@ func TestTemplateLifecycle(t *testing.T) {
 			if p.Status != http.StatusUnprocessableEntity || !p.hasField(tc.field) {
 				t.Errorf("got %d %+v, want 422 naming %s", p.Status, p.Errors, tc.field)
 			}
+			for _, e := range p.Errors {
+				if e.Message == "无效" || strings.Contains(e.Message, "{") {
+					t.Errorf("%s: message %q not written out", e.Code, e.Message)
+				}
+			}
 		})
 	}
 
@@ -505,8 +510,9 @@ func TestRecordValidation(t *testing.T) {
 				t.Errorf("got %d %+v, want %d naming %q", p.Status, p.Errors, tc.status, tc.field)
 			}
 			for _, e := range p.Errors {
-				if e.Message == "" || !strings.ContainsFunc(e.Message, func(r rune) bool { return r > 0x2e80 }) {
-					t.Errorf("message %q for %s is not Chinese", e.Message, e.Field)
+				if e.Message == "" || e.Message == "无效" || strings.Contains(e.Message, "{") ||
+					!strings.ContainsFunc(e.Message, func(r rune) bool { return r > 0x2e80 }) {
+					t.Errorf("message %q for %s is not a filled-in Chinese message", e.Message, e.Field)
 				}
 			}
 		})
