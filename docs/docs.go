@@ -1082,7 +1082,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Lists the records the caller may see, newest first, filtered by template, status, org subtree, author and occurrence dates. With updated_since the list is a sync feed instead: every record changed after that instant, oldest change first, withdrawn ones as tombstones (deleted: true), so a phone can keep its copy in step. fields= picks the fields of each item. Cursor-paginated; stable under concurrent inserts.",
+                "description": "Lists the records the caller may see, newest first, filtered by template, status, org subtree, author and occurrence dates. With updated_since the list is a sync feed instead: every record changed after that instant, oldest change first, withdrawn ones as tombstones (deleted: true), so a phone can keep its copy in step. Ask from a minute before the newest updated_at already held (writes in flight and clock skew): items carry their version, so a repeat is harmless. fields= picks the fields of each item. Cursor-paginated; stable under concurrent inserts.",
                 "produces": [
                     "application/json"
                 ],
