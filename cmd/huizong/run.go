@@ -269,6 +269,15 @@ func (a *app) housekeep(ctx context.Context) {
 				a.log.Warn("housekeeping: pending users", slog.String("error", err.Error()))
 			}
 		}
+		if s, ok := a.store.(interface {
+			SweepOrphanFiles(context.Context, time.Time) (int64, error)
+		}); ok {
+			if n, err := s.SweepOrphanFiles(ctx, now.Add(-10*time.Minute)); err != nil && ctx.Err() == nil {
+				a.log.Warn("housekeeping: orphan attachment files", slog.String("error", err.Error()))
+			} else if n > 0 {
+				a.log.Info("housekeeping: removed orphan attachment files", slog.Int64("count", n))
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -125,4 +127,46 @@ func (s *Store) AttachmentContent(ctx context.Context, sc services.Scope, id str
 		return services.Attachment{}, nil, wrap(op, err)
 	}
 	return a, buf.Bytes(), nil
+}
+
+// SweepOrphanFiles deletes attachment bytes that have no metadata: what
+// a server that died between upload and metadata left behind. It looks at
+// files uploaded between a day before before and before (which must lie
+// well past any upload still under way); run hourly, that sees every file
+// once or more. It returns how many files it deleted.
+func (s *Store) SweepOrphanFiles(ctx context.Context, before time.Time) (int64, error) {
+	const op = "mongo.SweepOrphanFiles"
+	cur, err := s.files.Find(ctx, bson.D{{Key: "uploadDate", Value: bson.D{
+		{Key: "$gte", Value: before.Add(-25 * time.Hour)}, {Key: "$lt", Value: before}}}})
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	var files []struct {
+		ID any `bson:"_id"`
+	}
+	err = cur.All(ctx, &files)
+	cur.Close(ctx)
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	var n int64
+	for _, f := range files {
+		fid, ok := f.ID.(string)
+		if !ok {
+			continue
+		}
+		id := strings.TrimSuffix(fid, ".thumb")
+		err := s.attachments.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
+		switch {
+		case err == nil:
+			continue
+		case !errors.Is(err, mongo.ErrNoDocuments):
+			return n, wrap(op, err)
+		}
+		if err := s.files.Delete(ctx, fid); err != nil && !errors.Is(err, mongo.ErrFileNotFound) {
+			return n, wrap(op, err)
+		}
+		n++
+	}
+	return n, nil
 }

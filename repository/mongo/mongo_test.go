@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/huizong/huizong/repository/mongo/mongotest"
 	"github.com/huizong/huizong/repository/storetest"
@@ -275,5 +277,40 @@ func TestCreateUsersCallerGone(t *testing.T) {
 	}
 	if err := s.CreateUsers(t.Context(), []services.User{teacher("u1", "wang", "", now)}); err != nil {
 		t.Errorf("CreateUsers afterwards: %v", err)
+	}
+}
+
+// TestSweepOrphanFiles: bytes a crash left without metadata go; the files
+// of a stored attachment stay.
+func TestSweepOrphanFiles(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	now := time.Now()
+	kept := services.Attachment{ID: "att1", ClientID: "c1", OwnerID: "u1", OrgID: "o1", OrgPath: []string{"o1"},
+		Name: "a.jpg", ContentType: "image/jpeg", Size: 3, ThumbSize: 2, CreatedAt: now}
+	if err := s.CreateAttachment(ctx, kept, []byte("abc"), []byte("ab")); err != nil {
+		t.Fatal(err)
+	}
+	// A server died after uploading these and before their metadata.
+	for _, id := range []string{"orphan", "orphan.thumb"} {
+		if err := s.files.UploadFromStreamWithID(ctx, id, id, strings.NewReader("xyz")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.SweepOrphanFiles(ctx, now.Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("sweep of older files: %d %v, want 0", n, err)
+	}
+	n, err := s.SweepOrphanFiles(ctx, now.Add(time.Minute))
+	if err != nil || n != 2 {
+		t.Fatalf("sweep: %d %v, want 2", n, err)
+	}
+	for _, thumb := range []bool{false, true} {
+		if _, _, err := s.AttachmentContent(ctx, services.ScopeAll(), "att1", thumb); err != nil {
+			t.Errorf("kept attachment (thumb %v): %v", thumb, err)
+		}
+	}
+	var buf strings.Builder
+	if _, err := s.files.DownloadToStream(ctx, "orphan", &buf); !errors.Is(err, mongo.ErrFileNotFound) {
+		t.Errorf("orphan still there: %v", err)
 	}
 }
