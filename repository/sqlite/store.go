@@ -58,6 +58,9 @@ type Store struct {
 	commits   *committer
 	prepared  map[string]*sql.Stmt // hot writes, prepared on w
 	r         *sql.DB              // query-only readers
+	// versions caches decoded template versions: a version never changes,
+	// and every record submission reads its template.
+	versions templateCache
 }
 
 // Open opens (creating if need be) the database in dir and brings its

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/huizong/huizong/services"
@@ -169,25 +171,66 @@ func (s *Store) CreateTemplate(ctx context.Context, t services.Template) error {
 func (s *Store) Template(ctx context.Context, v services.TemplateView, key string) (services.Template, error) {
 	const op = "sqlite.Template"
 	cond, args := templateVisible(v)
+	var version int64
 	var def string
-	if err := s.r.QueryRowContext(ctx, `SELECT t.definition FROM templates t WHERE t.key = ?`+cond,
-		append([]any{key}, args...)...).Scan(&def); err != nil {
+	if err := s.r.QueryRowContext(ctx, `SELECT t.version, t.definition FROM templates t WHERE t.key = ?`+cond,
+		append([]any{key}, args...)...).Scan(&version, &def); err != nil {
 		return services.Template{}, wrap(op, err)
 	}
-	t, err := decodeTemplate(def)
+	t, err := s.versions.decode(key, version, def)
 	return t, wrap(op, err)
 }
 
 // TemplateVersion returns one stored version of key, unscoped.
 func (s *Store) TemplateVersion(ctx context.Context, key string, version int64) (services.Template, error) {
 	const op = "sqlite.TemplateVersion"
+	if t, ok := s.versions.get(key, version); ok {
+		return t, nil
+	}
 	var def string
 	if err := s.r.QueryRowContext(ctx, `SELECT definition FROM template_versions WHERE key = ? AND version = ?`,
 		key, version).Scan(&def); err != nil {
 		return services.Template{}, wrap(op, err)
 	}
-	t, err := decodeTemplate(def)
+	t, err := s.versions.decode(key, version, def)
 	return t, wrap(op, err)
+}
+
+// templateCache holds decoded template versions. Versions are immutable,
+// so entries never go stale; the cache is cleared when it reaches its
+// bound. Callers must not modify what it returns.
+type templateCache struct {
+	mu sync.RWMutex
+	m  map[string]services.Template
+}
+
+const maxCachedVersions = 1000
+
+func cacheKey(key string, version int64) string { return key + "@" + strconv.FormatInt(version, 10) }
+
+func (c *templateCache) get(key string, version int64) (services.Template, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.m[cacheKey(key, version)]
+	return t, ok
+}
+
+// decode returns version of key, decoding def unless it is cached.
+func (c *templateCache) decode(key string, version int64, def string) (services.Template, error) {
+	if t, ok := c.get(key, version); ok {
+		return t, nil
+	}
+	t, err := decodeTemplate(def)
+	if err != nil || t.Key != key || t.Version != version {
+		return t, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedVersions {
+		c.m = make(map[string]services.Template)
+	}
+	c.m[cacheKey(key, version)] = t
+	return t, nil
 }
 
 // Templates lists the current versions v may see, in key order.
