@@ -72,6 +72,9 @@ type Record struct {
 	Status      RecordStatus
 	Warnings    []Warning
 	Review      Review
+	// SubmittedAt is when the record was first submitted for review (zero
+	// while it is a draft); collection tasks judge timeliness by it.
+	SubmittedAt time.Time
 	// Hash fingerprints the content the client sent, so a retry with the
 	// same client id can be told from a different record.
 	Hash      string
