@@ -611,6 +611,64 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/me/tasks": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "For principals and teachers: the tasks asking something of their school, newest first, each with what is needed and what the school has done (all of the school's records count, not only the caller's). Every task due in the last 30 days or later is listed, and unfinished ones for 180 days after their due day. Others get an empty list. Cursor-paginated; a page may hold fewer items than limit.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "tasks"
+                ],
+                "summary": "My school's collection tasks",
+                "operationId": "listMyTasks",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "Page size (1-100, default 20)",
+                        "name": "limit",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "next_cursor of the previous page",
+                        "name": "cursor",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/MyTaskList"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/orgs": {
             "get": {
                 "security": [
@@ -1099,15 +1157,15 @@ const docTemplate = `{
                         "in": "query"
                     },
                     {
-                        "enum": [
-                            "draft",
-                            "submitted",
-                            "approved",
-                            "returned"
-                        ],
                         "type": "string",
-                        "description": "Status",
+                        "description": "Status, or several separated by commas (approved,submitted)",
                         "name": "status",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Dimension filter, one per key: data.kind=消防 keeps records whose data has kind 消防 (empty: left out)",
+                        "name": "data.key",
                         "in": "query"
                     },
                     {
@@ -2042,6 +2100,343 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/tasks": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Lists the tasks of the caller's bureau and the bureaus below it, newest first; cursor-paginated.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "tasks"
+                ],
+                "summary": "List collection tasks",
+                "operationId": "listTasks",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "Page size (1-100, default 20)",
+                        "name": "limit",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "next_cursor of the previous page",
+                        "name": "cursor",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/TaskList"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "A district or city bureau (or a sysadmin) asks schools for records of some templates covering a period (2025, 2025Q1, 202503, 2025AY, 2025AY-S1 ...) by a due date. Targets are school_ids (schools under org_id), else every school under org_id teaching one of stages, else every school under org_id; they are fixed when the task is created (at most 2000). A school is complete once min_per_school (default 1) of its records of those templates that occurred in the period are submitted or approved. org_id defaults to the caller's own unit and must be a city or district inside the caller's scope.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "tasks"
+                ],
+                "summary": "Create a collection task",
+                "operationId": "createTask",
+                "parameters": [
+                    {
+                        "description": "The task",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/TaskRequest"
+                        }
+                    },
+                    {
+                        "type": "string",
+                        "description": "Makes a retry safe",
+                        "name": "Idempotency-Key",
+                        "in": "header"
+                    }
+                ],
+                "responses": {
+                    "201": {
+                        "description": "Created",
+                        "schema": {
+                            "$ref": "#/definitions/Task"
+                        },
+                        "headers": {
+                            "ETag": {
+                                "type": "string",
+                                "description": "Version of the task"
+                            },
+                            "Location": {
+                                "type": "string",
+                                "description": "URL of the task"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "Request Entity Too Large",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "Unsupported Media Type",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/tasks/{id}": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Returns a task of the caller's bureau or a bureau below it, or one that targets the caller's school; anything else is 404.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "tasks"
+                ],
+                "summary": "Get a collection task",
+                "operationId": "getTask",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Task id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/Task"
+                        },
+                        "headers": {
+                            "ETag": {
+                                "type": "string",
+                                "description": "Version of the task"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/tasks/{id}/missing": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Lists the target schools that are not complete yet, with what they have done and what is needed: the list reminders go to. In school id order; cursor-paginated. For admins whose scope covers the task's bureau.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "tasks"
+                ],
+                "summary": "Schools missing from a collection task",
+                "operationId": "listTaskMissing",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Task id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "Page size (1-100, default 20)",
+                        "name": "limit",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "next_cursor of the previous page",
+                        "name": "cursor",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/TaskMissingList"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/tasks/{id}/progress": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Computed live from the records: for every target school the records of the task's templates that occurred in the period, by status (submitted, approved, returned; drafts and withdrawn ones do not count), whether it is complete (submitted + approved \u003e= min_per_school) and whether it was complete by the end of the due day (on_time) or after it (late). For the task and for each district: targets, complete, on_time, reporting_rate (complete / targets) and timeliness_rate (on_time / targets), in percent with one decimal — DHIS2's reporting rates, without waiting for an analytics run. For admins whose scope covers the task's bureau.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "tasks"
+                ],
+                "summary": "Progress of a collection task",
+                "operationId": "getTaskProgress",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Task id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/TaskProgress"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/templates": {
             "get": {
                 "security": [
@@ -2505,6 +2900,184 @@ const docTemplate = `{
                     },
                     "404": {
                         "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/totals": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), distinct authors against staff headcount (coverage, e.g. share of teachers trained), and the filter listing its records.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "totals"
+                ],
+                "summary": "Totals of approved records",
+                "operationId": "getTotals",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Org unit (default: the caller's)",
+                        "name": "org_id",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "example": "2025AY",
+                        "description": "Period id",
+                        "name": "period",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "First day (YYYY-MM-DD), with to instead of period",
+                        "name": "from",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Last day (YYYY-MM-DD)",
+                        "name": "to",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Template key(s), comma-separated (default: all)",
+                        "name": "template",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "approved (default), submitted, or approved,submitted",
+                        "name": "status",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "example": "org,template,kind",
+                        "description": "Comma-separated: org, template, month|quarter|semester|school_year|year, dimension keys",
+                        "name": "group_by",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.TotalsResponse"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/totals:rebuild": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Recomputes every unit's totals from its records and rewrites the cells that differ, unit by unit while the server keeps taking records. Sysadmins only; the same as ` + "`" + `huizong totals rebuild` + "`" + `.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "totals"
+                ],
+                "summary": "Rebuild drifted totals from records",
+                "operationId": "rebuildTotals",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ReconcileResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/totals:verify": {
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Recomputes every unit's totals from its records and reports the cells that differ (drift, which must be none). Sysadmins only; the same as ` + "`" + `huizong totals verify` + "`" + `. Sums in the report are in 1/10000 units. Takes about as long as reading every record.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "totals"
+                ],
+                "summary": "Verify totals against records",
+                "operationId": "verifyTotals",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ReconcileResponse"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -3325,6 +3898,96 @@ const docTemplate = `{
                 }
             }
         },
+        "MyTask": {
+            "type": "object",
+            "properties": {
+                "approved": {
+                    "type": "integer",
+                    "example": 0
+                },
+                "complete": {
+                    "type": "boolean"
+                },
+                "completed_at": {
+                    "type": "string"
+                },
+                "done": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "due_on": {
+                    "type": "string",
+                    "example": "2025-12-31"
+                },
+                "from": {
+                    "type": "string",
+                    "example": "2025-09-01"
+                },
+                "id": {
+                    "type": "string"
+                },
+                "min_per_school": {
+                    "type": "integer",
+                    "example": 2
+                },
+                "name": {
+                    "type": "string",
+                    "example": "2025年秋季学期安全演练填报"
+                },
+                "needed": {
+                    "type": "integer",
+                    "example": 2
+                },
+                "note": {
+                    "type": "string"
+                },
+                "on_time": {
+                    "type": "boolean"
+                },
+                "overdue": {
+                    "type": "boolean"
+                },
+                "period": {
+                    "type": "string",
+                    "example": "2025AY-S1"
+                },
+                "returned": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "submitted": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "templates": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "safety_drill"
+                    ]
+                },
+                "to": {
+                    "type": "string",
+                    "example": "2026-01-31"
+                }
+            }
+        },
+        "MyTaskList": {
+            "type": "object",
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/MyTask"
+                    }
+                },
+                "next_cursor": {
+                    "type": "string"
+                }
+            }
+        },
         "Org": {
             "type": "object",
             "properties": {
@@ -3986,6 +4649,304 @@ const docTemplate = `{
                 }
             }
         },
+        "Task": {
+            "type": "object",
+            "properties": {
+                "created_at": {
+                    "type": "string",
+                    "example": "2025-10-09T08:30:00+08:00"
+                },
+                "created_by": {
+                    "type": "string"
+                },
+                "due_on": {
+                    "type": "string",
+                    "example": "2025-12-31"
+                },
+                "from": {
+                    "type": "string",
+                    "example": "2025-09-01"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "01jd8m3q7k2x5v9w0r4t6y8z1d"
+                },
+                "min_per_school": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "name": {
+                    "type": "string",
+                    "example": "2025年秋季学期安全演练填报"
+                },
+                "note": {
+                    "type": "string"
+                },
+                "org_id": {
+                    "type": "string"
+                },
+                "period": {
+                    "type": "string",
+                    "example": "2025AY-S1"
+                },
+                "school_ids": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "stages": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "targets": {
+                    "type": "integer",
+                    "example": 52
+                },
+                "templates": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "safety_drill"
+                    ]
+                },
+                "to": {
+                    "type": "string",
+                    "example": "2026-01-31"
+                },
+                "version": {
+                    "type": "integer",
+                    "example": 1
+                }
+            }
+        },
+        "TaskList": {
+            "type": "object",
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/Task"
+                    }
+                },
+                "next_cursor": {
+                    "type": "string"
+                }
+            }
+        },
+        "TaskMissingList": {
+            "type": "object",
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/TaskMissingSchool"
+                    }
+                },
+                "next_cursor": {
+                    "type": "string"
+                }
+            }
+        },
+        "TaskMissingSchool": {
+            "type": "object",
+            "properties": {
+                "district_id": {
+                    "type": "string"
+                },
+                "done": {
+                    "type": "integer",
+                    "example": 0
+                },
+                "needed": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "returned": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "school_id": {
+                    "type": "string"
+                },
+                "school_name": {
+                    "type": "string",
+                    "example": "成华区第二中学"
+                }
+            }
+        },
+        "TaskProgress": {
+            "type": "object",
+            "properties": {
+                "as_of": {
+                    "type": "string",
+                    "example": "2025-12-21T09:00:00+08:00"
+                },
+                "districts": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/TaskRates"
+                    }
+                },
+                "overdue": {
+                    "type": "boolean"
+                },
+                "schools": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/TaskSchoolProgress"
+                    }
+                },
+                "task": {
+                    "$ref": "#/definitions/Task"
+                },
+                "total": {
+                    "$ref": "#/definitions/TaskRates"
+                }
+            }
+        },
+        "TaskRates": {
+            "type": "object",
+            "properties": {
+                "complete": {
+                    "type": "integer",
+                    "example": 48
+                },
+                "on_time": {
+                    "type": "integer",
+                    "example": 45
+                },
+                "org_id": {
+                    "type": "string"
+                },
+                "org_name": {
+                    "type": "string",
+                    "example": "成华区"
+                },
+                "reporting_rate": {
+                    "type": "number",
+                    "example": 92.3
+                },
+                "targets": {
+                    "type": "integer",
+                    "example": 52
+                },
+                "timeliness_rate": {
+                    "type": "number",
+                    "example": 86.5
+                }
+            }
+        },
+        "TaskRequest": {
+            "type": "object",
+            "properties": {
+                "due_on": {
+                    "type": "string",
+                    "example": "2025-12-31"
+                },
+                "min_per_school": {
+                    "type": "integer",
+                    "maximum": 1000,
+                    "minimum": 1,
+                    "example": 2
+                },
+                "name": {
+                    "type": "string",
+                    "example": "2025年秋季学期安全演练填报"
+                },
+                "note": {
+                    "type": "string",
+                    "example": "请各校上传演练照片"
+                },
+                "org_id": {
+                    "type": "string",
+                    "example": "01jd8m3q7k2x5v9w0r4t6y8z1c"
+                },
+                "period": {
+                    "type": "string",
+                    "example": "2025AY-S1"
+                },
+                "school_ids": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "stages": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "小学"
+                    ]
+                },
+                "templates": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "safety_drill"
+                    ]
+                }
+            }
+        },
+        "TaskSchoolProgress": {
+            "type": "object",
+            "properties": {
+                "approved": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "complete": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "completed_at": {
+                    "type": "string",
+                    "example": "2025-12-20T10:00:00+08:00"
+                },
+                "district_id": {
+                    "type": "string"
+                },
+                "done": {
+                    "type": "integer",
+                    "example": 2
+                },
+                "late": {
+                    "type": "boolean",
+                    "example": false
+                },
+                "needed": {
+                    "type": "integer",
+                    "example": 2
+                },
+                "on_time": {
+                    "type": "boolean",
+                    "example": true
+                },
+                "returned": {
+                    "type": "integer",
+                    "example": 0
+                },
+                "school_id": {
+                    "type": "string"
+                },
+                "school_name": {
+                    "type": "string",
+                    "example": "成华区实验小学"
+                },
+                "submitted": {
+                    "type": "integer",
+                    "example": 1
+                }
+            }
+        },
         "Template": {
             "type": "object",
             "properties": {
@@ -4332,6 +5293,243 @@ const docTemplate = `{
                     "description": "Username defaults to the mobile number.",
                     "type": "string",
                     "example": "zhanglaoshi"
+                }
+            }
+        },
+        "handlers.DriftResponse": {
+            "type": "object",
+            "properties": {
+                "dimension": {
+                    "type": "string"
+                },
+                "got_count": {
+                    "type": "integer"
+                },
+                "got_sums": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer",
+                        "format": "int64"
+                    }
+                },
+                "month": {
+                    "type": "string",
+                    "example": "2025-10"
+                },
+                "org_id": {
+                    "type": "string"
+                },
+                "status": {
+                    "type": "string"
+                },
+                "template": {
+                    "type": "string"
+                },
+                "value": {
+                    "type": "string"
+                },
+                "want_count": {
+                    "type": "integer"
+                },
+                "want_sums": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer",
+                        "format": "int64"
+                    }
+                }
+            }
+        },
+        "handlers.MeasureResponse": {
+            "type": "object",
+            "properties": {
+                "key": {
+                    "type": "string"
+                },
+                "label": {
+                    "type": "string"
+                },
+                "template": {
+                    "type": "string"
+                },
+                "unit": {
+                    "type": "string"
+                }
+            }
+        },
+        "handlers.ReconcileResponse": {
+            "type": "object",
+            "properties": {
+                "drift": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/handlers.DriftResponse"
+                    }
+                },
+                "drifted": {
+                    "type": "integer"
+                },
+                "fixed": {
+                    "type": "boolean"
+                },
+                "seconds": {
+                    "type": "number"
+                },
+                "units": {
+                    "type": "integer"
+                }
+            }
+        },
+        "handlers.RecordFilterResponse": {
+            "type": "object",
+            "properties": {
+                "data": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "string"
+                    }
+                },
+                "from": {
+                    "type": "string",
+                    "example": "2025-09-01"
+                },
+                "org_id": {
+                    "type": "string"
+                },
+                "status": {
+                    "type": "string",
+                    "example": "approved"
+                },
+                "template": {
+                    "type": "string"
+                },
+                "to": {
+                    "type": "string",
+                    "example": "2026-08-31"
+                }
+            }
+        },
+        "handlers.TotalsOrg": {
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": "string"
+                },
+                "kind": {
+                    "type": "string",
+                    "enum": [
+                        "city",
+                        "district",
+                        "school"
+                    ]
+                },
+                "name": {
+                    "type": "string"
+                }
+            }
+        },
+        "handlers.TotalsResponse": {
+            "type": "object",
+            "properties": {
+                "from": {
+                    "type": "string",
+                    "example": "2025-09-01"
+                },
+                "group_by": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "measures": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/handlers.MeasureResponse"
+                    }
+                },
+                "org": {
+                    "$ref": "#/definitions/handlers.TotalsOrg"
+                },
+                "period": {
+                    "type": "string",
+                    "example": "2025AY"
+                },
+                "rows": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/handlers.TotalsRowResponse"
+                    }
+                },
+                "status": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "to": {
+                    "type": "string",
+                    "example": "2026-08-31"
+                }
+            }
+        },
+        "handlers.TotalsRowResponse": {
+            "type": "object",
+            "properties": {
+                "authors": {
+                    "description": "Authors counts distinct authors and Staff is the row unit's staff\nheadcount; StaffRate (e.g. 培训覆盖率) is their ratio. Left out when\nrows are split by a dimension.",
+                    "type": "integer",
+                    "example": 310
+                },
+                "count": {
+                    "type": "integer",
+                    "example": 37
+                },
+                "keys": {
+                    "description": "Keys has one entry per group_by key; null for a dimension the\nrecords left out.",
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "string"
+                    }
+                },
+                "records": {
+                    "description": "Records is the filter listing the records behind the row, and\nRecordsURL the same as a link.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/handlers.RecordFilterResponse"
+                        }
+                    ]
+                },
+                "records_url": {
+                    "type": "string"
+                },
+                "school_rate": {
+                    "type": "number",
+                    "example": 0.3
+                },
+                "schools": {
+                    "description": "Schools is how many schools contributed, SchoolsTotal how many the\nrow's unit has; SchoolRate is their ratio (share of schools that\ndid it at least once).",
+                    "type": "integer",
+                    "example": 12
+                },
+                "schools_total": {
+                    "type": "integer",
+                    "example": 40
+                },
+                "staff": {
+                    "type": "integer",
+                    "example": 2400
+                },
+                "staff_rate": {
+                    "type": "number",
+                    "example": 0.1292
+                },
+                "sums": {
+                    "description": "Sums has the sum of every measure field, by field key.",
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "number",
+                        "format": "float64"
+                    }
                 }
             }
         }

@@ -128,6 +128,10 @@ var fieldMessages = map[string]text{
 	"too_many_keys":        {"键的数量不能超过{max}个", "must have at most {max} keys"},
 	"too_many_attachments": {"每条记录最多{max}个附件", "a record holds at most {max} attachments"},
 	"above_staff":          {"超过学校教职工数{limit}，请核实", "exceeds the school's {limit} staff; please check"},
+	"period":               {"应为期间编号，如 2025、2025Q1、202503、2025AY、2025AY-S1", "must be a period id such as 2025, 2025Q1, 202503, 2025AY or 2025AY-S1"},
+	"bureau":               {"应为市或区县教育局", "must be a city or district bureau"},
+	"not_school":           {"不是学校", "is not a school"},
+	"no_schools":           {"没有符合条件的学校", "matches no school"},
 }
 
 // message renders a field error code with its arguments.

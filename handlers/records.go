@@ -427,7 +427,8 @@ func (h *Records) Get(c *gin.Context) {
 //	@Security		BearerAuth
 //	@Produce		json
 //	@Param			template		query		string	false	"Template key"
-//	@Param			status			query		string	false	"Status"	Enums(draft, submitted, approved, returned)
+//	@Param			status			query		string	false	"Status, or several separated by commas (approved,submitted)"
+//	@Param			data.key		query		string	false	"Dimension filter, one per key: data.kind=消防 keeps records whose data has kind 消防 (empty: left out)"
 //	@Param			org_id			query		string	false	"Only this org unit and its subtree"
 //	@Param			author_id		query		string	false	"Only this author's records"
 //	@Param			from			query		string	false	"Occurred on or after (YYYY-MM-DD)"
@@ -445,8 +446,23 @@ func (h *Records) List(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
-	q := services.RecordQuery{Template: c.Query("template"), Status: services.RecordStatus(c.Query("status")),
-		OrgID: c.Query("org_id"), AuthorID: c.Query("author_id"), From: c.Query("from"), To: c.Query("to"), Limit: limit}
+	q := services.RecordQuery{Template: c.Query("template"), OrgID: c.Query("org_id"), AuthorID: c.Query("author_id"),
+		From: c.Query("from"), To: c.Query("to"), Limit: limit}
+	if st := strings.Split(c.Query("status"), ","); len(st) > 1 {
+		for _, s := range st {
+			q.Statuses = append(q.Statuses, services.RecordStatus(strings.TrimSpace(s)))
+		}
+	} else {
+		q.Status = services.RecordStatus(st[0])
+	}
+	for k, v := range c.Request.URL.Query() {
+		if key, ok := strings.CutPrefix(k, "data."); ok {
+			if q.Data == nil {
+				q.Data = map[string]string{}
+			}
+			q.Data[key] = v[0]
+		}
+	}
 	// Filters are bound as parameters in both stores; anything not shaped
 	// like a key or an id is refused before it gets near one.
 	for _, f := range []struct{ name, val string }{{"template", q.Template}, {"org_id", q.OrgID}, {"author_id", q.AuthorID}} {

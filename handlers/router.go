@@ -34,6 +34,8 @@ type Services struct {
 	Templates   *services.Templates
 	Records     *services.Records
 	Attachments *services.Attachments
+	Tasks       *services.Tasks
+	Totals      *services.Totals
 }
 
 // Readiness reports whether the store answers, and which store it is.
@@ -88,6 +90,15 @@ var policy = map[string]services.Role{
 	"GET /api/v1/attachments/:id":                  services.RoleTeacher,
 	"GET /api/v1/attachments/:id/content":          services.RoleTeacher,
 	"GET /api/v1/attachments/:id/thumbnail":        services.RoleTeacher,
+	"POST /api/v1/tasks":                           services.RoleDistrictAdmin,
+	"GET /api/v1/tasks":                            services.RoleDistrictAdmin,
+	"GET /api/v1/tasks/:id":                        services.RoleTeacher,
+	"GET /api/v1/tasks/:id/progress":               services.RoleDistrictAdmin,
+	"GET /api/v1/tasks/:id/missing":                services.RoleDistrictAdmin,
+	"GET /api/v1/me/tasks":                         services.RoleTeacher,
+	"GET /api/v1/totals":                           services.RolePrincipal,
+	"POST /api/v1/totals:verify":                   services.RoleSysadmin,
+	"POST /api/v1/totals:rebuild":                  services.RoleSysadmin,
 }
 
 // Router is huizong's HTTP handler.
@@ -195,6 +206,19 @@ func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Token
 	api.GET("/attachments/:id", attachments.Get)
 	api.GET("/attachments/:id/content", attachments.Content)
 	api.GET("/attachments/:id/thumbnail", attachments.Thumbnail)
+
+	tasks := &Tasks{tasks: svc.Tasks, out: out}
+	api.POST("/tasks", idem, tasks.Create)
+	api.GET("/tasks", tasks.List)
+	api.GET("/tasks/:id", tasks.Get)
+	api.GET("/tasks/:id/progress", tasks.Progress)
+	api.GET("/tasks/:id/missing", tasks.Missing)
+	api.GET("/me/tasks", tasks.Mine)
+
+	totals := &Totals{totals: svc.Totals}
+	api.GET("/totals", totals.Get)
+	api.POST("/totals\\:verify", totals.Verify)
+	api.POST("/totals\\:rebuild", totals.Rebuild)
 	return &Router{Engine: r, health: health}, nil
 }
 

@@ -250,6 +250,12 @@ func checkValue(v *Validation, name string, f TemplateField, raw json.RawMessage
 			v.Add(name, "max", "max", fmtNum(*f.Max))
 			return nil, false
 		}
+		if f.Role == RoleMeasure && math.Abs(x) > MaxMeasure {
+			// Totals add measures exactly in fixed point; this keeps any
+			// realistic sum far from overflowing.
+			v.Add(name, "max", "max", fmtNum(MaxMeasure))
+			return nil, false
+		}
 		return numberValue(f.Type, x), true
 	case FieldText:
 		var s string

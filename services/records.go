@@ -75,6 +75,11 @@ type Record struct {
 	// SubmittedAt is when the record was first submitted for review (zero
 	// while it is a draft); collection tasks judge timeliness by it.
 	SubmittedAt time.Time
+	// Rollup is what the record adds to totals, worked out by the service
+	// on every write (RollupOf); stores move the totals from the stored
+	// record's contribution to this one in the same write. Reads leave it
+	// empty.
+	Rollup Rollup
 	// Hash fingerprints the content the client sent, so a retry with the
 	// same client id can be told from a different record.
 	Hash      string
@@ -121,6 +126,12 @@ type RecordQuery struct {
 	// OrgID narrows the list to one subtree inside the scope.
 	OrgID    string
 	AuthorID string
+	// Statuses, when set, keeps records in any of these (Status must then
+	// be empty).
+	Statuses []RecordStatus
+	// Data keeps records whose data holds these dimension values, "" for
+	// a value left out (the drill-down of a totals row).
+	Data map[string]string
 	// From and To bound OccurredOn, inclusive (YYYY-MM-DD).
 	From string
 	To   string

@@ -145,6 +145,12 @@ func (s *Records) Create(ctx context.Context, p Principal, in RecordInput) (r Re
 	r.Hash = hash
 	r.Version = 1
 	r.CreatedAt, r.UpdatedAt = now, now
+	if r.Status == StatusSubmitted {
+		r.SubmittedAt = now
+	}
+	if r, err = s.withRollup(ctx, r); err != nil {
+		return Record{}, false, fmt.Errorf("%s: %w", op, err)
+	}
 	ev := RecordEvent{ID: NewID(now), RecordID: r.ID, Version: 1, At: now, ActorID: p.User.ID,
 		ActorRole: p.User.Role, Action: ActionCreate}
 	err = s.store.CreateRecord(ctx, r, ev)
@@ -385,6 +391,21 @@ func (s *Records) List(ctx context.Context, p Principal, q RecordQuery) ([]Recor
 	if q.Status != "" && !q.Status.Valid() {
 		v.Add("status", "enum", "options", "draft, submitted, approved, returned, withdrawn")
 	}
+	for i, st := range q.Statuses {
+		if !st.Valid() || st == StatusWithdrawn {
+			v.Add(fmt.Sprintf("status[%d]", i), "enum", "options", "draft, submitted, approved, returned")
+		}
+	}
+	if len(q.Data) > maxDataFilters {
+		v.Add("data", "max_items", "max", maxDataFilters)
+	}
+	for k, val := range q.Data {
+		if !keyPattern.MatchString(k) || len(k) > 64 {
+			v.Add("data."+safeKey(k), "format")
+		} else if utf8.RuneCountInString(val) > 100 {
+			v.Add("data."+k, "max_length", "max", 100)
+		}
+	}
 	for _, d := range []struct{ name, val string }{{"from", q.From}, {"to", q.To}} {
 		if d.val != "" && !validDate(d.val) {
 			v.Add(d.name, "date")
@@ -495,6 +516,13 @@ func (s *Records) Update(ctx context.Context, p Principal, id string, version in
 func (s *Records) save(ctx context.Context, op string, p Principal, next Record, action, comment string, changes []Change) (Record, error) {
 	now := s.now().UTC()
 	next.UpdatedAt = now
+	if next.Status == StatusSubmitted && next.SubmittedAt.IsZero() {
+		next.SubmittedAt = now
+	}
+	next, err := s.withRollup(ctx, next)
+	if err != nil {
+		return Record{}, fmt.Errorf("%s: %w", op, err)
+	}
 	ev := RecordEvent{ID: NewID(now), RecordID: next.ID, Version: next.Version + 1, At: now,
 		ActorID: p.User.ID, ActorRole: p.User.Role, Action: action, Comment: comment, Changes: changes}
 	stored, err := s.store.UpdateRecord(ctx, p.RecordScope(), next, ev)
@@ -502,6 +530,24 @@ func (s *Records) save(ctx context.Context, op string, p Principal, next Record,
 		return Record{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return stored, nil
+}
+
+// maxDataFilters bounds the data.<key> filters of a record list.
+const maxDataFilters = 8
+
+// withRollup sets what r adds to totals, judged by its pinned template
+// version.
+func (s *Records) withRollup(ctx context.Context, r Record) (Record, error) {
+	r.Rollup = Rollup{}
+	if !Counts(r.Status) || !r.DeletedAt.IsZero() {
+		return r, nil
+	}
+	t, err := s.templates.TemplateVersion(ctx, r.Template, r.TemplateVersion)
+	if err != nil {
+		return Record{}, err
+	}
+	r.Rollup = RollupOf(r, t)
+	return r, nil
 }
 
 // mergeData applies patch to data as a JSON merge patch one level deep:

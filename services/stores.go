@@ -112,6 +112,45 @@ type RecordStore interface {
 	RecordHistory(ctx context.Context, s Scope, id string, afterVersion int64, limit int) ([]RecordEvent, error)
 }
 
+// TotalsStore keeps the pre-aggregated totals records roll up into. The
+// record store maintains them: CreateRecord and UpdateRecord move the
+// totals from a record's stored contribution to r.Rollup exactly once,
+// whatever crashes or concurrent writers do.
+type TotalsStore interface {
+	// Cells calls fn with every non-empty cell of kind q.Dim that lies
+	// under q.OrgPath, inside s, and matches q. ErrNotFound when q.OrgPath
+	// is outside s.
+	Cells(ctx context.Context, s Scope, q CellQuery, fn func(Cell) error) error
+	// ReconcileTotals works out the cells of the records filed for unit
+	// orgID itself (not its subtree) from those records, with rollup giving
+	// each record's contribution, and compares them with the stored cells
+	// of orgID. With fix it makes the stored ones right. It returns the
+	// cells that differed (Got is what was stored).
+	ReconcileTotals(ctx context.Context, orgID string, rollup func(Record) (Rollup, error), fix bool) ([]CellDrift, error)
+	// FinishTotals completes roll-up work that a crash left unfinished on
+	// records last written before `before`, and returns how many records
+	// it finished. Stores that update totals in the record's transaction
+	// never leave any.
+	FinishTotals(ctx context.Context, before time.Time) (int, error)
+}
+
+// CellQuery selects cells; Templates and Statuses empty mean all.
+type CellQuery struct {
+	OrgPath   []string
+	Templates []string
+	Statuses  []RecordStatus
+	// FromMonth and ToMonth bound Month, inclusive (YYYY-MM).
+	FromMonth string
+	ToMonth   string
+	Dim       string
+}
+
+// CellDrift is a cell whose stored total differs from the records.
+type CellDrift struct {
+	Want Cell
+	Got  Cell
+}
+
 // AttachmentStore keeps uploaded files with their metadata. Scope.AuthorID,
 // when set, limits it to the files that user uploaded.
 type AttachmentStore interface {
@@ -125,4 +164,20 @@ type AttachmentStore interface {
 	// AttachmentContent returns the bytes of id inside s: the thumbnail if
 	// thumb is set (ErrNotFound when it has none).
 	AttachmentContent(ctx context.Context, s Scope, id string, thumb bool) (Attachment, []byte, error)
+}
+
+// TaskStore keeps collection tasks. A task is inside a Scope when the
+// scope covers its OrgPath, or when the scope's unit is one of its target
+// schools (so a school sees the tasks asking something of it).
+type TaskStore interface {
+	// CreateTask inserts t; ErrConflict if its id exists.
+	CreateTask(ctx context.Context, t Task) error
+	// Task returns the task id inside s.
+	Task(ctx context.Context, s Scope, id string) (Task, error)
+	// Tasks lists the tasks whose OrgPath s covers, newest first (ID
+	// descending; keyset on ID < p.After).
+	Tasks(ctx context.Context, s Scope, p Page) ([]Task, error)
+	// TasksForSchool lists the tasks targeting schoolID that are due on
+	// or after dueFrom (YYYY-MM-DD; "" for any), newest first like Tasks.
+	TasksForSchool(ctx context.Context, schoolID, dueFrom string, p Page) ([]Task, error)
 }

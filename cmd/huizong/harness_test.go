@@ -78,6 +78,9 @@ func testConfig(t testing.TB, dir string, env map[string]string) configs.Config 
 var mongoServer *mongotest.Server
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childMain())
+	}
 	if os.Getenv("HUIZONG_TEST_STORE") == "mongodb" || os.Getenv("HUIZONG_TEST_MONGODB_URI") != "" {
 		os.Exit(mongotest.Main(m, func(s *mongotest.Server) { mongoServer = s }))
 	}

@@ -30,6 +30,8 @@ type store interface {
 	services.TemplateStore
 	services.RecordStore
 	services.AttachmentStore
+	services.TaskStore
+	services.TotalsStore
 	Ping(ctx context.Context) error
 	Name() string
 	Close() error
@@ -67,8 +69,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New("usage: huizong restore <file>")
 		}
 		return restore(ctx, cfg, fs.Arg(0), stdout)
+	case "totals":
+		return totalsCommand(ctx, cfg, fs.Arg(0), stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (serve, backup, restore, healthcheck)", cmd)
+	return fmt.Errorf("unknown command %q (serve, backup, restore, healthcheck, totals)", cmd)
 }
 
 // newLogger logs JSON, or text on a terminal, at the configured level.
@@ -108,6 +112,7 @@ type app struct {
 	store  store
 	tokens *services.Tokens
 	auth   *services.Auth
+	totals *services.Totals
 	router *handlers.Router
 	log    *slog.Logger
 }
@@ -171,6 +176,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	if installed > 0 {
 		log.Info("installed built-in templates", slog.Int("count", installed))
 	}
+	totals := services.NewTotals(st, st, st, st, services.DefaultCalendar(), clock, cfg.Location)
 	router, err := handlers.NewRouter(handlers.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
 		Location: cfg.Location, Development: cfg.Mode == "development",
@@ -182,11 +188,13 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Templates:   templates,
 		Records:     services.NewRecords(st, st, st, st, clock, cfg.Location),
 		Attachments: services.NewAttachments(st, clock, runtime.NumCPU()),
+		Tasks:       services.NewTasks(st, st, st, st, clock, cfg.Location, services.DefaultCalendar()),
+		Totals:      totals,
 	}, st, tokens, log)
 	if err != nil {
 		return nil, fmt.Errorf("config: trusted_proxies: %w", err)
 	}
-	return &app{store: st, tokens: tokens, auth: auth, router: router, log: log}, nil
+	return &app{store: st, tokens: tokens, auth: auth, totals: totals, router: router, log: log}, nil
 }
 
 // serve runs the HTTP server until ctx ends, then drains: readiness goes
@@ -224,6 +232,7 @@ func serve(ctx context.Context, cfg configs.Config, log *slog.Logger, stdout io.
 		ready <- ln.Addr().String()
 	}
 	go a.housekeep(ctx)
+	go a.finishTotals(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -243,6 +252,27 @@ func serve(ctx context.Context, cfg configs.Config, log *slog.Logger, stdout io.
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// finishTotals completes, at start and then every minute, the roll-up work
+// a crashed instance left behind (only the MongoDB store can leave any).
+func (a *app) finishTotals(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	grace := time.Duration(0) // at start: everything left is a crash's
+	for {
+		if n, err := a.totals.Finish(ctx, time.Now().Add(-grace)); err != nil && ctx.Err() == nil {
+			a.log.Warn("totals: finishing pending records", slog.String("error", err.Error()))
+		} else if n > 0 {
+			a.log.Info("totals: finished records a crash left pending", slog.Int("count", n))
+		}
+		grace = 30 * time.Second
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // housekeep removes dead sessions and, on MongoDB, users left pending by an

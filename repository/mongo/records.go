@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -70,7 +72,12 @@ type recordDoc struct {
 	CreatedAt       int64        `bson:"created_at"`
 	UpdatedAt       int64        `bson:"updated_at"`
 	DeletedAt       int64        `bson:"deleted_at"`
-	History         []eventDoc   `bson:"history,omitempty"`
+	SubmittedAt     int64        `bson:"submitted_at"`
+	// Rollup, Touched and RollupPending keep totals right (totals.go).
+	Rollup        *rollupDoc `bson:"rollup"`
+	Touched       []string   `bson:"touched"`
+	RollupPending bool       `bson:"rollup_pending"`
+	History       []eventDoc `bson:"history,omitempty"`
 }
 
 // noHistory leaves the embedded history out of reads.
@@ -152,6 +159,7 @@ func fromRecord(r services.Record) (recordDoc, error) {
 		Path: r.OrgPath, OccurredOn: r.OccurredOn, EndOn: r.EndOn, Title: r.Title, Description: r.Description,
 		Data: data, Attachments: r.Attachments, Status: string(r.Status), Hash: r.Hash, Version: r.Version,
 		CreatedAt: ms(r.CreatedAt), UpdatedAt: ms(r.UpdatedAt), DeletedAt: ms(r.DeletedAt),
+		SubmittedAt: ms(r.SubmittedAt),
 		Review: reviewDoc{By: r.Review.By, Role: string(r.Review.Role), At: ms(r.Review.At), Action: r.Review.Action,
 			Comment: r.Review.Comment}}
 	if d.Attachments == nil {
@@ -176,6 +184,7 @@ func toRecord(d recordDoc) (services.Record, error) {
 		OccurredOn: d.OccurredOn, EndOn: d.EndOn, Title: d.Title, Description: d.Description, Data: data,
 		Attachments: d.Attachments, Status: services.RecordStatus(d.Status), Hash: d.Hash, Version: d.Version,
 		CreatedAt: timeOf(d.CreatedAt), UpdatedAt: timeOf(d.UpdatedAt), DeletedAt: timeOf(d.DeletedAt),
+		SubmittedAt: timeOf(d.SubmittedAt),
 		Review: services.Review{By: d.Review.By, Role: services.Role(d.Review.Role), At: timeOf(d.Review.At),
 			Action: d.Review.Action, Comment: d.Review.Comment}}
 	for _, w := range d.Warnings {
@@ -194,16 +203,34 @@ func recordScope(f bson.D, s services.Scope, authorKey string) (bson.D, bool) {
 	return f, ok
 }
 
-// CreateRecord inserts r with its first history event in one document.
+// CreateRecord inserts r with its first history event in one document,
+// then adds it to the totals.
 func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services.RecordEvent) error {
 	const op = "mongo.CreateRecord"
+	pending, err := s.insertRecord(ctx, r, ev)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if pending {
+		// A failure here leaves the record pending: FinishTotals completes
+		// it. The record itself is stored, so the create succeeded.
+		_ = s.applyRollup(ctx, r.ID)
+	}
+	return nil
+}
+
+// insertRecord stores r marked pending for totals (when it counts): the
+// first half of CreateRecord, apart so tests can crash after it.
+func (s *Store) insertRecord(ctx context.Context, r services.Record, ev services.RecordEvent) (pending bool, err error) {
 	d, err := fromRecord(r)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return false, err
 	}
 	d.History = []eventDoc{fromEvent(ev)}
+	d.Rollup, d.Touched = fromRollup(r.Rollup), cellIDs(r.Rollup)
+	d.RollupPending = len(d.Touched) > 0
 	_, err = s.records.InsertOne(ctx, d)
-	return wrap(op, err)
+	return d.RollupPending, err
 }
 
 func (s *Store) findRecord(ctx context.Context, op string, f bson.D, sc services.Scope) (services.Record, error) {
@@ -263,6 +290,24 @@ func (s *Store) Records(ctx context.Context, sc services.Scope, q services.Recor
 		f = append(f, bson.E{Key: "status", Value: string(q.Status)})
 	case !q.Sync:
 		f = append(f, bson.E{Key: "status", Value: bson.D{{Key: "$ne", Value: string(services.StatusWithdrawn)}}})
+	}
+	if len(q.Statuses) > 0 {
+		in := bson.A{}
+		for _, st := range q.Statuses {
+			in = append(in, string(st))
+		}
+		f = appendAnd(f, bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: in}}}})
+	}
+	for _, k := range slices.Sorted(maps.Keys(q.Data)) {
+		field := "data." + k // keys are checked by the service
+		switch v := q.Data[k]; v {
+		case "":
+			f = append(f, bson.E{Key: field, Value: bson.D{{Key: "$exists", Value: false}}})
+		case "true", "false":
+			f = append(f, bson.E{Key: field, Value: bson.D{{Key: "$in", Value: bson.A{v, v == "true"}}}})
+		default:
+			f = append(f, bson.E{Key: field, Value: v})
+		}
 	}
 	occurred := bson.D{}
 	if q.From != "" {
@@ -328,33 +373,19 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 	if !ok {
 		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
-	d, err := fromRecord(r)
-	if err != nil {
-		return services.Record{}, fmt.Errorf("%s: %w", op, err)
-	}
-	set := bson.D{
-		{Key: "template", Value: d.Template}, {Key: "template_version", Value: d.TemplateVersion},
-		{Key: "org_id", Value: d.OrgID}, {Key: "path", Value: d.Path}, {Key: "occurred_on", Value: d.OccurredOn},
-		{Key: "end_on", Value: d.EndOn}, {Key: "title", Value: d.Title}, {Key: "description", Value: d.Description},
-		{Key: "data", Value: d.Data}, {Key: "attachments", Value: d.Attachments}, {Key: "status", Value: d.Status},
-		{Key: "warnings", Value: d.Warnings}, {Key: "review", Value: d.Review}, {Key: "hash", Value: d.Hash},
-		{Key: "version", Value: r.Version + 1}, {Key: "updated_at", Value: d.UpdatedAt}, {Key: "deleted_at", Value: d.DeletedAt},
-	}
-	update := bson.D{{Key: "$set", Value: set}, {Key: "$push", Value: bson.D{{Key: "history", Value: bson.D{
-		{Key: "$each", Value: bson.A{fromEvent(ev)}}}}}}}
-	// UpdateOne, then a read: findAndModify with a projection is beyond
-	// the portable subset (FerretDB refuses it).
-	res, err := s.records.UpdateOne(ctx, f, update)
+	d, matched, err := s.writeRecord(ctx, f, r, ev)
 	if err != nil {
 		return services.Record{}, wrap(op, err)
 	}
-	if res.MatchedCount == 0 {
+	if !matched {
 		// Outside the scope (or gone) is not found; there but moved on is stale.
 		if _, ferr := s.Record(ctx, sc, r.ID); ferr != nil {
 			return services.Record{}, fmt.Errorf("%s: %w", op, ferr)
 		}
 		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrStale)
 	}
+	// As in CreateRecord, a failure leaves the record pending.
+	_ = s.applyRollup(ctx, r.ID)
 	// The stored record is r at the next version, with the fields an
 	// update never changes as they were stored.
 	var kept struct {
@@ -376,6 +407,40 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 		return services.Record{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return stored, nil
+}
+
+// writeRecord stores r at the next version if f matches, with ev appended
+// and the record marked pending for totals: the first half of
+// UpdateRecord, apart so tests can crash after it.
+func (s *Store) writeRecord(ctx context.Context, f bson.D, r services.Record, ev services.RecordEvent) (recordDoc, bool, error) {
+	d, err := fromRecord(r)
+	if err != nil {
+		return recordDoc{}, false, err
+	}
+	set := bson.D{
+		{Key: "template", Value: d.Template}, {Key: "template_version", Value: d.TemplateVersion},
+		{Key: "org_id", Value: d.OrgID}, {Key: "path", Value: d.Path}, {Key: "occurred_on", Value: d.OccurredOn},
+		{Key: "end_on", Value: d.EndOn}, {Key: "title", Value: d.Title}, {Key: "description", Value: d.Description},
+		{Key: "data", Value: d.Data}, {Key: "attachments", Value: d.Attachments}, {Key: "status", Value: d.Status},
+		{Key: "warnings", Value: d.Warnings}, {Key: "review", Value: d.Review}, {Key: "hash", Value: d.Hash},
+		{Key: "version", Value: r.Version + 1}, {Key: "updated_at", Value: d.UpdatedAt}, {Key: "deleted_at", Value: d.DeletedAt},
+		{Key: "submitted_at", Value: d.SubmittedAt},
+		// The new contribution, and the cells to bring up to it, change
+		// in this same write (see totals.go).
+		{Key: "rollup", Value: fromRollup(r.Rollup)}, {Key: "rollup_pending", Value: true},
+	}
+	update := bson.D{{Key: "$set", Value: set}, {Key: "$push", Value: bson.D{{Key: "history", Value: bson.D{
+		{Key: "$each", Value: bson.A{fromEvent(ev)}}}}}}}
+	if ids := cellIDs(r.Rollup); len(ids) > 0 {
+		update = append(update, bson.E{Key: "$addToSet", Value: bson.D{{Key: "touched", Value: bson.D{{Key: "$each", Value: ids}}}}})
+	}
+	// UpdateOne, then a read: findAndModify with a projection is beyond
+	// the portable subset (FerretDB refuses it).
+	res, err := s.records.UpdateOne(ctx, f, update)
+	if err != nil {
+		return recordDoc{}, false, err
+	}
+	return d, res.MatchedCount > 0, nil
 }
 
 // RecordHistory lists a record's events after afterVersion.

@@ -45,6 +45,10 @@ type Store struct {
 	// files holds attachment bytes (GridFS, so one backup of the database
 	// holds everything).
 	files *mongo.GridFSBucket
+	// tasks holds collection tasks.
+	tasks *mongo.Collection
+	// totals holds the pre-aggregated cells (totals.go).
+	totals *mongo.Collection
 }
 
 // Connect builds a client for uri (majority writes, operation timeout),
@@ -98,6 +102,8 @@ func New(ctx context.Context, client *mongo.Client, database string) (*Store, er
 		records:          db.Collection("records"),
 		attachments:      db.Collection("attachments"),
 		files:            db.GridFSBucket(options.GridFSBucket().SetName("attachments")),
+		tasks:            db.Collection("tasks"),
+		totals:           db.Collection("totals"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		return nil, err
@@ -161,9 +167,20 @@ func (s *Store) indexes() map[*mongo.Collection][]index {
 			idx("template_status", false, "template", "status", "_id"),
 			idx("updated_id", false, "updated_at", "_id"),
 			idx("path_updated", false, "path", "updated_at", "_id"),
+			idx("org_id", false, "org_id"),
+			idx("rollup_pending", false, "rollup_pending", "updated_at"),
+		},
+		s.totals: {
+			idx("district", false, "s1", "st", "dk", "mo"),
+			idx("city", false, "s0", "st", "dk", "mo"),
+			idx("org", false, "o", "st", "dk", "mo"),
 		},
 		s.attachments: {
 			idx("client_key", true, "client_key"),
+		},
+		s.tasks: {
+			idx("path_id", false, "path", "_id"),
+			idx("targets_id", false, "targets", "_id"),
 		},
 	}
 }

@@ -11,7 +11,8 @@ import (
 // INSERT costs more than running it, and the single writer is what bounds
 // how many records a second the store takes.
 func hotWrites() []string {
-	q := []string{insertRecordSQL, insertEventSQL, savepointSQL, releaseSQL, rollbackToSQL}
+	q := []string{insertRecordSQL, insertEventSQL, savepointSQL, releaseSQL, rollbackToSQL,
+		readCellSQL, deleteCellSQL, writeCellSQL}
 	for n := 1; n <= 4; n++ {
 		q = append(q, scopeInsert(n))
 	}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +18,7 @@ import (
 const recordCols = `r.id, r.client_id, r.author_id, r.author_role, r.template, r.template_version, r.org_id,
 	r.org_path, r.occurred_on, r.end_on, r.title, r.description, r.data, r.attachments, r.status, r.warnings,
 	r.review_by, r.review_role, r.review_at, r.review_action, r.review_comment, r.hash, r.version,
-	r.created_at, r.updated_at, r.deleted_at`
+	r.created_at, r.updated_at, r.deleted_at, r.submitted_at`
 
 // warningDoc is a stored Warning.
 type warningDoc struct {
@@ -110,22 +112,28 @@ func syncMs(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
-func scanRecord(row scanner) (services.Record, error) {
+func scanRecord(row scanner) (services.Record, error) { return scanRecordWith(row) }
+
+// scanRecordWith scans recordCols and then extra columns into extra.
+func scanRecordWith(row scanner, extra ...any) (services.Record, error) {
 	var (
 		r                                 services.Record
 		role, path, data, atts, st, warns string
 		reviewRole                        string
 		reviewAt, createdAt, deletedAt    sql.NullInt64
+		submittedAt                       sql.NullInt64
 		updatedAt                         int64
 	)
-	if err := row.Scan(&r.ID, &r.ClientID, &r.AuthorID, &role, &r.Template, &r.TemplateVersion, &r.OrgID,
+	dest := []any{&r.ID, &r.ClientID, &r.AuthorID, &role, &r.Template, &r.TemplateVersion, &r.OrgID,
 		&path, &r.OccurredOn, &r.EndOn, &r.Title, &r.Description, &data, &atts, &st, &warns,
 		&r.Review.By, &reviewRole, &reviewAt, &r.Review.Action, &r.Review.Comment, &r.Hash, &r.Version,
-		&createdAt, &updatedAt, &deletedAt); err != nil {
+		&createdAt, &updatedAt, &deletedAt, &submittedAt}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return services.Record{}, err
 	}
 	r.AuthorRole, r.Status, r.Review.Role = services.Role(role), services.RecordStatus(st), services.Role(reviewRole)
 	r.Review.At, r.CreatedAt, r.UpdatedAt, r.DeletedAt = timeOf(reviewAt), timeOf(createdAt), timeOfMs(updatedAt), timeOf(deletedAt)
+	r.SubmittedAt = timeOf(submittedAt)
 	r.Data = json.RawMessage(data)
 	if err := fromJSON(path, &r.OrgPath); err != nil {
 		return services.Record{}, err
@@ -182,7 +190,8 @@ const insertEventSQL = `INSERT INTO record_events (record_id, version, id, at, a
 const insertRecordSQL = `INSERT INTO records (id, client_id, author_id, author_role, template,
 			template_version, org_id, org_path, occurred_on, end_on, title, description, data, attachments, status,
 			warnings, review_by, review_role, review_at, review_action, review_comment, hash, version, created_at,
-			updated_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			updated_at, deleted_at, submitted_at, rollup)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, recordID string, ev services.RecordEvent) error {
 	changes, err := encodeChanges(ev.Changes)
@@ -206,19 +215,27 @@ func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	rollup, err := encodeRollup(r.Rollup)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	updated := unixMs(r.UpdatedAt)
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.execTx(ctx, tx, insertRecordSQL,
 			r.ID, r.ClientID, r.AuthorID, string(r.AuthorRole), r.Template, r.TemplateVersion, r.OrgID,
 			toJSON(r.OrgPath), r.OccurredOn, r.EndOn, r.Title, r.Description, data, toJSON(r.Attachments),
 			string(r.Status), warns, r.Review.By, string(r.Review.Role), msOf(r.Review.At), r.Review.Action,
-			r.Review.Comment, r.Hash, r.Version, msOf(r.CreatedAt), updated, msOf(r.DeletedAt)); err != nil {
+			r.Review.Comment, r.Hash, r.Version, msOf(r.CreatedAt), updated, msOf(r.DeletedAt),
+			msOf(r.SubmittedAt), rollup); err != nil {
 			return err
 		}
 		if err := s.insertRecordScope(ctx, tx, r.ID, r.OrgPath, updated); err != nil {
 			return err
 		}
-		return s.insertEvent(ctx, tx, r.ID, ev)
+		if err := s.insertEvent(ctx, tx, r.ID, ev); err != nil {
+			return err
+		}
+		return s.applyCells(ctx, tx, services.RollupDelta(services.Rollup{}, r.Rollup))
 	})
 	return wrap(op, err)
 }
@@ -316,6 +333,27 @@ func recordsQuery(sc services.Scope, q services.RecordQuery) (string, []any) {
 			args = append(args, f.val)
 		}
 	}
+	if len(q.Statuses) > 0 {
+		b.WriteString(` AND +r.status IN (?` + strings.Repeat(`, ?`, len(q.Statuses)-1) + `)`)
+		for _, st := range q.Statuses {
+			args = append(args, string(st))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(q.Data)) {
+		// The path is a parameter too: keys are checked by the service,
+		// and nothing is spliced into the SQL.
+		switch v := q.Data[k]; v {
+		case "":
+			b.WriteString(` AND json_extract(r.data, ?) IS NULL`)
+			args = append(args, "$."+k)
+		case "true", "false":
+			b.WriteString(` AND json_extract(r.data, ?) IN (?, ?)`)
+			args = append(args, "$."+k, v, map[string]int{"true": 1, "false": 0}[v])
+		default:
+			b.WriteString(` AND json_extract(r.data, ?) = ?`)
+			args = append(args, "$."+k, v)
+		}
+	}
 	if q.Sync {
 		// One lower bound, so it is the one the index range starts at. A
 		// cursor past UpdatedSince implies it (UpdatedAt >= the cursor's >
@@ -387,29 +425,41 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 	if err != nil {
 		return services.Record{}, fmt.Errorf("%s: %w", op, err)
 	}
+	rollup, err := encodeRollup(r.Rollup)
+	if err != nil {
+		return services.Record{}, fmt.Errorf("%s: %w", op, err)
+	}
 	cond, cargs := recordScope(sc)
 	updated := unixMs(r.UpdatedAt)
 	var out services.Record
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var (
-			version int64
-			oldPath string
+			version            int64
+			oldPath, oldRollup string
 		)
-		if err := tx.QueryRowContext(ctx, `SELECT r.version, r.org_path FROM records r WHERE r.id = ?`+cond,
-			append([]any{r.ID}, cargs...)...).Scan(&version, &oldPath); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT r.version, r.org_path, r.rollup FROM records r WHERE r.id = ?`+cond,
+			append([]any{r.ID}, cargs...)...).Scan(&version, &oldPath, &oldRollup); err != nil {
 			return err
 		}
 		if version != r.Version {
 			return services.ErrStale
 		}
+		before, err := decodeRollup(oldRollup)
+		if err != nil {
+			return err
+		}
+		if err := s.applyCells(ctx, tx, services.RollupDelta(before, r.Rollup)); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE records SET template = ?, template_version = ?, org_id = ?,
 			org_path = ?, occurred_on = ?, end_on = ?, title = ?, description = ?, data = ?, attachments = ?,
 			status = ?, warnings = ?, review_by = ?, review_role = ?, review_at = ?, review_action = ?,
-			review_comment = ?, hash = ?, version = ?, updated_at = ?, deleted_at = ? WHERE id = ?`,
+			review_comment = ?, hash = ?, version = ?, updated_at = ?, deleted_at = ?, submitted_at = ?,
+			rollup = ? WHERE id = ?`,
 			r.Template, r.TemplateVersion, r.OrgID, toJSON(r.OrgPath), r.OccurredOn, r.EndOn, r.Title,
 			r.Description, data, toJSON(r.Attachments), string(r.Status), warns, r.Review.By,
 			string(r.Review.Role), msOf(r.Review.At), r.Review.Action, r.Review.Comment, r.Hash, r.Version+1,
-			updated, msOf(r.DeletedAt), r.ID); err != nil {
+			updated, msOf(r.DeletedAt), msOf(r.SubmittedAt), rollup, r.ID); err != nil {
 			return err
 		}
 		// The scope rows carry updated_at for the sync list: rewrite them
@@ -424,7 +474,6 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 		if err := s.insertEvent(ctx, tx, r.ID, ev); err != nil {
 			return err
 		}
-		var err error
 		out, err = scanRecord(tx.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records r WHERE r.id = ?`, r.ID))
 		return err
 	})

@@ -21,6 +21,8 @@ type Store interface {
 	services.TemplateStore
 	services.RecordStore
 	services.AttachmentStore
+	services.TaskStore
+	services.TotalsStore
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Name names the store ("sqlite" or "mongodb").

@@ -111,6 +111,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		t.Run("Conflicts", func(t *testing.T) { testAttachmentConflicts(t, open(t)) })
 		t.Run("Scope", func(t *testing.T) { testAttachmentScope(t, open(t)) })
 	})
+	t.Run("Tasks", func(t *testing.T) { runTasks(t, open) })
+	t.Run("Totals", func(t *testing.T) { runTotals(t, open) })
 }
 
 // base is the suite's clock: an instant with nanoseconds in a zone other

@@ -7,10 +7,14 @@ package mongotest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,4 +109,90 @@ func Main(m *testing.M, use func(*Server)) int {
 	defer s.Stop()
 	use(s)
 	return m.Run()
+}
+
+// Serial starts a proxy to the server that passes one command at a time
+// across all its connections, and returns its address. Several processes
+// can then share the embedded FerretDB, which loses concurrent updates
+// made over several connections; a real MongoDB needs no proxy. Clients
+// should ask for serverMonitoringMode=poll (a streamed hello would hold
+// the proxy).
+func Serial(t testing.TB, target string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		one   sync.Mutex // held from a command's first byte to its reply's last
+		conns sync.WaitGroup
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		conns.Wait()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				defer c.Close()
+				b, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer b.Close()
+				for {
+					msg, err := readWireMessage(c)
+					if err != nil {
+						return
+					}
+					one.Lock()
+					if _, err := b.Write(msg); err != nil {
+						one.Unlock()
+						return
+					}
+					var reply []byte
+					if !moreToCome(msg) {
+						reply, err = readWireMessage(b)
+					}
+					one.Unlock()
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(reply); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// readWireMessage reads one MongoDB wire protocol message: a little-endian
+// int32 length (itself included), then the rest.
+func readWireMessage(r io.Reader) ([]byte, error) {
+	var head [4]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.LittleEndian.Uint32(head[:]))
+	if n < 16 || n > 64<<20 {
+		return nil, fmt.Errorf("wire message of %d bytes", n)
+	}
+	msg := make([]byte, n)
+	copy(msg, head[:])
+	_, err := io.ReadFull(r, msg[4:])
+	return msg, err
+}
+
+// moreToCome reports whether an OP_MSG expects no reply.
+func moreToCome(msg []byte) bool {
+	const opMsg = 2013
+	return len(msg) >= 20 && binary.LittleEndian.Uint32(msg[12:]) == opMsg && binary.LittleEndian.Uint32(msg[16:])&2 != 0
 }

@@ -1,0 +1,254 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/huizong/huizong/services"
+)
+
+// Totals serves the figures records add up to.
+type Totals struct {
+	totals *services.Totals
+}
+
+// TotalsOrg names the unit totals are about.
+type TotalsOrg struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind" enums:"city,district,school"`
+	Name string `json:"name"`
+}
+
+// RecordFilterResponse is the record list behind a totals row: the query
+// GET /api/v1/records takes.
+type RecordFilterResponse struct {
+	OrgID    string            `json:"org_id"`
+	Template string            `json:"template,omitempty"`
+	From     string            `json:"from" example:"2025-09-01"`
+	To       string            `json:"to" example:"2026-08-31"`
+	Status   string            `json:"status" example:"approved"`
+	Data     map[string]string `json:"data,omitempty"`
+}
+
+// TotalsRowResponse is one group of records.
+type TotalsRowResponse struct {
+	// Keys has one entry per group_by key; null for a dimension the
+	// records left out.
+	Keys  map[string]*string `json:"keys"`
+	Count int64              `json:"count" example:"37"`
+	// Sums has the sum of every measure field, by field key.
+	Sums map[string]float64 `json:"sums"`
+	// Schools is how many schools contributed, SchoolsTotal how many the
+	// row's unit has; SchoolRate is their ratio (share of schools that
+	// did it at least once).
+	Schools      int      `json:"schools" example:"12"`
+	SchoolsTotal int      `json:"schools_total" example:"40"`
+	SchoolRate   *float64 `json:"school_rate,omitempty" example:"0.3"`
+	// Authors counts distinct authors and Staff is the row unit's staff
+	// headcount; StaffRate (e.g. 培训覆盖率) is their ratio. Left out when
+	// rows are split by a dimension.
+	Authors   *int     `json:"authors,omitempty" example:"310"`
+	Staff     int      `json:"staff" example:"2400"`
+	StaffRate *float64 `json:"staff_rate,omitempty" example:"0.1292"`
+	// Records is the filter listing the records behind the row, and
+	// RecordsURL the same as a link.
+	Records    RecordFilterResponse `json:"records"`
+	RecordsURL string               `json:"records_url"`
+}
+
+// MeasureResponse labels a measure key of the sums.
+type MeasureResponse struct {
+	Template string `json:"template"`
+	Key      string `json:"key"`
+	Label    string `json:"label"`
+	Unit     string `json:"unit,omitempty"`
+}
+
+// TotalsResponse answers a totals query.
+type TotalsResponse struct {
+	Org      TotalsOrg           `json:"org"`
+	Period   string              `json:"period,omitempty" example:"2025AY"`
+	From     string              `json:"from" example:"2025-09-01"`
+	To       string              `json:"to" example:"2026-08-31"`
+	Status   []string            `json:"status"`
+	GroupBy  []string            `json:"group_by"`
+	Rows     []TotalsRowResponse `json:"rows"`
+	Measures []MeasureResponse   `json:"measures"`
+}
+
+// splitList reads a query parameter given as a comma-separated list or
+// repeated (template=a,b or template=a&template=b).
+func splitList(c *gin.Context, name string) []string {
+	var out []string
+	for _, v := range c.QueryArray(name) {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// Get godoc
+//
+//	@Summary		Totals of approved records
+//	@Description	Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), distinct authors against staff headcount (coverage, e.g. share of teachers trained), and the filter listing its records.
+//	@ID				getTotals
+//	@Tags			totals
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			org_id				query		string	false	"Org unit (default: the caller's)"
+//	@Param			period				query		string	false	"Period id"	example(2025AY)
+//	@Param			from				query		string	false	"First day (YYYY-MM-DD), with to instead of period"
+//	@Param			to					query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			template			query		string	false	"Template key(s), comma-separated (default: all)"
+//	@Param			status				query		string	false	"approved (default), submitted, or approved,submitted"
+//	@Param			group_by			query		string	false	"Comma-separated: org, template, month|quarter|semester|school_year|year, dimension keys"	example(org,template,kind)
+//	@Success		200					{object}	TotalsResponse
+//	@Failure		400,401,403,404,422	{object}	Problem
+//	@Router			/api/v1/totals [get]
+func (h *Totals) Get(c *gin.Context) {
+	q := services.TotalsQuery{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to"),
+		Templates: splitList(c, "template"), GroupBy: splitList(c, "group_by")}
+	for _, st := range splitList(c, "status") {
+		q.Statuses = append(q.Statuses, services.RecordStatus(st))
+	}
+	if q.OrgID != "" && !filterPattern.MatchString(q.OrgID) {
+		respondError(c, badField("totals.get", "org_id", "format", nil))
+		return
+	}
+	rep, err := h.totals.Get(c.Request.Context(), caller(c), q)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	l := negotiate(c.GetHeader("Accept-Language"))
+	out := TotalsResponse{Org: TotalsOrg{ID: rep.Org.ID, Kind: string(rep.Org.Kind), Name: rep.Org.Name},
+		Period: rep.Period, From: rep.From, To: rep.To, GroupBy: rep.GroupBy,
+		Rows: make([]TotalsRowResponse, 0, len(rep.Rows)), Measures: make([]MeasureResponse, 0, len(rep.Measures))}
+	if out.GroupBy == nil {
+		out.GroupBy = []string{}
+	}
+	for _, st := range rep.Statuses {
+		out.Status = append(out.Status, string(st))
+	}
+	for _, r := range rep.Rows {
+		row := TotalsRowResponse{Keys: make(map[string]*string, len(r.Keys)), Count: r.Count, Sums: r.Sums,
+			Schools: r.Schools, SchoolsTotal: r.SchoolsTotal, Staff: r.Staff}
+		for k, v := range r.Keys {
+			if v != "" {
+				row.Keys[k] = &v
+			} else {
+				row.Keys[k] = nil
+			}
+		}
+		if x := r.SchoolRate(); x >= 0 {
+			row.SchoolRate = &x
+		}
+		if r.Authors >= 0 {
+			n := r.Authors
+			row.Authors = &n
+		}
+		if x := r.StaffRate(); x >= 0 {
+			row.StaffRate = &x
+		}
+		st := make([]string, len(r.Filter.Statuses))
+		for i, s := range r.Filter.Statuses {
+			st[i] = string(s)
+		}
+		row.Records = RecordFilterResponse{OrgID: r.Filter.OrgID, Template: r.Filter.Template, From: r.Filter.From,
+			To: r.Filter.To, Status: strings.Join(st, ","), Data: r.Filter.Data}
+		row.RecordsURL = "/api/v1/records?" + r.Filter.Query()
+		out.Rows = append(out.Rows, row)
+	}
+	for _, m := range rep.Measures {
+		label := m.Label
+		if l == en && m.LabelEN != "" {
+			label = m.LabelEN
+		}
+		out.Measures = append(out.Measures, MeasureResponse{Template: m.Template, Key: m.Key, Label: label, Unit: m.Unit})
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// DriftResponse is a cell whose stored total differed from its records.
+type DriftResponse struct {
+	OrgID     string           `json:"org_id"`
+	Template  string           `json:"template"`
+	Status    string           `json:"status"`
+	Month     string           `json:"month" example:"2025-10"`
+	Dimension string           `json:"dimension"`
+	Value     string           `json:"value"`
+	Want      int64            `json:"want_count"`
+	Got       int64            `json:"got_count"`
+	WantSums  map[string]int64 `json:"want_sums"`
+	GotSums   map[string]int64 `json:"got_sums"`
+}
+
+// ReconcileResponse reports a verify or rebuild of the totals.
+type ReconcileResponse struct {
+	Units   int             `json:"units"`
+	Drifted int             `json:"drifted"`
+	Drift   []DriftResponse `json:"drift"`
+	Fixed   bool            `json:"fixed"`
+	Seconds float64         `json:"seconds"`
+}
+
+// reconcileResponse presents a report; sums in drift are in 1/10000 units.
+func reconcileResponse(rep services.ReconcileReport) ReconcileResponse {
+	out := ReconcileResponse{Units: rep.Units, Drifted: rep.Drifted, Fixed: rep.Fixed, Seconds: rep.Took.Seconds(),
+		Drift: make([]DriftResponse, 0, len(rep.Drift))}
+	for _, d := range rep.Drift {
+		k := d.Want.CellKey
+		if k.Template == "" {
+			k = d.Got.CellKey
+		}
+		out.Drift = append(out.Drift, DriftResponse{OrgID: k.OrgID, Template: k.Template, Status: string(k.Status),
+			Month: k.Month, Dimension: k.Dim, Value: k.Value, Want: d.Want.Count, Got: d.Got.Count,
+			WantSums: d.Want.Sums, GotSums: d.Got.Sums})
+	}
+	return out
+}
+
+// Verify godoc
+//
+//	@Summary		Verify totals against records
+//	@Description	Recomputes every unit's totals from its records and reports the cells that differ (drift, which must be none). Sysadmins only; the same as `huizong totals verify`. Sums in the report are in 1/10000 units. Takes about as long as reading every record.
+//	@ID				verifyTotals
+//	@Tags			totals
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Success		200		{object}	ReconcileResponse
+//	@Failure		401,403	{object}	Problem
+//	@Router			/api/v1/totals:verify [post]
+func (h *Totals) Verify(c *gin.Context) {
+	rep, err := h.totals.Verify(c.Request.Context(), caller(c), nil)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, reconcileResponse(rep))
+}
+
+// Rebuild godoc
+//
+//	@Summary		Rebuild drifted totals from records
+//	@Description	Recomputes every unit's totals from its records and rewrites the cells that differ, unit by unit while the server keeps taking records. Sysadmins only; the same as `huizong totals rebuild`.
+//	@ID				rebuildTotals
+//	@Tags			totals
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Success		200		{object}	ReconcileResponse
+//	@Failure		401,403	{object}	Problem
+//	@Router			/api/v1/totals:rebuild [post]
+func (h *Totals) Rebuild(c *gin.Context) {
+	rep, err := h.totals.Rebuild(c.Request.Context(), caller(c), nil)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, reconcileResponse(rep))
+}

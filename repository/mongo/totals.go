@@ -1,0 +1,491 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/huizong/huizong/services"
+)
+
+// Totals without multi-document transactions.
+//
+// A record document carries its current contribution (rollup), the ids of
+// every cell it may have added to (touched) and rollup_pending while its
+// cells may not reflect it yet; all three change in the same single-document
+// write as the record. Applying the record then moves each of those cells
+// to the record's contribution at its version: the cell remembers, per
+// record, which version it counts and what that added (m.<record id>), and
+// the move is a compare-and-set on that marker, so a retry, a second
+// instance or a repair after a crash never counts a record twice or lets an
+// older version overwrite a newer one. A marker is kept (as a tombstone
+// with nothing in it) when a record leaves a cell, for the same reason.
+// When every cell is moved, the record's touched list shrinks to its
+// current cells and rollup_pending is cleared — again only if the record
+// is still at that version.
+
+// rollupDoc is a stored services.Rollup.
+type rollupDoc struct {
+	OrgID    string            `bson:"o"`
+	OrgPath  []string          `bson:"p"`
+	Template string            `bson:"t"`
+	Status   string            `bson:"s"`
+	Month    string            `bson:"m"`
+	Author   string            `bson:"a"`
+	Dims     map[string]string `bson:"d"`
+	Sums     map[string]int64  `bson:"v"`
+}
+
+func fromRollup(r services.Rollup) *rollupDoc {
+	if r.Empty() {
+		return nil
+	}
+	return &rollupDoc{OrgID: r.OrgID, OrgPath: r.OrgPath, Template: r.Template, Status: string(r.Status),
+		Month: r.Month, Author: r.Author, Dims: r.Dims, Sums: r.Sums}
+}
+
+func toRollup(d *rollupDoc) services.Rollup {
+	if d == nil {
+		return services.Rollup{}
+	}
+	return services.Rollup{OrgID: d.OrgID, OrgPath: d.OrgPath, Template: d.Template,
+		Status: services.RecordStatus(d.Status), Month: d.Month, Author: d.Author, Dims: d.Dims, Sums: d.Sums}
+}
+
+// cellIDs lists the ids of the cells r adds to.
+func cellIDs(r services.Rollup) []string {
+	cells := r.Cells()
+	ids := make([]string, len(cells)) // never nil: stored as an array
+	for i, c := range cells {
+		ids[i] = c.ID()
+	}
+	return ids
+}
+
+// markerDoc is what a cell counts for one record.
+type markerDoc struct {
+	V int64            `bson:"v"`
+	N int64            `bson:"n"`
+	S map[string]int64 `bson:"s,omitempty"`
+}
+
+// cellDoc is a stored cell. A tombstone-only cell (a record left before
+// it was ever counted there) has no key fields and matches no query.
+type cellDoc struct {
+	ID       string               `bson:"_id"`
+	OrgID    string               `bson:"o"`
+	City     string               `bson:"s0"`
+	District string               `bson:"s1"`
+	School   bool                 `bson:"sc"`
+	Template string               `bson:"t"`
+	Status   string               `bson:"st"`
+	Month    string               `bson:"mo"`
+	Dim      string               `bson:"dk"`
+	Value    string               `bson:"dv"`
+	N        int64                `bson:"n"`
+	S        map[string]int64     `bson:"s"`
+	M        map[string]markerDoc `bson:"m,omitempty"`
+	Rev      int64                `bson:"rv"`
+}
+
+func toCell(d cellDoc) services.Cell {
+	c := services.Cell{CellKey: services.CellKey{OrgID: d.OrgID, Template: d.Template,
+		Status: services.RecordStatus(d.Status), Month: d.Month, Dim: d.Dim, Value: d.Value},
+		School: d.School, Count: d.N, Sums: map[string]int64{}}
+	for k, v := range d.S {
+		if v != 0 {
+			c.Sums[k] = v
+		}
+	}
+	c.OrgPath = []string{d.City}
+	if d.District != "" {
+		c.OrgPath = append(c.OrgPath, d.District)
+	}
+	if d.OrgID != d.City && d.OrgID != d.District {
+		c.OrgPath = append(c.OrgPath, d.OrgID)
+	}
+	return c
+}
+
+func pathAt(path []string, i int) string {
+	if i < len(path) {
+		return path[i]
+	}
+	return ""
+}
+
+// maxMoveAttempts bounds the compare-and-set retries on one cell; each
+// failed attempt means another writer moved it, so this is never reached
+// in practice.
+const maxMoveAttempts = 50
+
+// moveCell makes cell id count record rec at version v as want (zero
+// Count and Sums: not at all).
+func (s *Store) moveCell(ctx context.Context, id, rec string, v int64, want services.Cell) error {
+	marker := "m." + rec
+	for range maxMoveAttempts {
+		var doc struct {
+			M map[string]markerDoc `bson:"m"`
+		}
+		err := s.totals.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+			options.FindOne().SetProjection(bson.D{{Key: marker, Value: 1}})).Decode(&doc)
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return err
+		}
+		cur, has := doc.M[rec]
+		if has && cur.V >= v {
+			return nil // this version, or a newer one, is counted already
+		}
+		set := bson.D{{Key: marker, Value: markerDoc{V: v, N: want.Count, S: nonZero(want.Sums)}}}
+		if !want.Zero() {
+			set = append(set, bson.E{Key: "o", Value: want.OrgID}, bson.E{Key: "s0", Value: pathAt(want.OrgPath, 0)},
+				bson.E{Key: "s1", Value: pathAt(want.OrgPath, 1)}, bson.E{Key: "sc", Value: want.School},
+				bson.E{Key: "t", Value: want.Template}, bson.E{Key: "st", Value: string(want.Status)},
+				bson.E{Key: "mo", Value: want.Month}, bson.E{Key: "dk", Value: want.Dim}, bson.E{Key: "dv", Value: want.Value})
+		}
+		inc := bson.D{{Key: "n", Value: want.Count - cur.N}, {Key: "rv", Value: int64(1)}}
+		for _, k := range slices.Sorted(maps.Keys(union(want.Sums, cur.S))) {
+			if d := want.Sums[k] - cur.S[k]; d != 0 {
+				inc = append(inc, bson.E{Key: "s." + k, Value: d})
+			}
+		}
+		f := bson.D{{Key: "_id", Value: id}}
+		if has {
+			f = append(f, bson.E{Key: marker + ".v", Value: cur.V})
+		} else {
+			f = append(f, bson.E{Key: marker, Value: bson.D{{Key: "$exists", Value: false}}})
+		}
+		res, err := s.totals.UpdateOne(ctx, f, bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: inc}},
+			options.UpdateOne().SetUpsert(true))
+		switch {
+		case isDuplicate(err):
+			continue // the cell exists with another marker: read again
+		case err != nil:
+			return err
+		case res.MatchedCount > 0 || res.UpsertedCount > 0:
+			return nil
+		}
+	}
+	return fmt.Errorf("cell %s: %w", id, services.ErrStale)
+}
+
+func nonZero(m map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func union(a, b map[string]int64) map[string]int64 {
+	out := maps.Clone(a)
+	if out == nil {
+		out = map[string]int64{}
+	}
+	for k := range b {
+		out[k] += 0
+	}
+	return out
+}
+
+// pendingDoc is what applying a record reads of it.
+type pendingDoc struct {
+	ID      string     `bson:"_id"`
+	Version int64      `bson:"version"`
+	Rollup  *rollupDoc `bson:"rollup"`
+	Touched []string   `bson:"touched"`
+	Pending bool       `bson:"rollup_pending"`
+}
+
+var pendingProjection = bson.D{{Key: "version", Value: 1}, {Key: "rollup", Value: 1}, {Key: "touched", Value: 1},
+	{Key: "rollup_pending", Value: 1}}
+
+// applyRollup brings the cells of record id up to its current
+// contribution and clears its pending mark.
+func (s *Store) applyRollup(ctx context.Context, id string) error {
+	var d pendingDoc
+	err := s.records.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(pendingProjection)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.applyPending(ctx, d)
+}
+
+func (s *Store) applyPending(ctx context.Context, d pendingDoc) error {
+	if !d.Pending {
+		return nil
+	}
+	want := map[string]services.Cell{}
+	var current []string
+	for _, c := range toRollup(d.Rollup).Cells() {
+		id := c.ID()
+		want[id] = c
+		current = append(current, id)
+	}
+	ids := slices.Clone(current)
+	for _, id := range d.Touched {
+		if _, ok := want[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		if err := s.moveCell(ctx, id, d.ID, d.Version, want[id]); err != nil {
+			return err
+		}
+	}
+	if current == nil {
+		current = []string{}
+	}
+	_, err := s.records.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "version", Value: d.Version}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "touched", Value: current}, {Key: "rollup_pending", Value: false}}}})
+	return err
+}
+
+// Cells calls fn with the non-empty cells under q.OrgPath inside sc.
+func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQuery, fn func(services.Cell) error) error {
+	const op = "mongo.Cells"
+	if len(q.OrgPath) == 0 || sc.Empty() || !sc.Covers(q.OrgPath) {
+		return fmt.Errorf("%s: %w", op, services.ErrNotFound)
+	}
+	f := cellsFilter(q.OrgPath)
+	statuses := q.Statuses
+	if len(statuses) == 0 {
+		statuses = []services.RecordStatus{services.StatusApproved, services.StatusSubmitted}
+	}
+	in := bson.A{}
+	for _, st := range statuses {
+		in = append(in, string(st))
+	}
+	f = append(f, bson.E{Key: "st", Value: bson.D{{Key: "$in", Value: in}}}, bson.E{Key: "dk", Value: q.Dim})
+	months := bson.D{}
+	if q.FromMonth != "" {
+		months = append(months, bson.E{Key: "$gte", Value: q.FromMonth})
+	}
+	if q.ToMonth != "" {
+		months = append(months, bson.E{Key: "$lte", Value: q.ToMonth})
+	}
+	if len(months) > 0 {
+		f = append(f, bson.E{Key: "mo", Value: months})
+	}
+	if len(q.Templates) > 0 {
+		f = append(f, bson.E{Key: "t", Value: bson.D{{Key: "$in", Value: q.Templates}}})
+	}
+	cur, err := s.totals.Find(ctx, f, options.Find().SetProjection(bson.D{{Key: "m", Value: 0}}))
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d cellDoc
+		if err := cur.Decode(&d); err != nil {
+			return wrap(op, err)
+		}
+		c := toCell(d)
+		if c.Zero() {
+			continue
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return wrap(op, cur.Err())
+}
+
+// cellsFilter matches the cells under an org path.
+func cellsFilter(path []string) bson.D {
+	switch len(path) {
+	case 1:
+		return bson.D{{Key: "s0", Value: path[0]}}
+	case 2:
+		return bson.D{{Key: "s1", Value: path[1]}}
+	}
+	return bson.D{{Key: "s1", Value: path[1]}, {Key: "o", Value: path[len(path)-1]}}
+}
+
+// FinishTotals applies the records a crash left pending, those last
+// written before `before` (younger ones are most likely being applied by
+// the instance that wrote them; applying them twice would be harmless).
+func (s *Store) FinishTotals(ctx context.Context, before time.Time) (int, error) {
+	const op = "mongo.FinishTotals"
+	f := bson.D{{Key: "rollup_pending", Value: true}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: ms(before)}}}}
+	done := 0
+	for {
+		docs, err := findAll[pendingDoc](ctx, s.records, f, options.Find().SetProjection(pendingProjection).SetLimit(500))
+		if err != nil {
+			return done, wrap(op, err)
+		}
+		for _, d := range docs {
+			if err := s.applyPending(ctx, d); err != nil {
+				return done, wrap(op, err)
+			}
+			done++
+		}
+		if len(docs) < 500 {
+			return done, nil
+		}
+	}
+}
+
+// ReconcileTotals finishes the unit's pending records, then compares its
+// cells with its records; with fix it rewrites every cell that differs
+// (markers included) with a compare-and-set on the cell's revision.
+func (s *Store) ReconcileTotals(ctx context.Context, orgID string, rollup func(services.Record) (services.Rollup, error), fix bool) ([]services.CellDrift, error) {
+	const op = "mongo.ReconcileTotals"
+	drift, err := s.reconcile(ctx, orgID, rollup, fix)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return drift, nil
+}
+
+// contribution is what one record adds to one cell.
+type contribution struct {
+	version int64
+	cell    services.Cell
+}
+
+func (s *Store) reconcile(ctx context.Context, orgID string, rollup func(services.Record) (services.Rollup, error), fix bool) ([]services.CellDrift, error) {
+	// Records still being applied first, so only real drift remains.
+	pending, err := findAll[pendingDoc](ctx, s.records, bson.D{{Key: "org_id", Value: orgID}, {Key: "rollup_pending", Value: true}},
+		options.Find().SetProjection(pendingProjection))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range pending {
+		if err := s.applyPending(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+	want := map[services.CellKey]*services.Cell{}
+	byCell := map[string]map[string]contribution{} // cell id -> record id -> what it adds
+	cur, err := s.records.Find(ctx, bson.D{{Key: "org_id", Value: orgID}}, options.Find().SetProjection(noHistory))
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d recordDoc
+		if err := cur.Decode(&d); err != nil {
+			return nil, err
+		}
+		r, err := toRecord(d)
+		if err != nil {
+			return nil, err
+		}
+		ru, err := rollup(r)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range ru.Cells() {
+			if w, ok := want[c.CellKey]; ok {
+				w.Add(c, 1)
+			} else {
+				cc := c
+				cc.Sums = maps.Clone(c.Sums)
+				want[c.CellKey] = &cc
+			}
+			id := c.ID()
+			if byCell[id] == nil {
+				byCell[id] = map[string]contribution{}
+			}
+			byCell[id][r.ID] = contribution{version: r.Version, cell: c}
+		}
+		if fix && !sameRollup(toRollup(d.Rollup), ru) {
+			// The stored contribution is wrong: store the right one and
+			// let the applier move the cells (it also fixes touched).
+			if _, err := s.records.UpdateOne(ctx, bson.D{{Key: "_id", Value: r.ID}, {Key: "version", Value: r.Version}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "rollup", Value: fromRollup(ru)}, {Key: "rollup_pending", Value: true}}},
+					{Key: "$addToSet", Value: bson.D{{Key: "touched", Value: bson.D{{Key: "$each", Value: cellIDs(ru)}}}}}}); err != nil {
+				return nil, err
+			}
+			if err := s.applyRollup(ctx, r.ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, err
+	}
+	got := map[services.CellKey]services.Cell{}
+	docs := map[string]cellDoc{}
+	cdocs, err := findAll[cellDoc](ctx, s.totals, bson.D{{Key: "o", Value: orgID}}, options.Find())
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range cdocs {
+		c := toCell(d)
+		got[c.CellKey] = c
+		docs[d.ID] = d
+	}
+	drift := services.DiffCells(want, got)
+	if !fix {
+		return drift, nil
+	}
+	for _, dr := range drift {
+		key := dr.Want.CellKey
+		if dr.Want.Template == "" {
+			key = dr.Got.CellKey
+		}
+		id := key.ID()
+		w := want[key]
+		if err := s.rewriteCell(ctx, id, docs[id], w, byCell[id]); err != nil {
+			return nil, err
+		}
+	}
+	return drift, nil
+}
+
+// rewriteCell replaces a drifted cell by what its records add, markers
+// included, if nobody moved it since it was read.
+func (s *Store) rewriteCell(ctx context.Context, id string, old cellDoc, want *services.Cell, recs map[string]contribution) error {
+	d := cellDoc{ID: id, M: map[string]markerDoc{}, Rev: old.Rev + 1, S: map[string]int64{}}
+	if want != nil {
+		d.OrgID, d.City, d.District, d.School = want.OrgID, pathAt(want.OrgPath, 0), pathAt(want.OrgPath, 1), want.School
+		d.Template, d.Status, d.Month, d.Dim, d.Value = want.Template, string(want.Status), want.Month, want.Dim, want.Value
+		d.N, d.S = want.Count, nonZero(want.Sums)
+	}
+	for rec, c := range recs {
+		d.M[rec] = markerDoc{V: c.version, N: c.cell.Count, S: nonZero(c.cell.Sums)}
+	}
+	// Markers of records that no longer add here stay, emptied, so an
+	// old version still being applied somewhere cannot come back.
+	for rec, m := range old.M {
+		if _, ok := d.M[rec]; !ok {
+			d.M[rec] = markerDoc{V: m.V}
+		}
+	}
+	res, err := s.totals.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "rv", Value: old.Rev}}, d,
+		options.Replace().SetUpsert(old.ID == ""))
+	if err != nil && !isDuplicate(err) {
+		return err
+	}
+	if err == nil && res.MatchedCount == 0 && res.UpsertedCount == 0 {
+		return nil // moved meanwhile: the next verify looks again
+	}
+	return nil
+}
+
+func sameRollup(a, b services.Rollup) bool {
+	return a.OrgID == b.OrgID && a.Template == b.Template && a.Status == b.Status && a.Month == b.Month &&
+		a.Author == b.Author && slices.Equal(a.OrgPath, b.OrgPath) && maps.Equal(nilMap(a.Dims), nilMap(b.Dims)) &&
+		maps.Equal(nonZero(a.Sums), nonZero(b.Sums))
+}
+
+func nilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}

@@ -1,0 +1,298 @@
+package services
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Totals are kept pre-aggregated in cells: for every org unit, template,
+// status and month, the number of records and the sum of each measure.
+// Each record adds itself to a few cells (its Rollup): the cell of all its
+// records, one per dimension value it has, one for its combination of
+// dimension values, and one for its author (so distinct authors can be
+// counted). A query reads cells, never records, except for the days of a
+// month a date range cuts through.
+
+// Measures are summed exactly in fixed point: MeasureScale units per 1.
+const (
+	MeasureScale = 10000
+	// MaxMeasure bounds one measure value (its absolute value).
+	MaxMeasure = 1e10
+)
+
+// The kinds of cell besides one per dimension key.
+const (
+	// DimAll is the cell of every record.
+	DimAll = ""
+	// DimCombo is the cell of one combination of dimension values
+	// (encoded by ComboValue), for totals grouped by several dimensions.
+	DimCombo = "*"
+	// DimAuthor is the cell of one author's records.
+	DimAuthor = "@"
+)
+
+// Rollup is what one record adds to totals; the zero Rollup adds nothing
+// (drafts, returned and withdrawn records).
+type Rollup struct {
+	OrgID    string
+	OrgPath  []string
+	Template string
+	Status   RecordStatus
+	// Month is YYYY-MM of the record's OccurredOn.
+	Month  string
+	Author string
+	// Dims holds every dimension of the record's template version: its
+	// value, "" when the record leaves it out.
+	Dims map[string]string
+	// Sums holds every measure of the template version, in MeasureScale
+	// units (0 when the record leaves it out).
+	Sums map[string]int64
+}
+
+// Empty reports whether r adds nothing.
+func (r Rollup) Empty() bool { return r.Template == "" }
+
+// Counts reports whether records of status st count in totals.
+func Counts(st RecordStatus) bool { return st == StatusApproved || st == StatusSubmitted }
+
+// RollupOf is the contribution of r, written against template version t
+// (r's pinned version), to totals.
+func RollupOf(r Record, t Template) Rollup {
+	if !Counts(r.Status) || !r.DeletedAt.IsZero() || len(r.OccurredOn) < 7 {
+		return Rollup{}
+	}
+	data, err := DecodeRecordData(r.Data)
+	if err != nil {
+		// Stored data is canonical; data that is not still counts once.
+		data = map[string]any{}
+	}
+	out := Rollup{OrgID: r.OrgID, OrgPath: r.OrgPath, Template: r.Template, Status: r.Status,
+		Month: r.OccurredOn[:7], Author: r.AuthorID, Dims: map[string]string{}, Sums: map[string]int64{}}
+	for _, f := range t.Fields {
+		switch f.Role {
+		case RoleDimension:
+			out.Dims[f.Key] = dimValue(data[f.Key])
+		case RoleMeasure:
+			if x, ok := data[f.Key].(float64); ok {
+				out.Sums[f.Key] = int64(math.Round(x * MeasureScale))
+			} else {
+				out.Sums[f.Key] = 0
+			}
+		}
+	}
+	return out
+}
+
+// dimValue is the cell value of a dimension: an enum option, "true" or
+// "false", "" when absent.
+func dimValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		if x {
+			return "true"
+		}
+		return "false"
+	}
+	return ""
+}
+
+// CellKey names one cell.
+type CellKey struct {
+	OrgID    string
+	Template string
+	Status   RecordStatus
+	Month    string
+	// Dim is DimAll, DimCombo, DimAuthor or a dimension key; Value is the
+	// dimension value, combination or author id.
+	Dim   string
+	Value string
+}
+
+// ID is a stable short identifier of the cell, the same on every store
+// and every instance.
+func (k CellKey) ID() string {
+	h := sha256.New()
+	for _, s := range []string{k.OrgID, k.Template, string(k.Status), k.Month, k.Dim, k.Value} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)[:15]))
+}
+
+// Cell is one pre-aggregated total.
+type Cell struct {
+	CellKey
+	// OrgPath is the org path of OrgID (ancestors, then itself).
+	OrgPath []string
+	// School is true when OrgID is a school (so rows can count schools).
+	School bool
+	Count  int64
+	// Sums are in MeasureScale units.
+	Sums map[string]int64
+}
+
+// Zero reports whether the cell holds nothing.
+func (c Cell) Zero() bool {
+	if c.Count != 0 {
+		return false
+	}
+	for _, v := range c.Sums {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Add adds d's count and sums to c.
+func (c *Cell) Add(d Cell, sign int64) {
+	c.Count += sign * d.Count
+	if c.Sums == nil {
+		c.Sums = map[string]int64{}
+	}
+	for k, v := range d.Sums {
+		c.Sums[k] += sign * v
+		if c.Sums[k] == 0 {
+			delete(c.Sums, k)
+		}
+	}
+}
+
+// ComboValue encodes a combination of dimension values: key=value pairs
+// in key order, separated by unit separators.
+func ComboValue(dims map[string]string) string {
+	keys := make([]string, 0, len(dims))
+	for k := range dims {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(0x1f)
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(dims[k])
+	}
+	return b.String()
+}
+
+// ParseCombo decodes a ComboValue.
+func ParseCombo(v string) map[string]string {
+	out := map[string]string{}
+	if v == "" {
+		return out
+	}
+	for _, kv := range strings.Split(v, "\x1f") {
+		k, val, _ := strings.Cut(kv, "=")
+		out[k] = val
+	}
+	return out
+}
+
+// IsSchoolPath reports whether an org path ends at a school: the tree is
+// city, district, school.
+func IsSchoolPath(path []string) bool { return len(path) == 3 }
+
+// Cells lists the cells r adds one record to, in a fixed order.
+func (r Rollup) Cells() []Cell {
+	if r.Empty() {
+		return nil
+	}
+	keys := make([]string, 0, len(r.Dims))
+	for k := range r.Dims {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	cell := func(dim, value string, sums map[string]int64) Cell {
+		return Cell{CellKey: CellKey{OrgID: r.OrgID, Template: r.Template, Status: r.Status, Month: r.Month,
+			Dim: dim, Value: value}, OrgPath: r.OrgPath, School: IsSchoolPath(r.OrgPath), Count: 1, Sums: sums}
+	}
+	sums := make(map[string]int64, len(r.Sums))
+	for k, v := range r.Sums {
+		if v != 0 {
+			sums[k] = v
+		}
+	}
+	out := make([]Cell, 0, len(keys)+3)
+	out = append(out, cell(DimAll, "", sums))
+	for _, k := range keys {
+		out = append(out, cell(k, r.Dims[k], sums))
+	}
+	out = append(out, cell(DimCombo, ComboValue(r.Dims), sums), cell(DimAuthor, r.Author, nil))
+	return out
+}
+
+// RollupDelta is what moving a record from contribution from to to
+// changes, one entry per cell (count and sums as differences), cells
+// that do not change left out.
+func RollupDelta(from, to Rollup) []Cell {
+	byID := map[CellKey]*Cell{}
+	var order []CellKey
+	for i, cells := range [][]Cell{from.Cells(), to.Cells()} {
+		sign := int64(1)
+		if i == 0 {
+			sign = -1
+		}
+		for _, c := range cells {
+			d, ok := byID[c.CellKey]
+			if !ok {
+				d = &Cell{CellKey: c.CellKey, OrgPath: c.OrgPath, School: c.School, Sums: map[string]int64{}}
+				byID[c.CellKey] = d
+				order = append(order, c.CellKey)
+			}
+			d.Add(c, sign)
+		}
+	}
+	out := make([]Cell, 0, len(order))
+	for _, k := range order {
+		if d := byID[k]; !d.Zero() {
+			out = append(out, *d)
+		}
+	}
+	return out
+}
+
+// DiffCells lists the cells where got differs from want (zero cells and
+// missing ones are alike).
+func DiffCells(want map[CellKey]*Cell, got map[CellKey]Cell) []CellDrift {
+	var out []CellDrift
+	for k, w := range want {
+		g := got[k]
+		if !sameCell(*w, g) {
+			out = append(out, CellDrift{Want: *w, Got: g})
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok && !g.Zero() {
+			out = append(out, CellDrift{Want: Cell{CellKey: k}, Got: g})
+		}
+	}
+	slices.SortFunc(out, func(a, b CellDrift) int {
+		return strings.Compare(a.Want.ID(), b.Want.ID())
+	})
+	return out
+}
+
+func sameCell(a, b Cell) bool {
+	if a.Count != b.Count {
+		return false
+	}
+	for k, v := range a.Sums {
+		if b.Sums[k] != v {
+			return false
+		}
+	}
+	for k, v := range b.Sums {
+		if a.Sums[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,620 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Totals answers the figures of a work summary from pre-aggregated cells:
+// counts and sums of approved (or submitted) records for an org unit and
+// a period, grouped the way the bureau asks.
+type Totals struct {
+	cells     TotalsStore
+	records   RecordStore
+	templates TemplateStore
+	orgs      OrgStore
+	cal       Calendar
+	now       Clock
+	loc       *time.Location
+}
+
+// NewTotals returns the totals service; "this school year" and dates are
+// judged in loc.
+func NewTotals(cells TotalsStore, records RecordStore, templates TemplateStore, orgs OrgStore, cal Calendar, now Clock, loc *time.Location) *Totals {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &Totals{cells: cells, records: records, templates: templates, orgs: orgs, cal: cal, now: now, loc: loc}
+}
+
+// Group-by keys besides the period buckets and dimension keys.
+const (
+	GroupOrg      = "org"
+	GroupTemplate = "template"
+)
+
+// Limits on a totals query.
+const (
+	maxTotalsTemplates = 20
+	maxTotalsGroupBy   = 4
+	maxTotalsYears     = 10
+	// maxTotalsRows bounds an answer; finer grouping than this is a
+	// records export, not a total.
+	maxTotalsRows = 5000
+)
+
+// TotalsQuery asks for totals; OrgID "" is the caller's unit, and neither
+// Period nor From/To is the current school year.
+type TotalsQuery struct {
+	OrgID     string
+	Period    string
+	From      string
+	To        string
+	Templates []string
+	// Statuses is approved unless submitted is asked for too.
+	Statuses []RecordStatus
+	GroupBy  []string
+}
+
+// TotalsRow is one group of records.
+type TotalsRow struct {
+	// Keys has one entry per group_by key; a dimension a record leaves
+	// out is "".
+	Keys  map[string]string
+	Count int64
+	// Sums are the measures of the records, by field key.
+	Sums map[string]float64
+	// Schools is how many schools contributed; SchoolsTotal is how many
+	// schools the row's unit has, so Schools/SchoolsTotal is the share of
+	// schools that did it at least once.
+	Schools      int
+	SchoolsTotal int
+	// Authors is the number of distinct authors, -1 when rows are split
+	// by dimension (authors are counted per unit, template and month).
+	// Staff is the row's unit's staff headcount.
+	Authors int
+	Staff   int
+	// Filter lists the records behind the row (GET /records).
+	Filter RecordFilter
+}
+
+// SchoolRate is Schools/SchoolsTotal, or -1 without schools.
+func (r TotalsRow) SchoolRate() float64 { return rate(r.Schools, r.SchoolsTotal) }
+
+// StaffRate is Authors/Staff (the share of staff who filed such a
+// record, e.g. 培训覆盖率), or -1 when either is unknown.
+func (r TotalsRow) StaffRate() float64 {
+	if r.Authors < 0 {
+		return -1
+	}
+	return rate(r.Authors, r.Staff)
+}
+
+func rate(n, of int) float64 {
+	if of <= 0 {
+		return -1
+	}
+	return math.Round(float64(n)/float64(of)*10000) / 10000
+}
+
+// RecordFilter is a record list query in URL form.
+type RecordFilter struct {
+	OrgID    string
+	Template string
+	From     string
+	To       string
+	Statuses []RecordStatus
+	// Data holds dimension values ("" for left out).
+	Data map[string]string
+}
+
+// Query is the filter as a query string for GET /api/v1/records.
+func (f RecordFilter) Query() string {
+	v := url.Values{}
+	v.Set("org_id", f.OrgID)
+	if f.Template != "" {
+		v.Set("template", f.Template)
+	}
+	v.Set("from", f.From)
+	v.Set("to", f.To)
+	st := make([]string, len(f.Statuses))
+	for i, s := range f.Statuses {
+		st[i] = string(s)
+	}
+	v.Set("status", strings.Join(st, ","))
+	for k, val := range f.Data {
+		v.Set("data."+k, val)
+	}
+	return v.Encode()
+}
+
+// TotalsReport is the answer to a totals query.
+type TotalsReport struct {
+	Org      Org
+	From     string
+	To       string
+	Period   string
+	Statuses []RecordStatus
+	GroupBy  []string
+	Rows     []TotalsRow
+	// Measures names the measure fields in Sums, with labels from the
+	// newest template version that has them.
+	Measures []MeasureInfo
+}
+
+// MeasureInfo labels a measure key.
+type MeasureInfo struct {
+	Template string
+	Key      string
+	Label    string
+	LabelEN  string
+	Unit     string
+}
+
+// span is a validated totals query.
+type span struct {
+	org       Org
+	from, to  string
+	period    string
+	templates []string
+	statuses  []RecordStatus
+	groupBy   []string
+	buckets   map[string]Bucket // group key -> bucket
+	dims      []string          // dimension keys grouped by, in order
+	tmpls     map[string]Template
+}
+
+// Get answers q for p: principals their school, district and city admins
+// their unit and every unit below it. Teachers see their own records, not
+// totals.
+func (s *Totals) Get(ctx context.Context, p Principal, q TotalsQuery) (TotalsReport, error) {
+	const op = "totals.get"
+	if p.User.Role == RoleTeacher {
+		return TotalsReport{}, Fail(op, KindForbidden, "forbidden", nil)
+	}
+	sp, err := s.check(ctx, op, p, q)
+	if err != nil {
+		return TotalsReport{}, err
+	}
+	agg := newAggregator(sp, s.cal)
+	if err := s.collect(ctx, p, sp, agg); err != nil {
+		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if len(agg.rows) > maxTotalsRows {
+		return TotalsReport{}, Fail(op, KindInvalid, "too_many_rows", nil)
+	}
+	schools, err := s.schoolsUnder(ctx, sp.org)
+	if err != nil {
+		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return TotalsReport{Org: sp.org, From: sp.from, To: sp.to, Period: sp.period, Statuses: sp.statuses,
+		GroupBy: sp.groupBy, Rows: agg.result(schools), Measures: measuresOf(sp.tmpls)}, nil
+}
+
+// check validates q.
+func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuery) (span, error) {
+	var v Validation
+	sp := span{period: strings.TrimSpace(q.Period), buckets: map[string]Bucket{}, tmpls: map[string]Template{}}
+	orgID := strings.TrimSpace(q.OrgID)
+	if orgID == "" {
+		orgID = p.User.OrgID
+	}
+	if orgID == "" {
+		v.Add("org_id", "required")
+		return span{}, v.Err(op)
+	}
+	org, err := s.orgs.Org(ctx, p.Scope(), orgID)
+	if err != nil {
+		return span{}, fmt.Errorf("%s: %w", op, err)
+	}
+	sp.org = org
+	from, to := strings.TrimSpace(q.From), strings.TrimSpace(q.To)
+	switch {
+	case sp.period != "" && (from != "" || to != ""):
+		v.Add("period", "exclusive", "other", "from, to")
+	case sp.period != "":
+		pd, ok := s.cal.Parse(sp.period)
+		if !ok {
+			v.Add("period", "format", "example", "2025, 2025Q1, 202503, 2025AY, 2025AY-S1")
+		}
+		sp.from, sp.to = pd.From, pd.To
+	case from == "" && to == "":
+		pd := s.cal.SchoolYearOf(s.now(), s.loc)
+		sp.period, sp.from, sp.to = pd.ID, pd.From, pd.To
+	default:
+		sp.from, sp.to = from, to
+		for field, d := range map[string]string{"from": from, "to": to} {
+			if !validDate(d) {
+				v.Add(field, "date")
+			}
+		}
+		if validDate(from) && validDate(to) {
+			a, _ := time.Parse(dateLayout, from)
+			b, _ := time.Parse(dateLayout, to)
+			switch {
+			case b.Before(a):
+				v.Add("to", "before_start")
+			case b.After(a.AddDate(maxTotalsYears, 0, 0)):
+				v.Add("to", "range_too_long", "max", maxTotalsYears)
+			}
+		}
+	}
+	sp.statuses = []RecordStatus{StatusApproved}
+	if len(q.Statuses) > 0 {
+		sp.statuses = nil
+		for i, st := range q.Statuses {
+			switch {
+			case !Counts(st):
+				v.Add(fmt.Sprintf("status[%d]", i), "enum", "options", "approved, submitted")
+			case !slices.Contains(sp.statuses, st):
+				sp.statuses = append(sp.statuses, st)
+			}
+		}
+	}
+	if len(q.Templates) > maxTotalsTemplates {
+		v.Add("template", "max_items", "max", maxTotalsTemplates)
+	}
+	for i, key := range q.Templates {
+		key = strings.TrimSpace(key)
+		if _, dup := sp.tmpls[key]; dup {
+			continue
+		}
+		t, err := s.templates.Template(ctx, ViewOf(p), key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			v.Add(fmt.Sprintf("template[%d]", i), "not_found")
+			continue
+		case err != nil:
+			return span{}, fmt.Errorf("%s: %w", op, err)
+		}
+		sp.tmpls[key] = t
+		sp.templates = append(sp.templates, key)
+	}
+	if len(sp.tmpls) == 0 && len(q.Templates) == 0 {
+		if err := s.visibleTemplates(ctx, p, sp.tmpls); err != nil {
+			return span{}, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	if len(q.GroupBy) > maxTotalsGroupBy {
+		v.Add("group_by", "max_items", "max", maxTotalsGroupBy)
+	}
+	seen := map[string]bool{}
+	periodKeys := 0
+	for i, g := range q.GroupBy {
+		g = strings.TrimSpace(g)
+		field := fmt.Sprintf("group_by[%d]", i)
+		if seen[g] {
+			continue
+		}
+		seen[g] = true
+		switch b := Bucket(g); {
+		case g == GroupOrg || g == GroupTemplate:
+		case b == BucketMonth || b == BucketQuarter || b == BucketSemester || b == BucketSchoolYear || b == BucketYear:
+			sp.buckets[g] = b
+			if periodKeys++; periodKeys > 1 {
+				v.Add(field, "one_period")
+			}
+		case keyPattern.MatchString(g) && isDimension(sp.tmpls, g):
+			sp.dims = append(sp.dims, g)
+		default:
+			v.Add(field, "unknown_group")
+		}
+		sp.groupBy = append(sp.groupBy, g)
+	}
+	if err := v.Err(op); err != nil {
+		return span{}, err
+	}
+	return sp, nil
+}
+
+// visibleTemplates loads every template p may see into m.
+func (s *Totals) visibleTemplates(ctx context.Context, p Principal, m map[string]Template) error {
+	q := TemplateQuery{Page: Page{Limit: MaxLimit}}
+	for {
+		list, err := s.templates.Templates(ctx, ViewOf(p), q)
+		if err != nil {
+			return err
+		}
+		for _, t := range list {
+			m[t.Key] = t
+		}
+		if len(list) < MaxLimit {
+			return nil
+		}
+		q.After = list[len(list)-1].Key
+	}
+}
+
+func isDimension(tmpls map[string]Template, key string) bool {
+	for _, t := range tmpls {
+		if f, ok := t.Field(key); ok && f.Role == RoleDimension {
+			return true
+		}
+	}
+	return false
+}
+
+func measuresOf(tmpls map[string]Template) []MeasureInfo {
+	var out []MeasureInfo
+	for _, t := range tmpls {
+		for _, f := range t.Fields {
+			if f.Role == RoleMeasure {
+				out = append(out, MeasureInfo{Template: t.Key, Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Unit: f.Unit})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b MeasureInfo) int {
+		return strings.Compare(a.Template+"\x00"+a.Key, b.Template+"\x00"+b.Key)
+	})
+	return out
+}
+
+// monthSplit divides [from, to] into whole months (fromMonth..toMonth,
+// empty when none) and up to two partial edges read from records.
+func monthSplit(from, to string) (fromMonth, toMonth string, edges [][2]string) {
+	a, _ := time.Parse(dateLayout, from)
+	b, _ := time.Parse(dateLayout, to)
+	first := time.Date(a.Year(), a.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if !a.Equal(first) {
+		first = first.AddDate(0, 1, 0)
+		edgeEnd := first.AddDate(0, 0, -1)
+		if b.Before(edgeEnd) {
+			return "", "", [][2]string{{from, to}}
+		}
+		edges = append(edges, [2]string{from, edgeEnd.Format(dateLayout)})
+	}
+	// last is the first day of the month after the last whole month.
+	last := time.Date(b.Year(), b.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if !b.Equal(last.AddDate(0, 1, -1)) {
+		if !last.Before(first) {
+			edges = append(edges, [2]string{last.Format(dateLayout), to})
+		}
+	} else {
+		last = last.AddDate(0, 1, 0)
+	}
+	if last.After(first) {
+		fromMonth, toMonth = first.Format("2006-01"), last.AddDate(0, -1, 0).Format("2006-01")
+	}
+	return fromMonth, toMonth, edges
+}
+
+// collect feeds agg with the cells of whole months and the records of
+// partial ones.
+func (s *Totals) collect(ctx context.Context, p Principal, sp span, agg *aggregator) error {
+	fromMonth, toMonth, edges := monthSplit(sp.from, sp.to)
+	kinds := []string{agg.dim}
+	if agg.dim == DimAll {
+		kinds = append(kinds, DimAuthor)
+	}
+	if fromMonth != "" {
+		for _, dim := range kinds {
+			err := s.cells.Cells(ctx, p.Scope(), CellQuery{OrgPath: sp.org.Path, Templates: sp.templates,
+				Statuses: sp.statuses, FromMonth: fromMonth, ToMonth: toMonth, Dim: dim}, func(c Cell) error {
+				agg.add(c)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	for _, e := range edges {
+		if err := s.collectRecords(ctx, p, sp, e[0], e[1], func(c Cell) {
+			if slices.Contains(kinds, c.Dim) {
+				agg.add(c)
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collectRecords works out the cells of the records in [from, to] one by
+// one: what the cells would hold for those days.
+func (s *Totals) collectRecords(ctx context.Context, p Principal, sp span, from, to string, fn func(Cell)) error {
+	versions := map[string]Template{}
+	templates := sp.templates
+	if len(templates) == 0 {
+		templates = []string{""}
+	}
+	for _, st := range sp.statuses {
+		for _, key := range templates {
+			q := RecordQuery{OrgID: sp.org.ID, Template: key, Status: st, From: from, To: to, Limit: MaxLimit}
+			for {
+				list, err := s.records.Records(ctx, p.Scope(), q)
+				if err != nil {
+					return err
+				}
+				for _, r := range list {
+					vk := fmt.Sprintf("%s@%d", r.Template, r.TemplateVersion)
+					t, ok := versions[vk]
+					if !ok {
+						if t, err = s.templates.TemplateVersion(ctx, r.Template, r.TemplateVersion); err != nil {
+							return err
+						}
+						versions[vk] = t
+					}
+					for _, c := range RollupOf(r, t).Cells() {
+						fn(c)
+					}
+				}
+				if len(list) < q.Limit {
+					break
+				}
+				q.After = RecordCursor{ID: list[len(list)-1].ID}
+			}
+		}
+	}
+	return nil
+}
+
+// schoolsUnder lists the schools in org's subtree (org itself when it is
+// one).
+func (s *Totals) schoolsUnder(ctx context.Context, org Org) ([]Org, error) {
+	if org.Kind == OrgSchool {
+		return []Org{org}, nil
+	}
+	var out []Org
+	q := OrgQuery{Kind: OrgSchool, Page: Page{Limit: MaxLimit}}
+	for {
+		list, err := s.orgs.Orgs(ctx, ScopeOrg(org.ID), q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, list...)
+		if len(list) < MaxLimit {
+			return out, nil
+		}
+		q.After = list[len(list)-1].ID
+	}
+}
+
+// aggregator sums cells into rows.
+type aggregator struct {
+	sp    span
+	cal   Calendar
+	dim   string // the kind of cell read
+	depth int    // of the queried unit in the tree
+	rows  map[string]*rowAcc
+}
+
+type rowAcc struct {
+	keys    map[string]string
+	orgID   string // the unit the row is about
+	count   int64
+	sums    map[string]int64
+	schools map[string]bool
+	authors map[string]bool
+}
+
+func newAggregator(sp span, cal Calendar) *aggregator {
+	dim := DimAll
+	switch len(sp.dims) {
+	case 0:
+	case 1:
+		dim = sp.dims[0]
+	default:
+		dim = DimCombo
+	}
+	return &aggregator{sp: sp, cal: cal, dim: dim, depth: len(sp.org.Path) - 1, rows: map[string]*rowAcc{}}
+}
+
+func (a *aggregator) add(c Cell) {
+	if c.Dim == DimAuthor && a.dim != DimAll {
+		return // authors are counted only for rows without dimensions
+	}
+	keys := make(map[string]string, len(a.sp.groupBy))
+	var combo map[string]string
+	if a.dim == DimCombo {
+		combo = ParseCombo(c.Value)
+	}
+	orgID := a.sp.org.ID
+	var b strings.Builder
+	for _, g := range a.sp.groupBy {
+		var val string
+		switch {
+		case g == GroupOrg:
+			// The child unit of the queried one the cell lies under, or
+			// the queried unit itself for its own records.
+			val = a.sp.org.ID
+			if len(c.OrgPath) > a.depth+1 {
+				val = c.OrgPath[a.depth+1]
+			}
+			orgID = val
+		case g == GroupTemplate:
+			val = c.Template
+		case a.sp.buckets[g] != "":
+			val = a.cal.Bucket(a.sp.buckets[g], c.Month)
+		case combo != nil:
+			val = combo[g]
+		default:
+			val = c.Value
+		}
+		keys[g] = val
+		b.WriteString(val)
+		b.WriteByte(0)
+	}
+	id := b.String()
+	row, ok := a.rows[id]
+	if !ok {
+		row = &rowAcc{keys: keys, orgID: orgID, sums: map[string]int64{}, schools: map[string]bool{}, authors: map[string]bool{}}
+		a.rows[id] = row
+	}
+	if c.Dim == DimAuthor {
+		row.authors[c.Value] = true
+		return
+	}
+	row.count += c.Count
+	for k, v := range c.Sums {
+		row.sums[k] += v
+	}
+	if c.School && c.Count > 0 {
+		row.schools[c.OrgID] = true
+	}
+}
+
+// result turns the sums into rows in key order, with coverage against
+// schools (the schools under the queried unit).
+func (a *aggregator) result(schools []Org) []TotalsRow {
+	out := make([]TotalsRow, 0, len(a.rows))
+	for _, r := range a.rows {
+		if r.count == 0 {
+			continue
+		}
+		row := TotalsRow{Keys: r.keys, Count: r.count, Sums: make(map[string]float64, len(r.sums)),
+			Schools: len(r.schools), Authors: -1}
+		for k, v := range r.sums {
+			row.Sums[k] = float64(v) / MeasureScale
+		}
+		if a.dim == DimAll {
+			row.Authors = len(r.authors)
+		}
+		for _, sc := range schools {
+			if slices.Contains(sc.Path, r.orgID) {
+				row.SchoolsTotal++
+				row.Staff += sc.Staff
+			}
+		}
+		row.Filter = a.filter(r)
+		out = append(out, row)
+	}
+	slices.SortFunc(out, func(x, y TotalsRow) int {
+		for _, g := range a.sp.groupBy {
+			if c := strings.Compare(x.Keys[g], y.Keys[g]); c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+	return out
+}
+
+// filter is the record list behind a row: the row's unit, template and
+// dimension values, over the query's dates narrowed to the row's period.
+func (a *aggregator) filter(r *rowAcc) RecordFilter {
+	f := RecordFilter{OrgID: r.orgID, From: a.sp.from, To: a.sp.to, Statuses: a.sp.statuses}
+	if t, ok := r.keys[GroupTemplate]; ok {
+		f.Template = t
+	} else if len(a.sp.templates) == 1 {
+		f.Template = a.sp.templates[0]
+	}
+	for g := range a.sp.buckets {
+		if pd, ok := a.cal.Parse(r.keys[g]); ok {
+			f.From, f.To = max(f.From, pd.From), min(f.To, pd.To)
+		}
+	}
+	if len(a.sp.dims) > 0 {
+		f.Data = map[string]string{}
+		for _, d := range a.sp.dims {
+			f.Data[d] = r.keys[d]
+		}
+	}
+	return f
+}
