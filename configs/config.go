@@ -30,6 +30,9 @@ type Config struct {
 	Mode           string   `yaml:"mode"`
 	DataDir        string   `yaml:"data_dir"`
 	Timezone       string   `yaml:"timezone"`
+	// SpringTermMonth is the month the second semester (下学期) starts;
+	// the first runs from September to the month before.
+	SpringTermMonth int `yaml:"spring_term_month"`
 	MaxBodyBytes   int64    `yaml:"max_body_bytes"`
 	CORSOrigins    []string `yaml:"cors_origins"`
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -140,6 +143,7 @@ func (c *Config) envKeys() []envKey {
 		{"HUIZONG_MODE", "mode", str(&c.Mode)},
 		{"HUIZONG_DATA_DIR", "data_dir", str(&c.DataDir)},
 		{"HUIZONG_TIMEZONE", "timezone", str(&c.Timezone)},
+		{"HUIZONG_SPRING_TERM_MONTH", "spring_term_month", intSetter(&c.SpringTermMonth)},
 		{"HUIZONG_MAX_BODY_BYTES", "max_body_bytes", int64Setter(&c.MaxBodyBytes)},
 		{"HUIZONG_CORS_ORIGINS", "cors_origins", list(&c.CORSOrigins)},
 		{"HUIZONG_TRUSTED_PROXIES", "trusted_proxies", list(&c.TrustedProxies)},
@@ -246,6 +250,9 @@ func (c *Config) validate() error {
 		return bad("timezone", "unknown time zone %q", c.Timezone)
 	}
 	c.Location = loc
+	if c.SpringTermMonth < 1 || c.SpringTermMonth > 12 || c.SpringTermMonth == 9 {
+		return bad("spring_term_month", "want a month 1-12 other than 9, got %d", c.SpringTermMonth)
+	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 1<<30 {
 		return bad("max_body_bytes", "want 1024 to 1073741824, got %d", c.MaxBodyBytes)
 	}

@@ -132,6 +132,11 @@ var fieldMessages = map[string]text{
 	"bureau":               {"应为市或区县教育局", "must be a city or district bureau"},
 	"not_school":           {"不是学校", "is not a school"},
 	"no_schools":           {"没有符合条件的学校", "matches no school"},
+	"exclusive":            {"不能与{other}同时使用", "cannot be used together with {other}"},
+	"range_too_long":       {"时间范围不能超过{max}年", "must not span more than {max} years"},
+	"one_period":           {"只能按一种期间分组", "groups by one kind of period only"},
+	"unknown_group":        {"不是可用的分组：org、template、month、quarter、semester、school_year、year 或模板的分组维度", "is not a grouping: org, template, month, quarter, semester, school_year, year or a dimension of the templates"},
+	"not_with_dimensions":  {"按分组维度分组时不统计填报人数", "cannot be counted with dimension keys in group_by"},
 }
 
 // message renders a field error code with its arguments.

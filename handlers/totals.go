@@ -95,7 +95,7 @@ func splitList(c *gin.Context, name string) []string {
 // Get godoc
 //
 //	@Summary		Totals of approved records
-//	@Description	Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), distinct authors against staff headcount (coverage, e.g. share of teachers trained), and the filter listing its records.
+//	@Description	Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), and the filter listing its records.
 //	@ID				getTotals
 //	@Tags			totals
 //	@Security		BearerAuth
@@ -112,7 +112,7 @@ func splitList(c *gin.Context, name string) []string {
 //	@Router			/api/v1/totals [get]
 func (h *Totals) Get(c *gin.Context) {
 	q := services.TotalsQuery{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to"),
-		Templates: splitList(c, "template"), GroupBy: splitList(c, "group_by")}
+		Templates: splitList(c, "template"), GroupBy: splitList(c, "group_by"), Authors: c.Query("authors") == "true"}
 	for _, st := range splitList(c, "status") {
 		q.Statuses = append(q.Statuses, services.RecordStatus(st))
 	}

@@ -397,7 +397,7 @@ func (s *Records) List(ctx context.Context, p Principal, q RecordQuery) ([]Recor
 		}
 	}
 	if len(q.Data) > maxDataFilters {
-		v.Add("data", "max_items", "max", maxDataFilters)
+		v.Add("data", "too_many", "max", maxDataFilters)
 	}
 	for k, val := range q.Data {
 		if !keyPattern.MatchString(k) || len(k) > 64 {

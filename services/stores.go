@@ -117,10 +117,11 @@ type RecordStore interface {
 // totals from a record's stored contribution to r.Rollup exactly once,
 // whatever crashes or concurrent writers do.
 type TotalsStore interface {
-	// Cells calls fn with every non-empty cell of kind q.Dim that lies
-	// under q.OrgPath, inside s, and matches q. ErrNotFound when q.OrgPath
-	// is outside s.
-	Cells(ctx context.Context, s Scope, q CellQuery, fn func(Cell) error) error
+	// Cells sums the non-empty cells of kind q.Dim that lie under
+	// q.OrgPath, inside s, and match q, into groups as q asks, and calls
+	// fn with each group (in no particular order). ErrNotFound when
+	// q.OrgPath is outside s.
+	Cells(ctx context.Context, s Scope, q CellQuery, fn func(CellGroup) error) error
 	// ReconcileTotals works out the cells of the records filed for unit
 	// orgID itself (not its subtree) from those records, with rollup giving
 	// each record's contribution, and compares them with the stored cells
@@ -143,6 +144,48 @@ type CellQuery struct {
 	FromMonth string
 	ToMonth   string
 	Dim       string
+	// What cells are kept apart; everything else is summed over.
+	ByOrg      OrgGrouping
+	ByTemplate bool
+	// ByMonth keeps months apart, each under Buckets[month] when the
+	// map has it (a quarter, a semester...), else under the month itself.
+	ByMonth bool
+	Buckets map[string]string
+	ByValue bool
+}
+
+// OrgGrouping says how cells of different units are grouped.
+type OrgGrouping int
+
+// The org groupings.
+const (
+	// OrgTogether sums every unit under the path.
+	OrgTogether OrgGrouping = iota
+	// OrgChild keeps apart the child units of the path's unit (the
+	// unit's own records under the unit itself).
+	OrgChild
+	// OrgLeaf keeps apart the units records were filed for.
+	OrgLeaf
+)
+
+// CellGroup is a sum of cells.
+type CellGroup struct {
+	// OrgID is the group's unit ("" with OrgTogether); with OrgLeaf,
+	// OrgPath is its path and School tells whether it is a school.
+	OrgID    string
+	OrgPath  []string
+	School   bool
+	Template string
+	// Bucket is the month, or its bucket, with ByMonth.
+	Bucket string
+	Value  string
+	Count  int64
+	// Sums are in MeasureScale units.
+	Sums map[string]int64
+	// Schools counts the distinct schools among the cells, Values the
+	// distinct values (the authors of DimAuthor cells).
+	Schools int
+	Values  int
 }
 
 // CellDrift is a cell whose stored total differs from the records.

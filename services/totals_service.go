@@ -60,6 +60,9 @@ type TotalsQuery struct {
 	// Statuses is approved unless submitted is asked for too.
 	Statuses []RecordStatus
 	GroupBy  []string
+	// Authors asks for distinct authors and staff coverage per row (not
+	// with dimension keys).
+	Authors bool
 }
 
 // TotalsRow is one group of records.
@@ -168,6 +171,7 @@ type span struct {
 	buckets   map[string]Bucket // group key -> bucket
 	dims      []string          // dimension keys grouped by, in order
 	tmpls     map[string]Template
+	authors   bool
 }
 
 // Get answers q for p: principals their school, district and city admins
@@ -187,7 +191,9 @@ func (s *Totals) Get(ctx context.Context, p Principal, q TotalsQuery) (TotalsRep
 		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if len(agg.rows) > maxTotalsRows {
-		return TotalsReport{}, Fail(op, KindInvalid, "too_many_rows", nil)
+		var v Validation
+		v.Add("group_by", "too_many_rows", "max", maxTotalsRows)
+		return TotalsReport{}, v.Err(op)
 	}
 	schools, err := s.schoolsUnder(ctx, sp.org)
 	if err != nil {
@@ -221,7 +227,7 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 	case sp.period != "":
 		pd, ok := s.cal.Parse(sp.period)
 		if !ok {
-			v.Add("period", "format", "example", "2025, 2025Q1, 202503, 2025AY, 2025AY-S1")
+			v.Add("period", "period")
 		}
 		sp.from, sp.to = pd.From, pd.To
 	case from == "" && to == "":
@@ -258,7 +264,7 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 		}
 	}
 	if len(q.Templates) > maxTotalsTemplates {
-		v.Add("template", "max_items", "max", maxTotalsTemplates)
+		v.Add("template", "too_many", "max", maxTotalsTemplates)
 	}
 	for i, key := range q.Templates {
 		key = strings.TrimSpace(key)
@@ -282,7 +288,7 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 		}
 	}
 	if len(q.GroupBy) > maxTotalsGroupBy {
-		v.Add("group_by", "max_items", "max", maxTotalsGroupBy)
+		v.Add("group_by", "too_many", "max", maxTotalsGroupBy)
 	}
 	seen := map[string]bool{}
 	periodKeys := 0
@@ -306,6 +312,12 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 			v.Add(field, "unknown_group")
 		}
 		sp.groupBy = append(sp.groupBy, g)
+	}
+	if q.Authors {
+		if len(sp.dims) > 0 {
+			v.Add("authors", "not_with_dimensions")
+		}
+		sp.authors = true
 	}
 	if err := v.Err(op); err != nil {
 		return span{}, err
@@ -384,30 +396,49 @@ func monthSplit(from, to string) (fromMonth, toMonth string, edges [][2]string) 
 	return fromMonth, toMonth, edges
 }
 
-// collect feeds agg with the cells of whole months and the records of
-// partial ones.
+// collect feeds agg with the cells of whole months, summed by the store
+// into the answer's rows, and the records of partial ones. When groups
+// must be merged here (partial months, several dimensions) the store
+// keeps units and authors apart, so distinct schools and authors stay
+// exact.
 func (s *Totals) collect(ctx context.Context, p Principal, sp span, agg *aggregator) error {
 	fromMonth, toMonth, edges := monthSplit(sp.from, sp.to)
-	kinds := []string{agg.dim}
-	if agg.dim == DimAll {
-		kinds = append(kinds, DimAuthor)
+	agg.merge = len(edges) > 0 || len(sp.dims) > 1
+	q := CellQuery{OrgPath: sp.org.Path, Templates: sp.templates, Statuses: sp.statuses, FromMonth: fromMonth,
+		ToMonth: toMonth, Dim: agg.dim, ByTemplate: slices.Contains(sp.groupBy, GroupTemplate),
+		ByMonth: agg.bucket != "", Buckets: agg.buckets, ByValue: len(sp.dims) > 0}
+	switch {
+	case agg.merge:
+		q.ByOrg = OrgLeaf
+	case slices.Contains(sp.groupBy, GroupOrg):
+		q.ByOrg = OrgChild
 	}
 	if fromMonth != "" {
-		for _, dim := range kinds {
-			err := s.cells.Cells(ctx, p.Scope(), CellQuery{OrgPath: sp.org.Path, Templates: sp.templates,
-				Statuses: sp.statuses, FromMonth: fromMonth, ToMonth: toMonth, Dim: dim}, func(c Cell) error {
-				agg.add(c)
+		if err := s.cells.Cells(ctx, p.Scope(), q, func(g CellGroup) error {
+			agg.add(g, false)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if sp.authors {
+			q.Dim, q.ByValue = DimAuthor, agg.merge
+			if err := s.cells.Cells(ctx, p.Scope(), q, func(g CellGroup) error {
+				agg.add(g, true)
 				return nil
-			})
-			if err != nil {
+			}); err != nil {
 				return err
 			}
 		}
 	}
 	for _, e := range edges {
 		if err := s.collectRecords(ctx, p, sp, e[0], e[1], func(c Cell) {
-			if slices.Contains(kinds, c.Dim) {
-				agg.add(c)
+			g := CellGroup{OrgID: c.OrgID, OrgPath: c.OrgPath, School: c.School, Template: c.Template,
+				Bucket: agg.buckets[c.Month], Value: c.Value, Count: c.Count, Sums: c.Sums}
+			switch {
+			case c.Dim == agg.dim:
+				agg.add(g, false)
+			case c.Dim == DimAuthor && sp.authors:
+				agg.add(g, true)
 			}
 		}); err != nil {
 			return err
@@ -476,12 +507,19 @@ func (s *Totals) schoolsUnder(ctx context.Context, org Org) ([]Org, error) {
 	}
 }
 
-// aggregator sums cells into rows.
+// aggregator sums groups of cells into rows.
 type aggregator struct {
 	sp    span
 	cal   Calendar
 	dim   string // the kind of cell read
 	depth int    // of the queried unit in the tree
+	// bucket is the period bucket grouped by ("" for none) and buckets
+	// maps every month of the query to its bucket id.
+	bucket  Bucket
+	buckets map[string]string
+	// merge is set when several groups feed one row: distinct schools
+	// and authors are then counted here from the units and authors.
+	merge bool
 	rows  map[string]*rowAcc
 }
 
@@ -490,73 +528,94 @@ type rowAcc struct {
 	orgID   string // the unit the row is about
 	count   int64
 	sums    map[string]int64
-	schools map[string]bool
-	authors map[string]bool
+	schools int
+	authors int
+	// The sets counted when merging.
+	schoolSet map[string]bool
+	authorSet map[string]bool
 }
 
 func newAggregator(sp span, cal Calendar) *aggregator {
-	dim := DimAll
+	a := &aggregator{sp: sp, cal: cal, dim: DimAll, depth: len(sp.org.Path) - 1, rows: map[string]*rowAcc{}}
 	switch len(sp.dims) {
 	case 0:
 	case 1:
-		dim = sp.dims[0]
+		a.dim = sp.dims[0]
 	default:
-		dim = DimCombo
+		a.dim = DimCombo
 	}
-	return &aggregator{sp: sp, cal: cal, dim: dim, depth: len(sp.org.Path) - 1, rows: map[string]*rowAcc{}}
+	for _, b := range sp.buckets {
+		a.bucket = b
+	}
+	if a.bucket != "" {
+		a.buckets = map[string]string{}
+		from, _ := time.Parse(dateLayout, sp.from)
+		to, _ := time.Parse(dateLayout, sp.to)
+		for m := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(to); m = m.AddDate(0, 1, 0) {
+			month := m.Format("2006-01")
+			a.buckets[month] = cal.Bucket(a.bucket, month)
+		}
+	}
+	return a
 }
 
-func (a *aggregator) add(c Cell) {
-	if c.Dim == DimAuthor && a.dim != DimAll {
-		return // authors are counted only for rows without dimensions
-	}
+// add adds a group of cells (of authors, with authors) to its row.
+func (a *aggregator) add(g CellGroup, authors bool) {
 	keys := make(map[string]string, len(a.sp.groupBy))
 	var combo map[string]string
-	if a.dim == DimCombo {
-		combo = ParseCombo(c.Value)
+	if a.dim == DimCombo && !authors {
+		combo = ParseCombo(g.Value)
 	}
 	orgID := a.sp.org.ID
 	var b strings.Builder
-	for _, g := range a.sp.groupBy {
+	for _, key := range a.sp.groupBy {
 		var val string
 		switch {
-		case g == GroupOrg:
-			// The child unit of the queried one the cell lies under, or
-			// the queried unit itself for its own records.
-			val = a.sp.org.ID
-			if len(c.OrgPath) > a.depth+1 {
-				val = c.OrgPath[a.depth+1]
+		case key == GroupOrg:
+			// The child unit of the queried one the group lies under,
+			// or the queried unit itself for its own records.
+			val = g.OrgID
+			if a.merge {
+				val = a.sp.org.ID
+				if len(g.OrgPath) > a.depth+1 {
+					val = g.OrgPath[a.depth+1]
+				}
 			}
 			orgID = val
-		case g == GroupTemplate:
-			val = c.Template
-		case a.sp.buckets[g] != "":
-			val = a.cal.Bucket(a.sp.buckets[g], c.Month)
+		case key == GroupTemplate:
+			val = g.Template
+		case a.sp.buckets[key] != "":
+			val = g.Bucket
 		case combo != nil:
-			val = combo[g]
+			val = combo[key]
 		default:
-			val = c.Value
+			val = g.Value
 		}
-		keys[g] = val
+		keys[key] = val
 		b.WriteString(val)
 		b.WriteByte(0)
 	}
 	id := b.String()
 	row, ok := a.rows[id]
 	if !ok {
-		row = &rowAcc{keys: keys, orgID: orgID, sums: map[string]int64{}, schools: map[string]bool{}, authors: map[string]bool{}}
+		row = &rowAcc{keys: keys, orgID: orgID, sums: map[string]int64{}, schoolSet: map[string]bool{}, authorSet: map[string]bool{}}
 		a.rows[id] = row
 	}
-	if c.Dim == DimAuthor {
-		row.authors[c.Value] = true
-		return
-	}
-	row.count += c.Count
-	for k, v := range c.Sums {
-		row.sums[k] += v
-	}
-	if c.School && c.Count > 0 {
-		row.schools[c.OrgID] = true
+	switch {
+	case authors && a.merge:
+		row.authorSet[g.Value] = true
+	case authors:
+		row.authors += g.Values
+	default:
+		row.count += g.Count
+		for k, v := range g.Sums {
+			row.sums[k] += v
+		}
+		if a.merge && g.School && g.Count > 0 {
+			row.schoolSet[g.OrgID] = true
+		} else if !a.merge {
+			row.schools += g.Schools
+		}
 	}
 }
 
@@ -569,12 +628,12 @@ func (a *aggregator) result(schools []Org) []TotalsRow {
 			continue
 		}
 		row := TotalsRow{Keys: r.keys, Count: r.count, Sums: make(map[string]float64, len(r.sums)),
-			Schools: len(r.schools), Authors: -1}
+			Schools: r.schools + len(r.schoolSet), Authors: -1}
 		for k, v := range r.sums {
 			row.Sums[k] = float64(v) / MeasureScale
 		}
-		if a.dim == DimAll {
-			row.Authors = len(r.authors)
+		if a.sp.authors {
+			row.Authors = r.authors + len(r.authorSet)
 		}
 		for _, sc := range schools {
 			if slices.Contains(sc.Path, r.orgID) {

@@ -176,7 +176,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	if installed > 0 {
 		log.Info("installed built-in templates", slog.Int("count", installed))
 	}
-	totals := services.NewTotals(st, st, st, st, services.DefaultCalendar(), clock, cfg.Location)
+	totals := services.NewTotals(st, st, st, st, calendarOf(cfg), clock, cfg.Location)
 	router, err := handlers.NewRouter(handlers.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
 		Location: cfg.Location, Development: cfg.Mode == "development",
@@ -188,7 +188,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Templates:   templates,
 		Records:     services.NewRecords(st, st, st, st, clock, cfg.Location),
 		Attachments: services.NewAttachments(st, clock, runtime.NumCPU()),
-		Tasks:       services.NewTasks(st, st, st, st, clock, cfg.Location, services.DefaultCalendar()),
+		Tasks:       services.NewTasks(st, st, st, st, clock, cfg.Location, calendarOf(cfg)),
 		Totals:      totals,
 	}, st, tokens, log)
 	if err != nil {
@@ -252,6 +252,11 @@ func serve(ctx context.Context, cfg configs.Config, log *slog.Logger, stdout io.
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// calendarOf is the period calendar cfg sets.
+func calendarOf(cfg configs.Config) services.Calendar {
+	return services.Calendar{SpringTerm: time.Month(cfg.SpringTermMonth)}
 }
 
 // finishTotals completes, at start and then every minute, the roll-up work

@@ -23,7 +23,7 @@ func totalsCommand(ctx context.Context, cfg configs.Config, action string, stdou
 		return fmt.Errorf("store: %w", err)
 	}
 	defer st.Close()
-	totals := services.NewTotals(st, st, st, st, services.DefaultCalendar(), time.Now, cfg.Location)
+	totals := services.NewTotals(st, st, st, st, calendarOf(cfg), time.Now, cfg.Location)
 	sysadmin := services.Principal{User: services.User{ID: "cli", Role: services.RoleSysadmin}}
 	progress := newProgress(stderr, action)
 	run := totals.Verify

@@ -301,7 +301,7 @@ func TestTotalsCoverage(t *testing.T) {
 	a.approve("teacherA1b", training("2025-11-02"))
 	a.approve("teacherA1", drillOn("2025-10-09", "消防", 100))
 
-	b := s.totals(w.tokens["adminA"], "org_id="+w.distA+"&period=2025AY&template=teacher_training&group_by=org")
+	b := s.totals(w.tokens["adminA"], "org_id="+w.distA+"&period=2025AY&template=teacher_training&group_by=org&authors=true")
 	if len(b.Rows) != 1 {
 		t.Fatalf("rows %+v", b.Rows)
 	}
@@ -310,9 +310,20 @@ func TestTotalsCoverage(t *testing.T) {
 		t.Errorf("school A1 training coverage: %+v authors %v rate %v", r, deref(r.Authors), r.StaffRate)
 	}
 	// The whole district: 2 of 14 staff trained, 1 of 2 schools held a drill.
-	d := s.totals(w.tokens["adminA"], "org_id="+w.distA+"&period=2025AY&template=teacher_training")
+	d := s.totals(w.tokens["adminA"], "org_id="+w.distA+"&period=2025AY&template=teacher_training&authors=true")
 	if r := d.Rows[0]; r.Staff != 14 || r.StaffRate == nil || *r.StaffRate != 0.1429 {
 		t.Errorf("district staff rate: staff %d rate %v", r.Staff, r.StaffRate)
+	}
+	// A range that cuts November: October from totals, 1 November from
+	// the records; teacher A1 counts once.
+	part := s.totals(w.tokens["adminA"], "org_id="+w.distA+"&from=2025-10-01&to=2025-11-01&template=teacher_training&group_by=org&authors=true")
+	if len(part.Rows) != 1 || part.Rows[0].Count != 2 || deref(part.Rows[0].Authors) != 1 || part.Rows[0].Schools != 1 {
+		t.Errorf("partial months: %+v authors %v", part.Rows, deref(part.Rows[0].Authors))
+	}
+	// Two dimensions at once, the same way.
+	combo := s.totals(w.tokens["adminA"], "org_id="+w.distA+"&period=2025AY&template=teacher_training&group_by=org,level,mode")
+	if len(combo.Rows) != 1 || combo.Rows[0].key("org", "level", "mode") != w.schoolA1+"|市级|-" || combo.Rows[0].Count != 3 || combo.Rows[0].Schools != 1 {
+		t.Errorf("two dimensions: %+v", combo.Rows)
 	}
 	dr := s.totals(w.tokens["adminA"], "org_id="+w.distA+"&period=2025AY&template=safety_drill&group_by=kind")
 	if r := dr.Rows[0]; r.Schools != 1 || r.SchoolsTotal != 2 || r.SchoolRate == nil || *r.SchoolRate != 0.5 || r.Authors != nil {

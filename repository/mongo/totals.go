@@ -253,8 +253,10 @@ func (s *Store) applyPending(ctx context.Context, d pendingDoc) error {
 	return err
 }
 
-// Cells calls fn with the non-empty cells under q.OrgPath inside sc.
-func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQuery, fn func(services.Cell) error) error {
+// Cells sums the cells under q.OrgPath inside sc into the groups q asks
+// for. The database only filters (the portable subset); grouping is done
+// here, from a cursor.
+func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQuery, fn func(services.CellGroup) error) error {
 	const op = "mongo.Cells"
 	if len(q.OrgPath) == 0 || sc.Empty() || !sc.Covers(q.OrgPath) {
 		return fmt.Errorf("%s: %w", op, services.ErrNotFound)
@@ -287,6 +289,12 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 		return wrap(op, err)
 	}
 	defer cur.Close(ctx)
+	type acc struct {
+		g       services.CellGroup
+		schools map[string]bool
+		values  map[string]bool
+	}
+	groups := map[[4]string]*acc{}
 	for cur.Next(ctx) {
 		var d cellDoc
 		if err := cur.Decode(&d); err != nil {
@@ -296,11 +304,56 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 		if c.Zero() {
 			continue
 		}
-		if err := fn(c); err != nil {
+		var key [4]string
+		switch q.ByOrg {
+		case services.OrgChild:
+			key[0] = c.OrgID
+			if depth := len(q.OrgPath); len(c.OrgPath) > depth {
+				key[0] = c.OrgPath[depth]
+			}
+		case services.OrgLeaf:
+			key[0] = c.OrgID
+		}
+		if q.ByTemplate {
+			key[1] = c.Template
+		}
+		if q.ByMonth {
+			key[2] = c.Month
+			if b, ok := q.Buckets[c.Month]; ok {
+				key[2] = b
+			}
+		}
+		if q.ByValue {
+			key[3] = c.Value
+		}
+		a, ok := groups[key]
+		if !ok {
+			a = &acc{g: services.CellGroup{OrgID: key[0], Template: key[1], Bucket: key[2], Value: key[3],
+				Sums: map[string]int64{}}, schools: map[string]bool{}, values: map[string]bool{}}
+			if q.ByOrg == services.OrgLeaf {
+				a.g.OrgPath, a.g.School = c.OrgPath, c.School
+			}
+			groups[key] = a
+		}
+		a.g.Count += c.Count
+		for k, v := range c.Sums {
+			a.g.Sums[k] += v
+		}
+		if c.School {
+			a.schools[c.OrgID] = true
+		}
+		a.values[c.Value] = true
+	}
+	if err := cur.Err(); err != nil {
+		return wrap(op, err)
+	}
+	for _, a := range groups {
+		a.g.Schools, a.g.Values = len(a.schools), len(a.values)
+		if err := fn(a.g); err != nil {
 			return err
 		}
 	}
-	return wrap(op, cur.Err())
+	return nil
 }
 
 // cellsFilter matches the cells under an org path.

@@ -152,11 +152,14 @@ func TestTotalsAfterCrash(t *testing.T) {
 			}
 			got := map[string]int64{}
 			for _, dim := range []string{services.DimAll, "kind", services.DimCombo, services.DimAuthor} {
-				noErr(t, s.Cells(t.Context(), services.ScopeAll(), services.CellQuery{OrgPath: []string{"c1", "d1", "s1"}, Dim: dim},
-					func(c services.Cell) error {
-						got[string(c.Status)+" "+c.Dim+"="+c.Value] += c.Count
-						return nil
-					}))
+				for _, st := range []services.RecordStatus{services.StatusApproved, services.StatusSubmitted} {
+					noErr(t, s.Cells(t.Context(), services.ScopeAll(), services.CellQuery{OrgPath: []string{"c1", "d1", "s1"},
+						Dim: dim, Statuses: []services.RecordStatus{st}, ByValue: true},
+						func(g services.CellGroup) error {
+							got[string(st)+" "+dim+"="+g.Value] += g.Count
+							return nil
+						}))
+				}
 			}
 			if fmt.Sprint(want) != fmt.Sprint(got) {
 				t.Errorf("cells %v, want %v", got, want)

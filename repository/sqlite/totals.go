@@ -164,16 +164,7 @@ func scanCell(rows scanner, dim string) (services.Cell, error) {
 		return services.Cell{}, err
 	}
 	c.Status, c.Dim, c.School = services.RecordStatus(st), dim, school
-	// The path as far as cells know it: city, district, then the unit.
-	c.OrgPath = []string{city}
-	if district != "" {
-		c.OrgPath = append(c.OrgPath, district)
-		if c.OrgID != district {
-			c.OrgPath = append(c.OrgPath, c.OrgID)
-		}
-	} else if c.OrgID != city {
-		c.OrgPath = append(c.OrgPath, c.OrgID)
-	}
+	c.OrgPath = leafPath(city, district, c.OrgID)
 	var err error
 	c.Sums, err = decodeSums(sums)
 	return c, err
@@ -181,15 +172,64 @@ func scanCell(rows scanner, dim string) (services.Cell, error) {
 
 const cellCols = `district_id, status, month, template, org_id, value, city_id, school, n, sums`
 
-// Cells calls fn with the non-empty cells under q.OrgPath inside sc.
-func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQuery, fn func(services.Cell) error) error {
+// Cells sums the cells under q.OrgPath inside sc in SQL, grouped as q
+// asks: the rows SQLite hands over are the answer's, not the cells'.
+func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQuery, fn func(services.CellGroup) error) error {
 	const op = "sqlite.Cells"
 	if len(q.OrgPath) == 0 || sc.Empty() || !sc.Covers(q.OrgPath) {
 		return fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
-	where, args := cellsWhere(q.OrgPath)
+	var (
+		sel  []string
+		args []any
+	)
+	// Grouping expressions first (their parameters come first too).
+	switch q.ByOrg {
+	case services.OrgChild:
+		if len(q.OrgPath) == 1 {
+			// A city's children are its districts; its own records
+			// (district_id '') stay under the city.
+			sel = append(sel, `CASE WHEN district_id = '' THEN org_id ELSE district_id END`)
+		} else {
+			sel = append(sel, `org_id`)
+		}
+	case services.OrgLeaf:
+		sel = append(sel, `org_id`)
+	default:
+		sel = append(sel, `''`)
+	}
+	if q.ByTemplate {
+		sel = append(sel, `template`)
+	} else {
+		sel = append(sel, `''`)
+	}
+	switch {
+	case q.ByMonth && len(q.Buckets) > 0:
+		var b strings.Builder
+		b.WriteString(`CASE month`)
+		for _, m := range slices.Sorted(maps.Keys(q.Buckets)) {
+			b.WriteString(` WHEN ? THEN ?`)
+			args = append(args, m, q.Buckets[m])
+		}
+		b.WriteString(` ELSE month END`)
+		sel = append(sel, b.String())
+	case q.ByMonth:
+		sel = append(sel, `month`)
+	default:
+		sel = append(sel, `''`)
+	}
+	if q.ByValue {
+		sel = append(sel, `value`)
+	} else {
+		sel = append(sel, `''`)
+	}
 	var b strings.Builder
-	b.WriteString(`SELECT ` + cellCols + ` FROM totals WHERE ` + where)
+	b.WriteString(`SELECT ` + strings.Join(sel, `, `) + `, SUM(n), group_concat(sums, ','),
+		COUNT(DISTINCT CASE WHEN school THEN org_id END), COUNT(DISTINCT value), min(district_id), min(city_id), max(school)
+		FROM totals WHERE `)
+	where, wargs := cellsWhere(q.OrgPath)
+	b.WriteString(where)
+	args = append(args, wargs...)
 	statuses := q.Statuses
 	if len(statuses) == 0 {
 		statuses = []services.RecordStatus{services.StatusApproved, services.StatusSubmitted}
@@ -214,21 +254,71 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 			args = append(args, t)
 		}
 	}
+	b.WriteString(` GROUP BY 1, 2, 3, 4`)
 	rows, err := s.r.QueryContext(ctx, b.String(), args...)
 	if err != nil {
 		return wrap(op, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		c, err := scanCell(rows, q.Dim)
-		if err != nil {
+		var (
+			g              services.CellGroup
+			sums           sql.NullString
+			district, city string
+			school         bool
+		)
+		if err := rows.Scan(&g.OrgID, &g.Template, &g.Bucket, &g.Value, &g.Count, &sums, &g.Schools, &g.Values,
+			&district, &city, &school); err != nil {
 			return wrap(op, err)
 		}
-		if err := fn(c); err != nil {
+		if g.Sums, err = addSums(nil, sums.String); err != nil {
+			return wrap(op, err)
+		}
+		if q.ByOrg == services.OrgLeaf {
+			g.OrgPath, g.School = leafPath(city, district, g.OrgID), school
+		}
+		if err := fn(g); err != nil {
 			return err
 		}
 	}
 	return wrap(op, rows.Err())
+}
+
+// leafPath is the org path of a cell's unit as far as cells know it:
+// city, district, then the unit.
+func leafPath(city, district, org string) []string {
+	path := []string{city}
+	if district != "" {
+		path = append(path, district)
+		if org != district {
+			path = append(path, org)
+		}
+	} else if org != city {
+		path = append(path, org)
+	}
+	return path
+}
+
+// addSums adds the "key:value,..." sums in s (empty parts allowed, keys
+// repeated) to dst.
+func addSums(dst map[string]int64, s string) (map[string]int64, error) {
+	if dst == nil {
+		dst = map[string]int64{}
+	}
+	for s != "" {
+		var kv string
+		kv, s, _ = strings.Cut(s, ",")
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, ":")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("stored sums %q: malformed", kv)
+		}
+		dst[k] += n
+	}
+	return dst, nil
 }
 
 // querier is what reconciling reads through: a read or a write

@@ -35,22 +35,32 @@ func totalsRecord(id, status, day, kind string, count int, path ...string) servi
 	return r
 }
 
-// cellSummary renders cells as "org month status dim=value" -> "n/sum".
+// cellSummary renders the cells one by one (grouped by unit, month,
+// value, and status by asking per status) as "org month status
+// dim=value" -> "n/sum".
 func cellSummary(t *testing.T, s Store, sc services.Scope, q services.CellQuery) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	err := s.Cells(t.Context(), sc, q, func(c services.Cell) error {
-		k := fmt.Sprintf("%s %s %s %s=%s", c.OrgID, c.Month, c.Status, c.Dim, c.Value)
-		if _, dup := out[k]; dup {
-			t.Errorf("cell %s returned twice", k)
-		}
-		out[k] = fmt.Sprintf("%d/%d", c.Count, c.Sums["count"]/services.MeasureScale)
-		if want := services.IsSchoolPath(c.OrgPath); c.School != want || c.OrgPath[len(c.OrgPath)-1] != c.OrgID {
-			t.Errorf("cell %s: path %v school %v", k, c.OrgPath, c.School)
-		}
-		return nil
-	})
-	noErr(t, "Cells", err)
+	statuses := q.Statuses
+	if len(statuses) == 0 {
+		statuses = []services.RecordStatus{services.StatusApproved, services.StatusSubmitted}
+	}
+	for _, st := range statuses {
+		q := q
+		q.Statuses, q.ByOrg, q.ByMonth, q.ByValue = []services.RecordStatus{st}, services.OrgLeaf, true, true
+		err := s.Cells(t.Context(), sc, q, func(g services.CellGroup) error {
+			k := fmt.Sprintf("%s %s %s %s=%s", g.OrgID, g.Bucket, st, q.Dim, g.Value)
+			if _, dup := out[k]; dup {
+				t.Errorf("group %s returned twice", k)
+			}
+			out[k] = fmt.Sprintf("%d/%d", g.Count, g.Sums["count"]/services.MeasureScale)
+			if want := services.IsSchoolPath(g.OrgPath); g.School != want || g.OrgPath[len(g.OrgPath)-1] != g.OrgID {
+				t.Errorf("group %s: path %v school %v", k, g.OrgPath, g.School)
+			}
+			return nil
+		})
+		noErr(t, "Cells", err)
+	}
 	return out
 }
 
@@ -107,9 +117,39 @@ func testTotalsCells(t *testing.T, s Store) {
 			}
 		})
 	}
+	t.Run("grouped", func(t *testing.T) {
+		tests := []struct {
+			name string
+			q    services.CellQuery
+			want map[string]string // "org|template|bucket|value" -> "count/sum/schools/values"
+		}{
+			{"city by district", services.CellQuery{OrgPath: []string{"c1"}, Statuses: approved, ByOrg: services.OrgChild},
+				map[string]string{"d1|||": "4/18/1/1", "d2|||": "1/7/1/1"}},
+			{"district by unit and quarter", services.CellQuery{OrgPath: []string{"c1", "d1"}, Statuses: approved,
+				ByOrg: services.OrgChild, ByMonth: true, Buckets: map[string]string{"2025-03": "2025Q1", "2025-04": "2025Q2"}},
+				map[string]string{"s1||2025Q1|": "2/9/1/1", "s1||2025Q2|": "1/5/1/1", "d1||2025Q1|": "1/4/0/1"}},
+			{"district by template and kind", services.CellQuery{OrgPath: []string{"c1", "d1"}, Dim: "kind", ByTemplate: true, ByValue: true},
+				map[string]string{"|drill||fire": "3/11/2/1", "|drill||quake": "1/5/1/1", "|drill||flood": "1/4/0/1"}},
+			{"distinct authors", services.CellQuery{OrgPath: []string{"c1", "d1", "s1"}, Statuses: approved, Dim: services.DimAuthor},
+				map[string]string{"|||": "3/0/1/3"}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				got := map[string]string{}
+				noErr(t, "Cells", s.Cells(t.Context(), services.ScopeAll(), tt.q, func(g services.CellGroup) error {
+					got[g.OrgID+"|"+g.Template+"|"+g.Bucket+"|"+g.Value] = fmt.Sprintf("%d/%d/%d/%d", g.Count,
+						g.Sums["count"]/services.MeasureScale, g.Schools, g.Values)
+					return nil
+				}))
+				if d := diff(tt.want, got); d != "" {
+					t.Errorf("groups (-want +got):\n%s", d)
+				}
+			})
+		}
+	})
 	t.Run("outside scope", func(t *testing.T) {
 		for _, sc := range []services.Scope{services.ScopeOrg("d2"), services.ScopeOrg("s1"), {}} {
-			err := s.Cells(t.Context(), sc, services.CellQuery{OrgPath: []string{"c1", "d1"}}, func(services.Cell) error { return nil })
+			err := s.Cells(t.Context(), sc, services.CellQuery{OrgPath: []string{"c1", "d1"}}, func(services.CellGroup) error { return nil })
 			wantErr(t, fmt.Sprintf("Cells of d1 in %+v", sc), err, services.ErrNotFound)
 		}
 	})
