@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -336,4 +337,33 @@ func deref(p *int) any {
 		return nil
 	}
 	return *p
+}
+
+// TestTotalsDefaultPeriodFollowsTimeZone: without a period the totals
+// are the current school year, judged in the configured time zone. At
+// 17:00 UTC on 31 August it is already 1 September in Shanghai.
+func TestTotalsDefaultPeriodFollowsTimeZone(t *testing.T) {
+	tests := []struct {
+		tz   string
+		want string
+	}{
+		{"Asia/Shanghai", "2025AY"},
+		{"UTC", "2024AY"},
+		{"America/Los_Angeles", "2024AY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.tz, func(t *testing.T) {
+			s := &testServer{t: t, dir: t.TempDir(), clock: &clock{now: time.Date(2025, 8, 31, 17, 0, 0, 0, time.UTC)}}
+			s.cfg = testConfig(t, s.dir, map[string]string{"HUIZONG_TIMEZONE": tt.tz})
+			if usingMongo() {
+				s.cfg.MongoDB.Database = mongoServer.Database(t)
+			}
+			s.start()
+			w := s.seed()
+			b := s.totals(w.tokens["adminA"], "org_id="+w.distA)
+			if b.Period != tt.want {
+				t.Errorf("default period %s, want %s", b.Period, tt.want)
+			}
+		})
+	}
 }

@@ -12,9 +12,12 @@ import (
 // how many records a second the store takes.
 func hotWrites() []string {
 	q := []string{insertRecordSQL, insertEventSQL, savepointSQL, releaseSQL, rollbackToSQL,
-		readCellSQL, deleteCellSQL, writeCellSQL}
+		dropEmptyCellSQL, dropEmptyDistrictSQL}
 	for n := 1; n <= 4; n++ {
 		q = append(q, scopeInsert(n))
+	}
+	for n := 1; n <= maxUpsertCells; n++ {
+		q = append(q, upsertCellsSQL(n), upsertDistrictSQL(n))
 	}
 	return q
 }
@@ -39,6 +42,15 @@ func closeStmts(m map[string]*sql.Stmt) error {
 		errs = append(errs, st.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// queryTx runs q in tx, through its prepared statement when it is a hot
+// one, and returns its rows.
+func (s *Store) queryTx(ctx context.Context, tx *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	if st, ok := s.prepared[q]; ok {
+		return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return tx.QueryContext(ctx, q, args...)
 }
 
 // execTx runs q in tx, through its prepared statement when it is a hot one.

@@ -94,13 +94,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	common := []string{fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()), "foreign_keys(ON)", "journal_mode(WAL)",
 		"cache_size(-16000)", "temp_store(MEMORY)"} // cache in KiB, per connection
-	w, err := sql.Open("sqlite", dsn(path, url.Values{
+	drv := newDriver()
+	w := sql.OpenDB(connector{drv, dsn(path, url.Values{
 		"_txlock": {"immediate"}, // take the write lock at BEGIN, not midway
 		"_pragma": slices.Concat(common, []string{"synchronous(" + syncMode + ")"}),
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
+	})})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
@@ -115,11 +113,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		n = max(4, runtime.GOMAXPROCS(0))
 	}
 	backupDSN := dsn(path, url.Values{"_pragma": common})
-	r, err := sql.Open("sqlite", dsn(path, url.Values{"_pragma": slices.Concat(common, []string{"query_only(1)"})}))
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
+	r := sql.OpenDB(connector{drv, dsn(path, url.Values{"_pragma": slices.Concat(common, []string{"query_only(1)"})})})
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	prepared, err := prepareWrites(ctx, w, hotWrites())

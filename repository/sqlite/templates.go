@@ -239,7 +239,7 @@ func (s *Store) Templates(ctx context.Context, v services.TemplateView, q servic
 	p := q.Page.Normalize()
 	cond, args := templateVisible(v)
 	var b strings.Builder
-	b.WriteString(`SELECT t.definition FROM templates t WHERE t.key > ?` + cond)
+	b.WriteString(`SELECT t.key, t.version, t.definition FROM templates t WHERE t.key > ?` + cond)
 	args = append([]any{p.After}, args...)
 	if q.Category != "" {
 		b.WriteString(` AND t.category = ?`)
@@ -258,11 +258,14 @@ func (s *Store) Templates(ctx context.Context, v services.TemplateView, q servic
 	defer rows.Close()
 	var list []services.Template
 	for rows.Next() {
-		var def string
-		if err := rows.Scan(&def); err != nil {
+		var (
+			key, def string
+			version  int64
+		)
+		if err := rows.Scan(&key, &version, &def); err != nil {
 			return nil, wrap(op, err)
 		}
-		t, err := decodeTemplate(def)
+		t, err := s.versions.decode(key, version, def)
 		if err != nil {
 			return nil, wrap(op, err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -94,11 +93,12 @@ func pathAt(path []string, i int) string {
 }
 
 const (
-	cellKeyWhere  = `district_id = ? AND status = ? AND dim = ? AND month = ? AND template = ? AND org_id = ? AND value = ?`
-	readCellSQL   = `SELECT n, sums FROM totals WHERE ` + cellKeyWhere
-	deleteCellSQL = `DELETE FROM totals WHERE ` + cellKeyWhere
-	writeCellSQL  = `INSERT OR REPLACE INTO totals (district_id, status, dim, month, template, org_id, value,
+	cellKeyWhere = `district_id = ? AND status = ? AND dim = ? AND month = ? AND template = ? AND org_id = ? AND value = ?`
+	writeCellSQL = `INSERT OR REPLACE INTO totals (district_id, status, dim, month, template, org_id, value,
 		city_id, school, n, sums) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	dropEmptyCellSQL     = `DELETE FROM totals WHERE ` + cellKeyWhere + ` AND n = 0`
+	dropEmptyDistrictSQL = `DELETE FROM totals_district WHERE district_id = ? AND status = ? AND dim = ?
+		AND template = ? AND month = ? AND value = ? AND n = 0`
 )
 
 func cellKeyArgs(c services.Cell) []any {
@@ -106,38 +106,88 @@ func cellKeyArgs(c services.Cell) []any {
 }
 
 // applyCells adds deltas to the stored cells inside tx, the writer's
-// transaction, so no other write interleaves between read and write.
+// transaction: one upsert for up to maxUpsertCells cells (sums added by
+// hz_add_sums) that returns their new counts, then one upsert of the
+// district's monthly sums (a school counts there while its cell is not
+// empty); cells a negative delta emptied are dropped.
 func (s *Store) applyCells(ctx context.Context, tx *sql.Tx, deltas []services.Cell) error {
-	for _, d := range deltas {
-		key := cellKeyArgs(d)
-		var (
-			n    int64
-			sums string
-		)
-		cur := services.Cell{CellKey: d.CellKey}
-		err := tx.StmtContext(ctx, s.prepared[readCellSQL]).QueryRowContext(ctx, key...).Scan(&n, &sums)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return err
-		default:
-			cur.Count = n
-			if cur.Sums, err = decodeSums(sums); err != nil {
-				return err
-			}
+	for len(deltas) > 0 {
+		chunk := deltas[:min(len(deltas), maxUpsertCells)]
+		deltas = deltas[len(chunk):]
+		args := make([]any, 0, 11*len(chunk))
+		for _, d := range chunk {
+			args = append(append(args, cellKeyArgs(d)...), pathAt(d.OrgPath, 0), d.School, d.Count, encodeSums(d.Sums))
 		}
-		cur.Add(d, 1)
-		if cur.Zero() {
-			_, err = s.execTx(ctx, tx, deleteCellSQL, key...)
-		} else {
-			_, err = s.execTx(ctx, tx, writeCellSQL, append(key, pathAt(d.OrgPath, 0), d.School,
-				cur.Count, encodeSums(cur.Sums))...)
-		}
+		rows, err := s.queryTx(ctx, tx, upsertCellsSQL(len(chunk)), args...)
 		if err != nil {
 			return err
 		}
+		after := make(map[services.CellKey]int64, len(chunk))
+		for rows.Next() {
+			var (
+				k  services.CellKey
+				st string
+				n  int64
+			)
+			if err := rows.Scan(&st, &k.Dim, &k.Template, &k.OrgID, &k.Month, &k.Value, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			k.Status = services.RecordStatus(st)
+			after[k] = n
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		dargs := make([]any, 0, 10*len(chunk))
+		var empty [][]any
+		for _, d := range chunk {
+			if d.Count < 0 {
+				// A cell without records holds no sums either: records
+				// bring both.
+				if _, err := s.execTx(ctx, tx, dropEmptyCellSQL, cellKeyArgs(d)...); err != nil {
+					return err
+				}
+			}
+			if !inDistrictSums(d.Dim) {
+				continue
+			}
+			schools := 0
+			if n, before := after[d.CellKey], after[d.CellKey]-d.Count; d.School {
+				switch {
+				case before <= 0 && n > 0:
+					schools = 1
+				case before > 0 && n <= 0:
+					schools = -1
+				}
+			}
+			key := districtKeyArgs(d)
+			dargs = append(append(dargs, key...), pathAt(d.OrgPath, 0), d.Count, encodeSums(d.Sums), schools)
+			if d.Count < 0 {
+				empty = append(empty, key)
+			}
+		}
+		if len(dargs) > 0 {
+			if _, err := s.execTx(ctx, tx, upsertDistrictSQL(len(dargs)/10), dargs...); err != nil {
+				return err
+			}
+		}
+		for _, key := range empty {
+			if _, err := s.execTx(ctx, tx, dropEmptyDistrictSQL, key...); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// inDistrictSums reports whether cells of kind dim are also summed per
+// district: all but combinations and authors (distinct authors cannot be
+// summed).
+func inDistrictSums(dim string) bool { return dim != services.DimCombo && dim != services.DimAuthor }
+
+func districtKeyArgs(c services.Cell) []any {
+	return []any{pathAt(c.OrgPath, 1), string(c.Status), c.Dim, c.Template, c.Month, c.Value}
 }
 
 // cellsWhere selects the cells under path: a city's through totals_city,
@@ -183,10 +233,13 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 		sel  []string
 		args []any
 	)
+	district := useDistrictSums(q)
 	// Grouping expressions first (their parameters come first too).
 	switch q.ByOrg {
 	case services.OrgChild:
-		if len(q.OrgPath) == 1 {
+		if district {
+			sel = append(sel, `CASE WHEN district_id = '' THEN city_id ELSE district_id END`)
+		} else if len(q.OrgPath) == 1 {
 			// A city's children are its districts; its own records
 			// (district_id '') stay under the city.
 			sel = append(sel, `CASE WHEN district_id = '' THEN org_id ELSE district_id END`)
@@ -223,11 +276,31 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 	} else {
 		sel = append(sel, `''`)
 	}
+	// Distinct counts cost a temporary b-tree each: schools need one only
+	// when a group spans units, values only for authors.
+	schools := `COUNT(DISTINCT CASE WHEN school THEN org_id END)`
+	if q.ByOrg == services.OrgLeaf || (q.ByOrg == services.OrgChild && len(q.OrgPath) > 1) {
+		schools = `max(school)` // one unit per group
+	}
+	values := `1`
+	if !q.ByValue {
+		values = `COUNT(DISTINCT value)`
+		if q.Dim != services.DimAuthor {
+			values = `1`
+		}
+	}
 	var b strings.Builder
-	b.WriteString(`SELECT ` + strings.Join(sel, `, `) + `, SUM(n), group_concat(sums, ','),
-		COUNT(DISTINCT CASE WHEN school THEN org_id END), COUNT(DISTINCT value), min(district_id), min(city_id), max(school)
-		FROM totals WHERE `)
 	where, wargs := cellsWhere(q.OrgPath)
+	if district {
+		b.WriteString(`SELECT ` + strings.Join(sel, `, `) + `, SUM(n), group_concat(sums, ','), SUM(schools), 1,
+			min(district_id), min(city_id), 0 FROM totals_district WHERE `)
+		if len(q.OrgPath) == 1 {
+			where = `city_id = ?`
+		}
+	} else {
+		b.WriteString(`SELECT ` + strings.Join(sel, `, `) + `, SUM(n), group_concat(sums, ','), ` + schools + `, ` + values + `,
+			min(district_id), min(city_id), max(school) FROM totals WHERE `)
+	}
 	b.WriteString(where)
 	args = append(args, wargs...)
 	statuses := q.Statuses
@@ -282,6 +355,37 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 		}
 	}
 	return wrap(op, rows.Err())
+}
+
+// useDistrictSums reports whether q can be answered from the districts'
+// monthly sums: a district's or a city's totals, units summed (or a
+// city's by district), kept apart by template, status, value and month,
+// and a kind of cell they keep. The schools they count add up across
+// districts, but not across months, templates, statuses or values.
+func useDistrictSums(q services.CellQuery) bool {
+	if len(q.OrgPath) > 2 || !inDistrictSums(q.Dim) || len(q.Statuses) != 1 {
+		return false
+	}
+	if (!q.ByTemplate && len(q.Templates) != 1) || (q.Dim != services.DimAll && !q.ByValue) {
+		return false
+	}
+	if q.ByOrg == services.OrgLeaf || (q.ByOrg == services.OrgChild && len(q.OrgPath) != 1) {
+		return false
+	}
+	if q.FromMonth != "" && q.FromMonth == q.ToMonth {
+		return true
+	}
+	if !q.ByMonth {
+		return false
+	}
+	seen := make(map[string]bool, len(q.Buckets))
+	for _, b := range q.Buckets {
+		if seen[b] {
+			return false // several months in one bucket
+		}
+		seen[b] = true
+	}
+	return true
 }
 
 // leafPath is the org path of a cell's unit as far as cells know it:
@@ -431,6 +535,21 @@ func (s *Store) reconcile(ctx context.Context, q querier, orgID string, rollup f
 		return nil, err
 	}
 	drift := services.DiffCells(want, got)
+	district, city := pathAt(path, 1), path[0]
+	if len(path) <= 2 {
+		// A district (or a city, for its own records) also answers for
+		// its monthly sums: they must equal its units' cells summed.
+		dd, err := districtDrift(ctx, q, district, city)
+		if err != nil {
+			return nil, err
+		}
+		if fix && len(dd) > 0 {
+			if err := rebuildDistrictSums(ctx, q, district, city); err != nil {
+				return nil, err
+			}
+		}
+		drift = append(drift, dd...)
+	}
 	if !fix || (len(drift) == 0 && len(stale) == 0) {
 		return drift, nil
 	}
@@ -451,7 +570,81 @@ func (s *Store) reconcile(ctx context.Context, q querier, orgID string, rollup f
 			return nil, err
 		}
 	}
+	// The unit's district sums follow its rewritten cells.
+	if err := rebuildDistrictSums(ctx, q, district, city); err != nil {
+		return nil, err
+	}
 	return drift, nil
+}
+
+// districtSumsOf is what totals_district holds for one district of one
+// city, or would hold according to the cells (derived).
+func districtSumsOf(ctx context.Context, q querier, district, city string, derived bool) (map[services.CellKey]services.Cell, error) {
+	query := `SELECT status, dim, template, month, value, n, sums, schools FROM totals_district
+		WHERE district_id = ? AND city_id = ?`
+	if derived {
+		query = `SELECT status, dim, template, month, value, SUM(n), hz_norm_sums(group_concat(sums, ',')), SUM(school)
+			FROM totals WHERE district_id = ? AND city_id = ? AND dim NOT IN ('*', '@')
+			GROUP BY status, dim, template, month, value`
+	}
+	rows, err := q.QueryContext(ctx, query, district, city)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	owner := district
+	if owner == "" {
+		owner = city
+	}
+	out := map[services.CellKey]services.Cell{}
+	for rows.Next() {
+		var (
+			c       services.Cell
+			st      string
+			sums    sql.NullString
+			schools int64
+		)
+		if err := rows.Scan(&st, &c.Dim, &c.Template, &c.Month, &c.Value, &c.Count, &sums, &schools); err != nil {
+			return nil, err
+		}
+		c.OrgID, c.Status = owner, services.RecordStatus(st)
+		if c.Sums, err = addSums(nil, sums.String); err != nil {
+			return nil, err
+		}
+		// The schools counter is compared with the sums.
+		c.Sums["#schools"] = schools
+		out[c.CellKey] = c
+	}
+	return out, rows.Err()
+}
+
+// districtDrift compares a district's monthly sums with its units' cells.
+func districtDrift(ctx context.Context, q querier, district, city string) ([]services.CellDrift, error) {
+	want, err := districtSumsOf(ctx, q, district, city, true)
+	if err != nil {
+		return nil, err
+	}
+	got, err := districtSumsOf(ctx, q, district, city, false)
+	if err != nil {
+		return nil, err
+	}
+	w := make(map[services.CellKey]*services.Cell, len(want))
+	for k, c := range want {
+		w[k] = &c
+	}
+	return services.DiffCells(w, got), nil
+}
+
+// rebuildDistrictSums rewrites a district's monthly sums from the cells.
+func rebuildDistrictSums(ctx context.Context, q querier, district, city string) error {
+	if _, err := q.ExecContext(ctx, `DELETE FROM totals_district WHERE district_id = ? AND city_id = ?`, district, city); err != nil {
+		return err
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO totals_district (district_id, status, dim, template, month, value, city_id, n, sums, schools)
+		SELECT district_id, status, dim, template, month, value, city_id, SUM(n), hz_norm_sums(group_concat(sums, ',')), SUM(school)
+		FROM totals WHERE district_id = ? AND city_id = ? AND dim NOT IN ('*', '@')
+		GROUP BY status, dim, template, month, value`, district, city)
+	return err
 }
 
 // rowsWithDim scans a leading dim column before the cell columns.

@@ -37,7 +37,7 @@ func benchStore(b *testing.B) (*Store, []services.Org) {
 	if v, err := strconv.Atoi(os.Getenv("HUIZONG_BENCH_RECORDS")); err == nil && v > 0 {
 		n = v
 	}
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("huizong-bench-%d-v1", n))
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("huizong-bench-%d-v2", n))
 	ctx := context.Background()
 	fresh := false
 	if _, err := os.Stat(filepath.Join(dir, "loaded")); err != nil {

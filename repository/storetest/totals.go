@@ -132,6 +132,16 @@ func testTotalsCells(t *testing.T, s Store) {
 				map[string]string{"|drill||fire": "3/11/2/1", "|drill||quake": "1/5/1/1", "|drill||flood": "1/4/0/1"}},
 			{"distinct authors", services.CellQuery{OrgPath: []string{"c1", "d1", "s1"}, Statuses: approved, Dim: services.DimAuthor},
 				map[string]string{"|||": "3/0/1/3"}},
+			{"district by kind and month", services.CellQuery{OrgPath: []string{"c1", "d1"}, Statuses: approved, Dim: "kind",
+				ByTemplate: true, ByMonth: true, ByValue: true},
+				map[string]string{"|drill|2025-03|fire": "2/9/1/1", "|drill|2025-04|quake": "1/5/1/1", "|drill|2025-03|flood": "1/4/0/1"}},
+			{"city by district and month", services.CellQuery{OrgPath: []string{"c1"}, Statuses: approved, ByOrg: services.OrgChild,
+				ByMonth: true, Buckets: map[string]string{"2025-03": "202503", "2025-04": "202504"}},
+				map[string]string{"d1||202503|": "3/13/1/1", "d1||202504|": "1/5/1/1", "d2||202503|": "1/7/1/1"}},
+			{"one month", services.CellQuery{OrgPath: []string{"c1"}, FromMonth: "2025-03", ToMonth: "2025-03", Statuses: approved,
+				Templates: []string{"drill"}}, map[string]string{"|||": "4/20/2/1"}},
+			{"one month, both statuses", services.CellQuery{OrgPath: []string{"c1"}, FromMonth: "2025-03", ToMonth: "2025-03"},
+				map[string]string{"|||": "5/22/3/1"}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -273,6 +283,39 @@ func testTotalsConcurrent(t *testing.T, s Store) {
 	got := cellSummary(t, s, services.ScopeAll(), services.CellQuery{OrgPath: []string{"c1"}})
 	if d := diff(want, got); d != "" {
 		t.Errorf("totals after %d concurrent updates differ from the records (-want +got):\n%s", moves, d)
+	}
+	// Summed by district and month, with the unitsIn behind each.
+	wantByMonth := map[string]string{}
+	unitsIn := map[string]map[string]bool{}
+	counts := map[string]int64{}
+	for _, r := range list {
+		cur, err := s.Record(t.Context(), services.ScopeAll(), r.ID)
+		noErr(t, "Record", err)
+		ru := services.RollupOf(cur, tmpl)
+		if ru.Empty() {
+			continue
+		}
+		k := string(ru.Status) + " " + cur.OrgPath[1] + " " + ru.Month
+		counts[k]++
+		if unitsIn[k] == nil {
+			unitsIn[k] = map[string]bool{}
+		}
+		unitsIn[k][cur.OrgID] = true
+	}
+	for k, n := range counts {
+		wantByMonth[k] = fmt.Sprintf("%d/%d", n, len(unitsIn[k]))
+	}
+	gotByMonth := map[string]string{}
+	for _, st := range []services.RecordStatus{services.StatusApproved, services.StatusSubmitted} {
+		noErr(t, "Cells by district and month", s.Cells(t.Context(), services.ScopeAll(), services.CellQuery{OrgPath: []string{"c1"},
+			ByOrg: services.OrgChild, ByMonth: true, Statuses: []services.RecordStatus{st}, ByTemplate: true},
+			func(g services.CellGroup) error {
+				gotByMonth[string(st)+" "+g.OrgID+" "+g.Bucket] = fmt.Sprintf("%d/%d", g.Count, g.Schools)
+				return nil
+			}))
+	}
+	if d := diff(wantByMonth, gotByMonth); d != "" {
+		t.Errorf("by district and month (-want +got):\n%s", d)
 	}
 	for _, org := range []string{"s1", "s2", "s3"} {
 		drift, err := s.ReconcileTotals(t.Context(), org, rollupOf(tmpl), false)
