@@ -140,7 +140,8 @@ func TestMonthSplit(t *testing.T) {
 
 func TestCellIDsAreStable(t *testing.T) {
 	k := CellKey{OrgID: "s1", Template: "drill", Status: StatusApproved, Month: "2025-10", Dim: "kind", Value: "消防"}
-	if k.ID() != k.ID() || len(k.ID()) != 24 {
+	again := CellKey{OrgID: "s1", Template: "drill", Status: StatusApproved, Month: "2025-10", Dim: "kind", Value: "消防"}
+	if k.ID() != again.ID() || len(k.ID()) != 24 {
 		t.Fatalf("ID %q: want 24 stable characters", k.ID())
 	}
 	other := k
