@@ -1,6 +1,7 @@
 package services
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,4 +105,43 @@ func TestSchoolYearOfUsesLocalDay(t *testing.T) {
 	if got := DefaultCalendar().SchoolYearOf(at, time.UTC).ID; got != "2024AY" {
 		t.Errorf("UTC: %s, want 2024AY", got)
 	}
+}
+
+// FuzzPeriod: any string either is no period, or names a span of whole
+// months, first day to last, whose months all bucket back into it.
+func FuzzPeriod(f *testing.F) {
+	for _, s := range []string{"2025", "2025Q1", "202503", "2025AY", "2025AY-S1", "2025AY-S2", "2025Q5", "２０２５", ""} {
+		f.Add(s, 2)
+	}
+	f.Fuzz(func(t *testing.T, id string, spring int) {
+		cal := Calendar{SpringTerm: time.Month(spring)}
+		if !cal.Valid() {
+			return
+		}
+		p, ok := cal.Parse(id)
+		if !ok {
+			return
+		}
+		from, err1 := time.Parse(dateLayout, p.From)
+		to, err2 := time.Parse(dateLayout, p.To)
+		if err1 != nil || err2 != nil || to.Before(from) || from.Day() != 1 || to.AddDate(0, 0, 1).Day() != 1 || p.ID != id {
+			t.Fatalf("Parse(%q) = %+v", id, p)
+		}
+		kind := BucketYear
+		switch {
+		case strings.Contains(id, "-S"):
+			kind = BucketSemester
+		case strings.HasSuffix(id, "AY"):
+			kind = BucketSchoolYear
+		case strings.Contains(id, "Q"):
+			kind = BucketQuarter
+		case len(id) == 6:
+			kind = BucketMonth
+		}
+		for m := from; !m.After(to); m = m.AddDate(0, 1, 0) {
+			if got := cal.Bucket(kind, m.Format("2006-01")); got != id {
+				t.Fatalf("%s: month %s buckets as %q", id, m.Format("2006-01"), got)
+			}
+		}
+	})
 }
