@@ -26,20 +26,20 @@ var Example []byte
 
 // Config is huizong's whole configuration.
 type Config struct {
-	Addr           string   `yaml:"addr"`
-	Mode           string   `yaml:"mode"`
-	DataDir        string   `yaml:"data_dir"`
-	Timezone       string   `yaml:"timezone"`
+	Addr     string `yaml:"addr"`
+	Mode     string `yaml:"mode"`
+	DataDir  string `yaml:"data_dir"`
+	Timezone string `yaml:"timezone"`
 	// SpringTermMonth is the month the second semester (下学期) starts;
 	// the first runs from September to the month before.
-	SpringTermMonth int `yaml:"spring_term_month"`
-	MaxBodyBytes   int64    `yaml:"max_body_bytes"`
-	CORSOrigins    []string `yaml:"cors_origins"`
-	TrustedProxies []string `yaml:"trusted_proxies"`
-	SQLite         SQLite   `yaml:"sqlite"`
-	MongoDB        MongoDB  `yaml:"mongodb"`
-	Auth           Auth     `yaml:"auth"`
-	Log            Log      `yaml:"log"`
+	SpringTermMonth int      `yaml:"spring_term_month"`
+	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+	CORSOrigins     []string `yaml:"cors_origins"`
+	TrustedProxies  []string `yaml:"trusted_proxies"`
+	SQLite          SQLite   `yaml:"sqlite"`
+	MongoDB         MongoDB  `yaml:"mongodb"`
+	Auth            Auth     `yaml:"auth"`
+	Log             Log      `yaml:"log"`
 
 	// AdminPassword is the first sysadmin's password, from
 	// HUIZONG_ADMIN_PASSWORD only (never from a file).
