@@ -299,3 +299,24 @@ func isSchoolCode(s string) bool {
 	}
 	return true
 }
+
+// eachSchool calls fn with every school under orgID in id order until it
+// returns false.
+func eachSchool(ctx context.Context, orgs OrgStore, orgID string, fn func(Org) bool) error {
+	q := OrgQuery{Kind: OrgSchool, Page: Page{Limit: MaxLimit}}
+	for {
+		list, err := orgs.Orgs(ctx, ScopeOrg(orgID), q)
+		if err != nil {
+			return err
+		}
+		for _, o := range list {
+			if !fn(o) {
+				return nil
+			}
+		}
+		if len(list) < q.Limit {
+			return nil
+		}
+		q.After = list[len(list)-1].ID
+	}
+}

@@ -539,7 +539,7 @@ const maxDataFilters = 8
 // version.
 func (s *Records) withRollup(ctx context.Context, r Record) (Record, error) {
 	r.Rollup = Rollup{}
-	if !Counts(r.Status) || !r.DeletedAt.IsZero() {
+	if !countsInTotals(r) {
 		return r, nil
 	}
 	t, err := s.templates.TemplateVersion(ctx, r.Template, r.TemplateVersion)

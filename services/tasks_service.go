@@ -218,7 +218,7 @@ func (s *Tasks) resolveTargets(ctx context.Context, orgID string, ids, stages []
 		return out, nil
 	}
 	var out []string
-	err := s.eachSchool(ctx, orgID, func(o Org) bool {
+	err := eachSchool(ctx, s.orgs, orgID, func(o Org) bool {
 		if len(stages) > 0 && !slices.ContainsFunc(o.Stages, func(st string) bool { return slices.Contains(stages, st) }) {
 			return true
 		}
@@ -234,27 +234,6 @@ func (s *Tasks) resolveTargets(ctx context.Context, orgID string, ids, stages []
 		v.Add("school_ids", "no_schools")
 	}
 	return out, nil
-}
-
-// eachSchool calls fn with every school under orgID in id order until it
-// returns false.
-func (s *Tasks) eachSchool(ctx context.Context, orgID string, fn func(Org) bool) error {
-	q := OrgQuery{Kind: OrgSchool, Page: Page{Limit: MaxLimit}}
-	for {
-		list, err := s.orgs.Orgs(ctx, ScopeOrg(orgID), q)
-		if err != nil {
-			return err
-		}
-		for _, o := range list {
-			if !fn(o) {
-				return nil
-			}
-		}
-		if len(list) < q.Limit {
-			return nil
-		}
-		q.After = list[len(list)-1].ID
-	}
 }
 
 // Get returns a task the caller may see: inside their scope, or one that

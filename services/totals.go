@@ -58,10 +58,13 @@ func (r Rollup) Empty() bool { return r.Template == "" }
 // Counts reports whether records of status st count in totals.
 func Counts(st RecordStatus) bool { return st == StatusApproved || st == StatusSubmitted }
 
+// countsInTotals reports whether r adds anything to totals.
+func countsInTotals(r Record) bool { return Counts(r.Status) && r.DeletedAt.IsZero() }
+
 // RollupOf is the contribution of r, written against template version t
 // (r's pinned version), to totals.
 func RollupOf(r Record, t Template) Rollup {
-	if !Counts(r.Status) || !r.DeletedAt.IsZero() || len(r.OccurredOn) < 7 {
+	if !countsInTotals(r) || len(r.OccurredOn) < 7 {
 		return Rollup{}
 	}
 	data, err := DecodeRecordData(r.Data)
@@ -194,6 +197,19 @@ func ParseCombo(v string) map[string]string {
 		out[k] = val
 	}
 	return out
+}
+
+// CellPath is the org path of a cell's unit from what cells keep of it:
+// its city, its district ("" for a city's own records) and the unit.
+func CellPath(city, district, unit string) []string {
+	path := []string{city}
+	if district != "" {
+		path = append(path, district)
+	}
+	if unit != city && unit != district {
+		path = append(path, unit)
+	}
+	return path
 }
 
 // IsSchoolPath reports whether an org path ends at a school: the tree is

@@ -80,7 +80,7 @@ func (s *Totals) rollupFunc(ctx context.Context) func(Record) (Rollup, error) {
 	var mu sync.Mutex
 	versions := map[string]Template{}
 	return func(r Record) (Rollup, error) {
-		if !Counts(r.Status) || !r.DeletedAt.IsZero() {
+		if !countsInTotals(r) {
 			return Rollup{}, nil
 		}
 		key := fmt.Sprintf("%s@%d", r.Template, r.TemplateVersion)

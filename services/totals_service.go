@@ -450,7 +450,7 @@ func (s *Totals) collect(ctx context.Context, p Principal, sp span, agg *aggrega
 // collectRecords works out the cells of the records in [from, to] one by
 // one: what the cells would hold for those days.
 func (s *Totals) collectRecords(ctx context.Context, p Principal, sp span, from, to string, fn func(Cell)) error {
-	versions := map[string]Template{}
+	rollup := s.rollupFunc(ctx)
 	templates := sp.templates
 	if len(templates) == 0 {
 		templates = []string{""}
@@ -464,15 +464,11 @@ func (s *Totals) collectRecords(ctx context.Context, p Principal, sp span, from,
 					return err
 				}
 				for _, r := range list {
-					vk := fmt.Sprintf("%s@%d", r.Template, r.TemplateVersion)
-					t, ok := versions[vk]
-					if !ok {
-						if t, err = s.templates.TemplateVersion(ctx, r.Template, r.TemplateVersion); err != nil {
-							return err
-						}
-						versions[vk] = t
+					ru, err := rollup(r)
+					if err != nil {
+						return err
 					}
-					for _, c := range RollupOf(r, t).Cells() {
+					for _, c := range ru.Cells() {
 						fn(c)
 					}
 				}
@@ -493,18 +489,11 @@ func (s *Totals) schoolsUnder(ctx context.Context, org Org) ([]Org, error) {
 		return []Org{org}, nil
 	}
 	var out []Org
-	q := OrgQuery{Kind: OrgSchool, Page: Page{Limit: MaxLimit}}
-	for {
-		list, err := s.orgs.Orgs(ctx, ScopeOrg(org.ID), q)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, list...)
-		if len(list) < MaxLimit {
-			return out, nil
-		}
-		q.After = list[len(list)-1].ID
-	}
+	err := eachSchool(ctx, s.orgs, org.ID, func(o Org) bool {
+		out = append(out, o)
+		return true
+	})
+	return out, err
 }
 
 // aggregator sums groups of cells into rows.

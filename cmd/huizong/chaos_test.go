@@ -379,7 +379,8 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 		summary = append(summary, fmt.Sprintf("%s: %d", k, v.(*atomic.Int64).Load()))
 		return true
 	})
-	t.Logf("%d operations over %d records, %d processes: %s", ops, len(records), procs+1, strings.Join(summarySorted(summary), ", "))
+	slices.Sort(summary)
+	t.Logf("%d operations over %d records, %d processes: %s", ops, len(records), procs+1, strings.Join(summary, ", "))
 
 	// From scratch: every cell recomputed from the records.
 	var rep struct {
@@ -419,10 +420,4 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 	if total != listed {
 		t.Errorf("totals say %d records, the records say %d", total, listed)
 	}
-}
-
-func summarySorted(s []string) []string {
-	out := slices.Clone(s)
-	slices.Sort(out)
-	return out
 }

@@ -207,30 +207,29 @@ func recordScope(f bson.D, s services.Scope, authorKey string) (bson.D, bool) {
 // then adds it to the totals.
 func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services.RecordEvent) error {
 	const op = "mongo.CreateRecord"
-	pending, err := s.insertRecord(ctx, r, ev)
+	d, err := s.insertRecord(ctx, r, ev)
 	if err != nil {
 		return wrap(op, err)
 	}
-	if pending {
-		// A failure here leaves the record pending: FinishTotals completes
-		// it. The record itself is stored, so the create succeeded.
-		_ = s.applyRollup(ctx, r.ID)
-	}
+	// What it inserted is what applying reads: no need to read it back.
+	// A failure here leaves the record pending: FinishTotals completes it.
+	// The record itself is stored, so the create succeeded.
+	_ = s.applyPending(ctx, pendingDoc{ID: d.ID, Version: d.Version, Rollup: d.Rollup, Touched: d.Touched, Pending: d.RollupPending})
 	return nil
 }
 
 // insertRecord stores r marked pending for totals (when it counts): the
 // first half of CreateRecord, apart so tests can crash after it.
-func (s *Store) insertRecord(ctx context.Context, r services.Record, ev services.RecordEvent) (pending bool, err error) {
+func (s *Store) insertRecord(ctx context.Context, r services.Record, ev services.RecordEvent) (recordDoc, error) {
 	d, err := fromRecord(r)
 	if err != nil {
-		return false, err
+		return recordDoc{}, err
 	}
 	d.History = []eventDoc{fromEvent(ev)}
 	d.Rollup, d.Touched = fromRollup(r.Rollup), cellIDs(r.Rollup)
 	d.RollupPending = len(d.Touched) > 0
 	_, err = s.records.InsertOne(ctx, d)
-	return d.RollupPending, err
+	return d, err
 }
 
 func (s *Store) findRecord(ctx context.Context, op string, f bson.D, sc services.Scope) (services.Record, error) {

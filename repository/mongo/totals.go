@@ -104,13 +104,7 @@ func toCell(d cellDoc) services.Cell {
 			c.Sums[k] = v
 		}
 	}
-	c.OrgPath = []string{d.City}
-	if d.District != "" {
-		c.OrgPath = append(c.OrgPath, d.District)
-	}
-	if d.OrgID != d.City && d.OrgID != d.District {
-		c.OrgPath = append(c.OrgPath, d.OrgID)
-	}
+	c.OrgPath = services.CellPath(d.City, d.District, d.OrgID)
 	return c
 }
 
@@ -151,9 +145,16 @@ func (s *Store) moveCell(ctx context.Context, id, rec string, v int64, want serv
 				bson.E{Key: "mo", Value: want.Month}, bson.E{Key: "dk", Value: want.Dim}, bson.E{Key: "dv", Value: want.Value})
 		}
 		inc := bson.D{{Key: "n", Value: want.Count - cur.N}, {Key: "rv", Value: int64(1)}}
-		for _, k := range slices.Sorted(maps.Keys(union(want.Sums, cur.S))) {
-			if d := want.Sums[k] - cur.S[k]; d != 0 {
-				inc = append(inc, bson.E{Key: "s." + k, Value: d})
+		delta := maps.Clone(want.Sums)
+		if delta == nil {
+			delta = map[string]int64{}
+		}
+		for k, v := range cur.S {
+			delta[k] -= v
+		}
+		for _, k := range slices.Sorted(maps.Keys(delta)) {
+			if delta[k] != 0 {
+				inc = append(inc, bson.E{Key: "s." + k, Value: delta[k]})
 			}
 		}
 		f := bson.D{{Key: "_id", Value: id}}
@@ -182,17 +183,6 @@ func nonZero(m map[string]int64) map[string]int64 {
 		if v != 0 {
 			out[k] = v
 		}
-	}
-	return out
-}
-
-func union(a, b map[string]int64) map[string]int64 {
-	out := maps.Clone(a)
-	if out == nil {
-		out = map[string]int64{}
-	}
-	for k := range b {
-		out[k] += 0
 	}
 	return out
 }

@@ -69,21 +69,6 @@ func encodeSums(sums map[string]int64) string {
 	return b.String()
 }
 
-func decodeSums(s string) (map[string]int64, error) {
-	out := make(map[string]int64, strings.Count(s, ",")+1)
-	for s != "" {
-		var kv string
-		kv, s, _ = strings.Cut(s, ",")
-		k, v, ok := strings.Cut(kv, ":")
-		n, err := strconv.ParseInt(v, 10, 64)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("stored sums %q: malformed", kv)
-		}
-		out[k] = n
-	}
-	return out, nil
-}
-
 // pathAt is element i of an org path, "" past its end.
 func pathAt(path []string, i int) string {
 	if i < len(path) {
@@ -203,24 +188,25 @@ func cellsWhere(path []string) (string, []any) {
 	}
 }
 
-func scanCell(rows scanner, dim string) (services.Cell, error) {
+func scanCell(rows scanner) (services.Cell, error) {
 	var (
 		c              services.Cell
 		st, sums       string
 		district, city string
 		school         bool
 	)
-	if err := rows.Scan(&district, &st, &c.Month, &c.Template, &c.OrgID, &c.Value, &city, &school, &c.Count, &sums); err != nil {
+	if err := rows.Scan(&district, &st, &c.Dim, &c.Month, &c.Template, &c.OrgID, &c.Value, &city, &school, &c.Count, &sums); err != nil {
 		return services.Cell{}, err
 	}
-	c.Status, c.Dim, c.School = services.RecordStatus(st), dim, school
-	c.OrgPath = leafPath(city, district, c.OrgID)
+	c.Status, c.School = services.RecordStatus(st), school
+	c.OrgPath = services.CellPath(city, district, c.OrgID)
 	var err error
-	c.Sums, err = decodeSums(sums)
+	c.Sums, err = addSums(nil, sums)
 	return c, err
 }
 
-const cellCols = `district_id, status, month, template, org_id, value, city_id, school, n, sums`
+// cellCols are the columns scanCell reads.
+const cellCols = `district_id, status, dim, month, template, org_id, value, city_id, school, n, sums`
 
 // Cells sums the cells under q.OrgPath inside sc in SQL, grouped as q
 // asks: the rows SQLite hands over are the answer's, not the cells'.
@@ -348,7 +334,7 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 			return wrap(op, err)
 		}
 		if q.ByOrg == services.OrgLeaf {
-			g.OrgPath, g.School = leafPath(city, district, g.OrgID), school
+			g.OrgPath, g.School = services.CellPath(city, district, g.OrgID), school
 		}
 		if err := fn(g); err != nil {
 			return err
@@ -386,21 +372,6 @@ func useDistrictSums(q services.CellQuery) bool {
 		seen[b] = true
 	}
 	return true
-}
-
-// leafPath is the org path of a cell's unit as far as cells know it:
-// city, district, then the unit.
-func leafPath(city, district, org string) []string {
-	path := []string{city}
-	if district != "" {
-		path = append(path, district)
-		if org != district {
-			path = append(path, org)
-		}
-	} else if org != city {
-		path = append(path, org)
-	}
-	return path
 }
 
 // addSums adds the "key:value,..." sums in s (empty parts allowed, keys
@@ -517,18 +488,16 @@ func (s *Store) reconcile(ctx context.Context, q querier, orgID string, rollup f
 		args = append(args, orgID)
 	}
 	got := map[services.CellKey]services.Cell{}
-	rows, err = q.QueryContext(ctx, `SELECT dim, `+cellCols+` FROM totals WHERE `+where, args...)
+	rows, err = q.QueryContext(ctx, `SELECT `+cellCols+` FROM totals WHERE `+where, args...)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
-		var dim string
-		c, err := scanCell(rowsWithDim{rows, &dim}, "")
+		c, err := scanCell(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
-		c.Dim = dim
 		got[c.CellKey] = c
 	}
 	if err := rows.Close(); err != nil {
@@ -646,14 +615,6 @@ func rebuildDistrictSums(ctx context.Context, q querier, district, city string) 
 		GROUP BY status, dim, template, month, value`, district, city)
 	return err
 }
-
-// rowsWithDim scans a leading dim column before the cell columns.
-type rowsWithDim struct {
-	*sql.Rows
-	dim *string
-}
-
-func (r rowsWithDim) Scan(dest ...any) error { return r.Rows.Scan(append([]any{r.dim}, dest...)...) }
 
 // FinishTotals has nothing to do: totals change in the record's own
 // transaction.
