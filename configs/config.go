@@ -40,6 +40,14 @@ type Config struct {
 	MongoDB         MongoDB  `yaml:"mongodb"`
 	Auth            Auth     `yaml:"auth"`
 	Log             Log      `yaml:"log"`
+	// ShutdownDelay is how long, after SIGTERM, /readyz answers 503 while
+	// the server keeps serving, so a load balancer stops sending requests
+	// before the listener closes.
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
+	Limits        Limits   `yaml:"limits"`
+	// SwaggerUI serves the interactive API docs at /swagger/index.html;
+	// the spec (/swagger/doc.json) is served either way.
+	SwaggerUI bool `yaml:"swagger_ui"`
 
 	// AdminPassword is the first sysadmin's password, from
 	// HUIZONG_ADMIN_PASSWORD only (never from a file).
@@ -70,6 +78,16 @@ type Auth struct {
 	SigningKeyFile  string   `yaml:"signing_key_file"`
 	LoginPerAccount int      `yaml:"login_per_account"`
 	LoginPerIP      int      `yaml:"login_per_ip"`
+}
+
+// Limits are the per-user write budgets: token buckets of a burst and a
+// refill rate per second, and a quota of stored attachment bytes.
+type Limits struct {
+	RecordBurst       int     `yaml:"record_burst"`
+	RecordRate        float64 `yaml:"record_rate"`
+	AttachmentBurst   int     `yaml:"attachment_burst"`
+	AttachmentRate    float64 `yaml:"attachment_rate"`
+	AttachmentQuotaMB int64   `yaml:"attachment_quota_mb"`
 }
 
 // Log configures logging.
@@ -159,6 +177,13 @@ func (c *Config) envKeys() []envKey {
 		{"HUIZONG_SIGNING_KEY_FILE", "auth.signing_key_file", str(&c.Auth.SigningKeyFile)},
 		{"HUIZONG_LOGIN_PER_ACCOUNT", "auth.login_per_account", intSetter(&c.Auth.LoginPerAccount)},
 		{"HUIZONG_LOGIN_PER_IP", "auth.login_per_ip", intSetter(&c.Auth.LoginPerIP)},
+		{"HUIZONG_SHUTDOWN_DELAY", "shutdown_delay", duration(&c.ShutdownDelay)},
+		{"HUIZONG_RECORD_BURST", "limits.record_burst", intSetter(&c.Limits.RecordBurst)},
+		{"HUIZONG_RECORD_RATE", "limits.record_rate", floatSetter(&c.Limits.RecordRate)},
+		{"HUIZONG_ATTACHMENT_BURST", "limits.attachment_burst", intSetter(&c.Limits.AttachmentBurst)},
+		{"HUIZONG_ATTACHMENT_RATE", "limits.attachment_rate", floatSetter(&c.Limits.AttachmentRate)},
+		{"HUIZONG_ATTACHMENT_QUOTA_MB", "limits.attachment_quota_mb", int64Setter(&c.Limits.AttachmentQuotaMB)},
+		{"HUIZONG_SWAGGER_UI", "swagger_ui", boolSetter(&c.SwaggerUI)},
 		{"HUIZONG_LOG_LEVEL", "log.level", str(&c.Log.Level)},
 		{"HUIZONG_LOG_FORMAT", "log.format", str(&c.Log.Format)},
 		{"HUIZONG_ADMIN_PASSWORD", "admin password", str(&c.AdminPassword)},
@@ -217,6 +242,28 @@ func int64Setter(p *int64) func(string) error {
 			return fmt.Errorf("not a whole number: %q", v)
 		}
 		*p = n
+		return nil
+	}
+}
+
+func floatSetter(p *float64) func(string) error {
+	return func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", v)
+		}
+		*p = f
+		return nil
+	}
+}
+
+func boolSetter(p *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		*p = b
 		return nil
 	}
 }
@@ -287,6 +334,7 @@ func (c *Config) validate() error {
 		{"auth.access_ttl", c.Auth.AccessTTL, time.Minute, 24 * time.Hour},
 		{"auth.refresh_ttl", c.Auth.RefreshTTL, time.Hour, 365 * 24 * time.Hour},
 		{"auth.refresh_grace", c.Auth.RefreshGrace, 0, 5 * time.Minute},
+		{"shutdown_delay", c.ShutdownDelay, 0, 5 * time.Minute},
 	} {
 		if d.v.Std() < d.min || d.v.Std() > d.max {
 			return bad(d.key, "want %v to %v, got %v", d.min, d.max, d.v.Std())
@@ -303,6 +351,15 @@ func (c *Config) validate() error {
 	}
 	if c.Auth.LoginPerIP < 1 {
 		return bad("auth.login_per_ip", "must be at least 1")
+	}
+	if c.Limits.RecordBurst < 1 || c.Limits.AttachmentBurst < 1 {
+		return bad("limits", "record_burst and attachment_burst must be at least 1")
+	}
+	if !(c.Limits.RecordRate > 0) || !(c.Limits.AttachmentRate > 0) {
+		return bad("limits", "record_rate and attachment_rate must be above 0 (per second)")
+	}
+	if c.Limits.AttachmentQuotaMB < 1 {
+		return bad("limits.attachment_quota_mb", "must be at least 1")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

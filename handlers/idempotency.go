@@ -43,7 +43,7 @@ func idempotent(svc *services.Idempotency) gin.HandlerFunc {
 		h := sha256.New()
 		h.Write([]byte(c.ContentType() + "\x00"))
 		h.Write(body)
-		ticket, answer, err := svc.Begin(c.Request.Context(), caller(c).User.ID, routeKey(c), key, h.Sum(nil))
+		ticket, answer, err := svc.Begin(c.Request.Context(), caller(c).User.ID, c.Request.Method+" "+c.Request.URL.Path, key, h.Sum(nil))
 		if err != nil {
 			respondError(c, err)
 			return

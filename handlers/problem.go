@@ -88,6 +88,9 @@ func respondError(c *gin.Context, err error) {
 			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(se.RetryAfter.Seconds()))))
 		}
 	}
+	if kind == services.KindUnavailable && errors.Is(err, services.ErrStorage) {
+		code = services.CodeStorageUnavailable
+	}
 	if kind == services.KindUnavailable && c.Writer.Header().Get("Retry-After") == "" {
 		c.Header("Retry-After", "5")
 	}

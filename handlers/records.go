@@ -21,6 +21,7 @@ import (
 type Records struct {
 	records *services.Records
 	out     presenter
+	budget  *services.Limiter // per-user record writes; a batch costs its length
 }
 
 // RecordRequest is a new record. Only these fields may be sent: status
@@ -99,27 +100,33 @@ type ReviewResponse struct {
 // RecordResponse is one record. A withdrawn record in a sync list is a
 // tombstone: id, client_id, status "withdrawn", deleted true and times.
 type RecordResponse struct {
-	ID              string            `json:"id"`
-	ClientID        string            `json:"client_id"`
-	Template        string            `json:"template,omitempty" example:"safety_drill"`
-	TemplateVersion int64             `json:"template_version,omitempty" example:"1"`
-	OrgID           string            `json:"org_id,omitempty"`
-	AuthorID        string            `json:"author_id,omitempty"`
-	AuthorRole      string            `json:"author_role,omitempty"`
-	OccurredOn      string            `json:"occurred_on,omitempty" example:"2025-10-09"`
-	EndOn           string            `json:"end_on,omitempty"`
-	Title           string            `json:"title,omitempty"`
-	Description     string            `json:"description,omitempty"`
-	Data            json.RawMessage   `json:"data,omitempty" swaggertype:"object"`
-	Attachments     []string          `json:"attachments,omitempty"`
-	Status          string            `json:"status" enums:"draft,submitted,approved,returned,withdrawn"`
-	Warnings        []WarningResponse `json:"warnings"`
-	Review          *ReviewResponse   `json:"review,omitempty"`
-	Deleted         bool              `json:"deleted,omitempty"`
-	Version         int64             `json:"version"`
-	CreatedAt       string            `json:"created_at,omitempty"`
-	UpdatedAt       string            `json:"updated_at"`
-	DeletedAt       string            `json:"deleted_at,omitempty"`
+	ID              string `json:"id"`
+	ClientID        string `json:"client_id"`
+	Template        string `json:"template,omitempty" example:"safety_drill"`
+	TemplateVersion int64  `json:"template_version,omitempty" example:"1"`
+	OrgID           string `json:"org_id,omitempty"`
+	AuthorID        string `json:"author_id,omitempty"`
+	// AuthorName is the author's name, left out when the author lies
+	// outside the caller's scope.
+	AuthorName  string            `json:"author_name,omitempty" example:"张老师"`
+	AuthorRole  string            `json:"author_role,omitempty"`
+	OccurredOn  string            `json:"occurred_on,omitempty" example:"2025-10-09"`
+	EndOn       string            `json:"end_on,omitempty"`
+	Title       string            `json:"title,omitempty"`
+	Description string            `json:"description,omitempty"`
+	Data        json.RawMessage   `json:"data,omitempty" swaggertype:"object"`
+	Attachments []string          `json:"attachments,omitempty"`
+	Status      string            `json:"status" enums:"draft,submitted,approved,returned,withdrawn"`
+	Warnings    []WarningResponse `json:"warnings"`
+	Review      *ReviewResponse   `json:"review,omitempty"`
+	// ReviewerName is the name of review.by, left out without a review
+	// or when the reviewer lies outside the caller's scope.
+	ReviewerName string `json:"reviewer_name,omitempty" example:"王校长"`
+	Deleted      bool   `json:"deleted,omitempty"`
+	Version      int64  `json:"version"`
+	CreatedAt    string `json:"created_at,omitempty"`
+	UpdatedAt    string `json:"updated_at"`
+	DeletedAt    string `json:"deleted_at,omitempty"`
 } //	@name	Record
 
 // RecordList is one page of records.
@@ -137,9 +144,12 @@ type ChangeResponse struct {
 
 // EventResponse is one entry of a record's audit history.
 type EventResponse struct {
-	Version   int64            `json:"version"`
-	At        string           `json:"at"`
-	ActorID   string           `json:"actor_id"`
+	Version int64  `json:"version"`
+	At      string `json:"at"`
+	ActorID string `json:"actor_id"`
+	// ActorName is the actor's name, left out when the actor lies outside
+	// the caller's scope (a district admin, seen by a school).
+	ActorName string           `json:"actor_name,omitempty" example:"王校长"`
 	ActorRole string           `json:"actor_role"`
 	Action    string           `json:"action" enums:"create,edit,submit,approve,return,reopen,withdraw"`
 	Comment   string           `json:"comment,omitempty"`
@@ -152,13 +162,14 @@ type HistoryList struct {
 	NextCursor string          `json:"next_cursor"`
 } //	@name	RecordHistory
 
-func (p presenter) record(r services.Record, l lang) RecordResponse {
+// record presents r; names maps user ids to names (authors, reviewers).
+func (p presenter) record(r services.Record, l lang, names map[string]string) RecordResponse {
 	if r.Status == services.StatusWithdrawn {
 		return RecordResponse{ID: r.ID, ClientID: r.ClientID, Status: string(r.Status), Deleted: true,
 			Warnings: []WarningResponse{}, Version: r.Version, UpdatedAt: p.time(r.UpdatedAt), DeletedAt: p.time(r.DeletedAt)}
 	}
 	out := RecordResponse{ID: r.ID, ClientID: r.ClientID, Template: r.Template, TemplateVersion: r.TemplateVersion,
-		OrgID: r.OrgID, AuthorID: r.AuthorID, AuthorRole: string(r.AuthorRole), OccurredOn: r.OccurredOn, EndOn: r.EndOn,
+		OrgID: r.OrgID, AuthorID: r.AuthorID, AuthorName: names[r.AuthorID], AuthorRole: string(r.AuthorRole), OccurredOn: r.OccurredOn, EndOn: r.EndOn,
 		Title: r.Title, Description: r.Description, Data: r.Data, Attachments: r.Attachments, Status: string(r.Status),
 		Warnings: make([]WarningResponse, 0, len(r.Warnings)), Version: r.Version,
 		CreatedAt: p.time(r.CreatedAt), UpdatedAt: p.time(r.UpdatedAt)}
@@ -172,8 +183,30 @@ func (p presenter) record(r services.Record, l lang) RecordResponse {
 	if r.Review.Action != "" {
 		out.Review = &ReviewResponse{By: r.Review.By, Role: string(r.Review.Role), At: p.time(r.Review.At),
 			Action: r.Review.Action, Comment: r.Review.Comment}
+		out.ReviewerName = names[r.Review.By]
 	}
 	return out
+}
+
+// recordNames looks up the authors and reviewers of rs inside the
+// caller's scope, each once; nothing when pick leaves names out.
+func (h *Records) recordNames(c *gin.Context, rs []services.Record, pick map[string]bool) (map[string]string, error) {
+	if pick != nil && !pick["author_name"] && !pick["reviewer_name"] {
+		return nil, nil
+	}
+	ids := make([]string, 0, 2*len(rs))
+	for _, r := range rs {
+		if r.Status == services.StatusWithdrawn {
+			continue
+		}
+		if pick == nil || pick["author_name"] {
+			ids = append(ids, r.AuthorID)
+		}
+		if r.Review.Action != "" && (pick == nil || pick["reviewer_name"]) {
+			ids = append(ids, r.Review.By)
+		}
+	}
+	return h.records.UserNames(c.Request.Context(), caller(c), ids...)
 }
 
 // filterPattern is what template keys and ids look like.
@@ -181,9 +214,9 @@ var filterPattern = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
 
 // recordFields are the names fields= may pick.
 var recordFields = map[string]bool{"id": true, "client_id": true, "template": true, "template_version": true,
-	"org_id": true, "author_id": true, "author_role": true, "occurred_on": true, "end_on": true, "title": true,
+	"org_id": true, "author_id": true, "author_name": true, "author_role": true, "occurred_on": true, "end_on": true, "title": true,
 	"description": true, "data": true, "attachments": true, "status": true, "warnings": true, "review": true,
-	"deleted": true, "version": true, "created_at": true, "updated_at": true, "deleted_at": true}
+	"reviewer_name": true, "deleted": true, "version": true, "created_at": true, "updated_at": true, "deleted_at": true}
 
 // parseFields reads fields=a,b,c; id, status and version always come.
 func parseFields(c *gin.Context) (map[string]bool, error) {
@@ -250,7 +283,10 @@ func decodeRecordCursor(s string, sync bool) (services.RecordCursor, error) {
 // respondRecord answers one record with its ETag.
 func (h *Records) respondRecord(c *gin.Context, status int, r services.Record) {
 	c.Header("ETag", etag(r.Version))
-	c.JSON(status, h.out.record(r, negotiate(c.GetHeader("Accept-Language"))))
+	// The change is made: a failed name look-up leaves names out rather
+	// than failing the answer.
+	names, _ := h.recordNames(c, []services.Record{r}, nil)
+	c.JSON(status, h.out.record(r, negotiate(c.GetHeader("Accept-Language")), names))
 }
 
 // Create submits a record.
@@ -316,6 +352,11 @@ func (h *Records) Batch(c *gin.Context) {
 	}
 	if len(req.Records) > services.MaxBatchRecords {
 		respondError(c, services.Invalid("records.batch", services.Field("records", "too_many", "max", services.MaxBatchRecords)))
+		return
+	}
+	// A batch costs what its records would cost sent one by one.
+	if err := charge(c, h.budget, len(req.Records)); err != nil {
+		respondError(c, err)
 		return
 	}
 	// Each item is decoded on its own, so a malformed one is reported as
@@ -497,10 +538,15 @@ func (h *Records) List(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
+	names, err := h.recordNames(c, rs, pick)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
 	l := negotiate(c.GetHeader("Accept-Language"))
 	out := RecordList{Items: make([]any, 0, len(rs))}
 	for _, r := range rs {
-		item, err := project(h.out.record(r, l), pick)
+		item, err := project(h.out.record(r, l, names), pick)
 		if err != nil {
 			respondError(c, err)
 			return
@@ -684,7 +730,7 @@ func (h *Records) Reopen(c *gin.Context) {
 // History lists a record's audit history.
 //
 //	@Summary		Record history
-//	@Description	Every change to a record, oldest first: who, when, which action, and each changed field before and after. Available for withdrawn records too.
+//	@Description	Every change to a record, oldest first: who (id, role and, inside the caller's scope, name), when, which action, and each changed field before and after. Available for withdrawn records too.
 //	@ID				recordHistory
 //	@Tags			records
 //	@Security		BearerAuth
@@ -713,10 +759,20 @@ func (h *Records) History(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.ActorID
+	}
+	names, err := h.records.UserNames(c.Request.Context(), caller(c), ids...)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
 	out := HistoryList{Items: make([]EventResponse, 0, len(evs))}
 	for _, ev := range evs {
-		e := EventResponse{Version: ev.Version, At: h.out.time(ev.At), ActorID: ev.ActorID, ActorRole: string(ev.ActorRole),
-			Action: ev.Action, Comment: ev.Comment, Changes: make([]ChangeResponse, 0, len(ev.Changes))}
+		e := EventResponse{Version: ev.Version, At: h.out.time(ev.At), ActorID: ev.ActorID, ActorName: names[ev.ActorID],
+			ActorRole: string(ev.ActorRole),
+			Action:    ev.Action, Comment: ev.Comment, Changes: make([]ChangeResponse, 0, len(ev.Changes))}
 		for _, ch := range ev.Changes {
 			e.Changes = append(e.Changes, ChangeResponse{Field: ch.Field, Before: ch.Before, After: ch.After})
 		}

@@ -36,6 +36,11 @@ type Services struct {
 	Attachments *services.Attachments
 	Tasks       *services.Tasks
 	Totals      *services.Totals
+	// RecordBudget and AttachmentBudget are the per-user write budgets:
+	// a record create, edit, submit or withdrawal costs 1, a batch costs
+	// its number of records, an upload 1 (nil: unlimited).
+	RecordBudget     *services.Limiter
+	AttachmentBudget *services.Limiter
 }
 
 // Readiness reports whether the store answers, and which store it is.
@@ -188,21 +193,22 @@ func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Token
 	api.POST("/templates/:key/copy", idem, templates.Copy)
 	api.PATCH("/templates/:key", templates.Update)
 
-	records := &Records{records: svc.Records, out: out}
+	records := &Records{records: svc.Records, out: out, budget: svc.RecordBudget}
+	write := spend(svc.RecordBudget)
 	api.GET("/records", records.List)
-	api.POST("/records", idem, records.Create)
+	api.POST("/records", write, idem, records.Create)
 	api.POST("/records\\:batch", idem, records.Batch)
 	api.GET("/records/:id", records.Get)
-	api.PATCH("/records/:id", records.Update)
-	api.DELETE("/records/:id", records.Delete)
+	api.PATCH("/records/:id", write, records.Update)
+	api.DELETE("/records/:id", write, records.Delete)
 	api.GET("/records/:id/history", records.History)
-	api.POST("/records/:id/submit", idem, records.Submit)
+	api.POST("/records/:id/submit", write, idem, records.Submit)
 	api.POST("/records/:id/approve", idem, records.Approve)
 	api.POST("/records/:id/return", idem, records.Return)
 	api.POST("/records/:id/reopen", idem, records.Reopen)
 
 	attachments := &Attachments{attachments: svc.Attachments, out: out}
-	api.POST("/attachments", idem, attachments.Create)
+	api.POST("/attachments", spend(svc.AttachmentBudget), idem, attachments.Create)
 	api.GET("/attachments/:id", attachments.Get)
 	api.GET("/attachments/:id/content", attachments.Content)
 	api.GET("/attachments/:id/thumbnail", attachments.Thumbnail)

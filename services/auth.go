@@ -63,15 +63,20 @@ type Auth struct {
 	sessions       SessionStore
 	tokens         *Tokens
 	passwords      *Passwords
+	// accountLimiter throttles sign-in per (account, client IP), so
+	// failures from one address never lock the owner out elsewhere;
+	// accountWide allows ten times as much per account from everywhere,
+	// against guessing spread over many addresses.
 	accountLimiter *Limiter
+	accountWide    *Limiter
 	ipLimiter      *Limiter
 	clock          Clock
 	cfg            AuthConfig
 	log            *slog.Logger
 }
 
-// NewAuth returns an Auth. The limiters throttle sign-in per account and
-// per client IP (nil: no throttling); log may be nil.
+// NewAuth returns an Auth. The limiters throttle sign-in per (account,
+// client IP) and per client IP (nil: no throttling); log may be nil.
 func NewAuth(users UserStore, sessions SessionStore, tokens *Tokens, passwords *Passwords, accountLimiter, ipLimiter *Limiter, clock Clock, cfg AuthConfig, log *slog.Logger) *Auth {
 	if cfg.AccessTTL <= 0 {
 		cfg.AccessTTL = 15 * time.Minute
@@ -85,9 +90,13 @@ func NewAuth(users UserStore, sessions SessionStore, tokens *Tokens, passwords *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var wide *Limiter
+	if accountLimiter != nil {
+		wide = NewLimiter(accountLimiter.every/10, int(accountLimiter.burst)*10, accountLimiter.maxKeys, clock)
+	}
 	return &Auth{
 		users: users, sessions: sessions, tokens: tokens, passwords: passwords,
-		accountLimiter: accountLimiter, ipLimiter: ipLimiter,
+		accountLimiter: accountLimiter, accountWide: wide, ipLimiter: ipLimiter,
 		clock: clock, cfg: cfg, log: log,
 	}
 }
@@ -168,20 +177,28 @@ func (a *Auth) Login(ctx context.Context, c Credentials) (TokenPair, error) {
 			return TokenPair{}, rateLimited(op, wait)
 		}
 	}
-	if ok, wait := a.accountLimiter.Allow(login); !ok {
+	bad := unauthorized(op, CodeInvalidCredentials, nil)
+	u, err := a.users.UserByLogin(ctx, login)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return TokenPair{}, storeErr(op, err)
+	}
+	// The budget is the account's, whichever of its logins (username or
+	// mobile number) is typed; an unknown login has its own.
+	account := "login:" + login
+	if err == nil {
+		account = "user:" + u.ID
+	}
+	if ok, wait := a.accountLimiter.Allow(account + "|" + c.IP); !ok {
 		return TokenPair{}, rateLimited(op, wait)
 	}
-	bad := unauthorized(op, CodeInvalidCredentials, nil)
-
-	u, err := a.users.UserByLogin(ctx, login)
+	if ok, wait := a.accountWide.Allow(account); !ok {
+		return TokenPair{}, rateLimited(op, wait)
+	}
 	if errors.Is(err, ErrNotFound) || (err == nil && len(c.Password) > maxLoginPassLen) {
 		if err := a.passwords.VerifyDummy(ctx, c.Password[:min(len(c.Password), maxLoginPassLen)]); err != nil {
 			return TokenPair{}, storeErr(op, err)
 		}
 		return TokenPair{}, bad
-	}
-	if err != nil {
-		return TokenPair{}, storeErr(op, err)
 	}
 	ok, rehash, err := a.passwords.Verify(ctx, u.PasswordHash, c.Password)
 	if err != nil {
@@ -207,7 +224,11 @@ func (a *Auth) Login(ctx context.Context, c Credentials) (TokenPair, error) {
 	sid := NewID(now)
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
-	refresh := sid + "." + refreshEncoding.EncodeToString(secret)
+	signer := a.tokens.current().signer
+	if signer == nil {
+		return TokenPair{}, storeErr(op, errors.New("no signing key"))
+	}
+	refresh := sealRefresh(signer, sid, refreshEncoding.EncodeToString(secret))
 	rotated := now.Truncate(time.Second)
 	s := Session{
 		ID:          sid,
@@ -276,11 +297,11 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken, ip string) (TokenPair,
 			return TokenPair{}, storeErr(op, err)
 		}
 		gen := s.Generation + 1
-		mac := a.tokens.RefreshMAC(refreshData(sid, gen, refreshToken))
-		if mac == nil {
+		signer := a.tokens.current().signer
+		if signer == nil {
 			return TokenPair{}, storeErr(op, errors.New("no signing key"))
 		}
-		next := sid + "." + refreshEncoding.EncodeToString(mac)
+		next := sealRefresh(signer, sid, refreshEncoding.EncodeToString(refreshMAC(signer, refreshData(sid, gen, refreshToken))))
 		rotated := now.Truncate(time.Second)
 		r := Rotation{
 			CurrentHash: hashRefresh(next),
@@ -323,6 +344,13 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken, ip string) (TokenPair,
 		return a.replay(ctx, op, s, refreshToken)
 	}
 
+	// Only a token this server really issued proves theft: the session id
+	// travels in every access token, so a made-up secret with a real id
+	// must not let anyone sign the owner out.
+	if !a.tokens.issuedRefresh(refreshToken) {
+		a.log.WarnContext(ctx, "refresh token not issued by this server", "session", sid, "ip", ip)
+		return TokenPair{}, unauthorized(op, CodeInvalidToken, errors.New("refresh token not issued here"))
+	}
 	// An old token presented after its successor was issued: the token was
 	// copied, so nobody holding either can be trusted (RFC 9700 4.14.2).
 	if err := a.sessions.RevokeSession(ctx, s.UserID, sid, now); err != nil {
@@ -338,7 +366,7 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken, ip string) (TokenPair,
 // this instance may sign with another key than the one that answered.
 func (a *Auth) replay(ctx context.Context, op string, s Session, presented string) (TokenPair, error) {
 	for _, c := range a.tokens.refreshMACs(refreshData(s.ID, s.Generation, presented)) {
-		next := s.ID + "." + refreshEncoding.EncodeToString(c.mac)
+		next := sealRefresh(c.key, s.ID, refreshEncoding.EncodeToString(c.mac))
 		if !equalHash(hashRefresh(next), s.CurrentHash) {
 			continue
 		}
@@ -446,7 +474,7 @@ func (a *Auth) ChangePassword(ctx context.Context, p Principal, oldPassword, new
 	}
 	// Throttled like a sign-in (same budget): a stolen access token must
 	// not become a password-guessing oracle.
-	if ok, wait := a.accountLimiter.Allow(NormalizeLogin(p.User.Username)); !ok {
+	if ok, wait := a.accountWide.Allow("user:" + p.User.ID); !ok {
 		return rateLimited(op, wait)
 	}
 	for attempt := 0; ; attempt++ {
@@ -481,6 +509,39 @@ func (a *Auth) ChangePassword(ctx context.Context, p Principal, oldPassword, new
 		}
 		return nil
 	}
+}
+
+// ResetPassword is the operator's way back in (huizong admin
+// reset-password): it sets the password of the account with login, or a
+// generated one when password is empty (returned, and the account must
+// change it at next sign-in), then signs the account out everywhere and
+// invalidates its access tokens. It needs no principal: whoever can run
+// the binary against the data already holds the data.
+func (a *Auth) ResetPassword(ctx context.Context, login, password string) (generated string, u User, err error) {
+	const op = "auth.reset_password"
+	u, err = a.users.UserByLogin(ctx, NormalizeLogin(login))
+	if err != nil {
+		return "", User{}, storeErr(op, err)
+	}
+	if password == "" {
+		generated = GeneratePassword()
+		password = generated
+	} else if fe := CheckPassword(password); len(fe) > 0 {
+		return "", User{}, Invalid(op, fe...)
+	}
+	if u.PasswordHash, err = a.passwords.Hash(ctx, password); err != nil {
+		return "", User{}, storeErr(op, err)
+	}
+	now := a.now()
+	u.PasswordChangedAt, u.UpdatedAt, u.MustChangePassword = now, now, generated != ""
+	if u, err = a.users.UpdateUser(ctx, ScopeAll(), u); err != nil {
+		return "", User{}, storeErr(op, err)
+	}
+	if err := a.sessions.RevokeUserSessions(ctx, u.ID, "", now); err != nil {
+		return "", User{}, storeErr(op, err)
+	}
+	a.log.WarnContext(ctx, "password reset by the operator; every session revoked", "user", u.ID, "username", u.Username)
+	return generated, u, nil
 }
 
 // EnsureAdmin creates the first account on an empty store: the system
@@ -531,14 +592,15 @@ func (a *Auth) EnsureAdmin(ctx context.Context, password string) (generated stri
 	return generated, true, nil
 }
 
-// parseRefresh checks the shape <session id>.<43 base64url characters>
-// and returns the session id.
+// parseRefresh checks the shape <session id>.<43 base64url characters>.<22
+// base64url characters of issuance tag> and returns the session id.
 func parseRefresh(tok string) (string, bool) {
 	if len(tok) > maxRefreshLen {
 		return "", false
 	}
-	sid, secret, ok := strings.Cut(tok, ".")
-	if !ok || len(sid) != 26 || len(secret) != 43 {
+	sid, rest, ok := strings.Cut(tok, ".")
+	secret, tag, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || len(sid) != 26 || len(secret) != 43 || len(tag) != refreshTagLen {
 		return "", false
 	}
 	for i := 0; i < len(sid); i++ {
@@ -550,7 +612,38 @@ func parseRefresh(tok string) (string, bool) {
 	if b, err := refreshEncoding.Strict().DecodeString(secret); err != nil || len(b) != 32 {
 		return "", false
 	}
+	if b, err := refreshEncoding.Strict().DecodeString(tag); err != nil || len(b) != 16 {
+		return "", false
+	}
 	return sid, true
+}
+
+// refreshTagLen is the length of a refresh token's issuance tag: 16 bytes
+// of HMAC, base64url.
+const refreshTagLen = 22
+
+// sealRefresh appends to sid.secret the tag that proves k's server issued
+// it: an HMAC under the refresh secret derived from k.
+func sealRefresh(k *tokenKey, sid, secret string) string {
+	body := sid + "." + secret
+	return body + "." + refreshEncoding.EncodeToString(refreshMAC(k, []byte("issued|"+body))[:16])
+}
+
+// issuedRefresh reports whether tok carries a valid issuance tag under any
+// verifying key, that is, whether this server (or an instance sharing its
+// keys) issued it.
+func (t *Tokens) issuedRefresh(tok string) bool {
+	i := strings.LastIndexByte(tok, '.')
+	if i < 0 {
+		return false
+	}
+	body, tag := tok[:i], tok[i+1:]
+	for _, c := range t.refreshMACs([]byte("issued|" + body)) {
+		if subtle.ConstantTimeCompare([]byte(refreshEncoding.EncodeToString(c.mac[:16])), []byte(tag)) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // hashRefresh is how a refresh token is stored: hex SHA-256. The token has

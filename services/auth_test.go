@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -136,7 +137,7 @@ func accessLeft(issued, now time.Time) time.Duration {
 	return issued.Truncate(time.Second).Add(15 * time.Minute).Sub(now).Truncate(time.Second)
 }
 
-var refreshShape = regexp.MustCompile(`^[0-9a-z]{26}\.[A-Za-z0-9_-]{43}$`)
+var refreshShape = regexp.MustCompile(`^[0-9a-z]{26}\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$`)
 
 func TestLoginByUsernameAndMobile(t *testing.T) {
 	e := newAuthEnv(t)
@@ -198,27 +199,46 @@ func TestLoginRateLimited(t *testing.T) {
 	ctx := context.Background()
 	e := newAuthEnv(t)
 
-	// Per account: 5 tries, whatever IP they claim to come from.
+	// Per (account, IP): 5 wrong passwords from one address throttle that
+	// address, whichever login of the account it types (username or mobile).
 	for i := range 5 {
-		_, err := e.auth.Login(ctx, services.Credentials{Login: "zhang.san", Password: "guess", IP: fmt.Sprint("10.1.0.", i)})
+		login := "zhang.san"
+		if i%2 == 1 {
+			login = "13800138000"
+		}
+		_, err := e.auth.Login(ctx, services.Credentials{Login: login, Password: "guess", IP: "10.1.0.1"})
 		wantErr(t, "wrong password", err, badCredentials)
 	}
-	_, err := e.auth.Login(ctx, services.Credentials{Login: "ZHANG.SAN", Password: teacherPassword, IP: "10.1.0.99"})
-	wantErr(t, "6th try, right password", err, limited)
+	_, err := e.auth.Login(ctx, services.Credentials{Login: "ZHANG.SAN", Password: teacherPassword, IP: "10.1.0.1"})
+	wantErr(t, "6th try from the same address, right password", err, limited)
 	var se *services.Error
 	if !errors.As(err, &se) || se.RetryAfter <= 0 || se.RetryAfter > time.Minute {
 		t.Fatalf("RetryAfter = %v, want (0, 1m]", se.RetryAfter)
 	}
+	_, err = e.auth.Login(ctx, services.Credentials{Login: "13800138000", Password: teacherPassword, IP: "10.1.0.1"})
+	wantErr(t, "the mobile number shares the budget", err, limited)
+	// The owner, elsewhere, is not locked out by an attacker's failures.
+	e.login(t, "zhang.san", teacherPassword, "10.2.0.1")
 	// The limit is the same for an account that does not exist.
 	for range 5 {
 		_, err := e.auth.Login(ctx, services.Credentials{Login: "ghost", Password: "guess", IP: "10.1.1.1"})
 		wantErr(t, "unknown user", err, badCredentials)
 	}
-	_, err = e.auth.Login(ctx, services.Credentials{Login: "ghost", Password: "guess", IP: "10.1.1.2"})
+	_, err = e.auth.Login(ctx, services.Credentials{Login: "ghost", Password: "guess", IP: "10.1.1.1"})
 	wantErr(t, "unknown user, 6th try", err, limited)
 
 	e.clk.Add(time.Minute)
-	e.login(t, "zhang.san", teacherPassword, "10.1.0.100")
+	e.login(t, "zhang.san", teacherPassword, "10.1.0.1")
+
+	// Guessing spread over many addresses meets the account-wide budget
+	// (ten times the per-address one).
+	e.clk.Add(time.Hour)
+	for i := range 50 {
+		_, err := e.auth.Login(ctx, services.Credentials{Login: "li.si", Password: "guess", IP: fmt.Sprint("10.5.", i/5, ".", i%5)})
+		wantErr(t, "spread guessing", err, badCredentials)
+	}
+	_, err = e.auth.Login(ctx, services.Credentials{Login: "li.si", Password: "guess", IP: "10.5.99.1"})
+	wantErr(t, "spread guessing over the account-wide budget", err, limited)
 
 	// Per IP: 10 tries across accounts, then throttled even for a fresh
 	// account.
@@ -408,6 +428,33 @@ func TestRefreshReuseRevokesSession(t *testing.T) {
 	wantErr(t, "the legitimate new token after reuse", err, badToken)
 	_, err = e.auth.Authenticate(ctx, first.AccessToken)
 	wantErr(t, "access token of the revoked session", err, badToken)
+}
+
+func TestForgedRefreshDoesNotRevoke(t *testing.T) {
+	ctx := context.Background()
+	e := newAuthEnv(t)
+	login := e.login(t, "zhang.san", teacherPassword, "10.0.0.1")
+	sid := e.principal(t, login.AccessToken).SessionID
+	secret := strings.Repeat("A", 43)
+	tests := []struct{ name, token string }{
+		{"the session id with an invented secret and tag", sid + "." + secret + "." + strings.Repeat("B", 22)},
+		{"the real secret with an invented tag", login.RefreshToken[:len(login.RefreshToken)-22] + strings.Repeat("C", 22)},
+		{"the old shape without a tag", sid + "." + secret},
+	}
+	e.clk.Add(time.Minute)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.auth.Refresh(ctx, tt.token, "10.6.6.6")
+			wantErr(t, "forged refresh", err, badToken)
+			if s := e.session(t, sid); !s.RevokedAt.IsZero() {
+				t.Fatal("a forged refresh token signed the owner out")
+			}
+		})
+	}
+	// The owner's real token still works.
+	if _, err := e.auth.Refresh(ctx, login.RefreshToken, "10.0.0.1"); err != nil {
+		t.Fatalf("the real token after forgeries: %v", err)
+	}
 }
 
 func TestRefreshConcurrentRetries(t *testing.T) {

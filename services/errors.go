@@ -18,7 +18,18 @@ var (
 	ErrStale = errors.New("stale version")
 	// ErrUnavailable means the store cannot be reached right now.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrStorage means the store's disk failed a write or a read: full,
+	// read-only, unwritable or failing. It is ErrUnavailable too (503,
+	// Retry-After), never the client's fault.
+	ErrStorage = fmt.Errorf("%w: storage failed", ErrUnavailable)
 )
+
+// CodePasswordChangeRequired refuses an account that must change the
+// password an admin gave it before doing anything else.
+const CodePasswordChangeRequired = "password_change_required"
+
+// CodeStorageUnavailable is the problem code of ErrStorage.
+const CodeStorageUnavailable = "storage_unavailable"
 
 // Kind classifies an Error for the one place that maps errors to HTTP.
 type Kind int

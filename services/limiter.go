@@ -52,9 +52,18 @@ func NewLimiter(every time.Duration, burst, maxKeys int, clock Clock) *Limiter {
 // Allow spends one token of key. When none is left it reports false and
 // how long until one is.
 func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+	return l.AllowN(key, 1)
+}
+
+// AllowN spends n tokens of key at once (a batch of n records), or none:
+// when fewer are left it reports false and how long until there are
+// enough. n above the burst is charged as the burst, so the largest
+// request allowed can always pass once the bucket is full.
+func (l *Limiter) AllowN(key string, n int) (ok bool, retryAfter time.Duration) {
 	if l == nil {
 		return true, 0
 	}
+	cost := min(max(float64(n), 1), l.burst)
 	now := l.clock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -67,11 +76,11 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 		l.buckets[key] = b
 	}
 	l.refill(b, now)
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.tokens >= cost {
+		b.tokens -= cost
 		return true, 0
 	}
-	wait := time.Duration(math.Ceil((1 - b.tokens) * float64(l.every)))
+	wait := time.Duration(math.Ceil((cost - b.tokens) * float64(l.every)))
 	return false, wait
 }
 

@@ -108,3 +108,30 @@ func TestNilLimiterAllows(t *testing.T) {
 		t.Fatal("nil limiter refused")
 	}
 }
+
+func TestLimiterAllowN(t *testing.T) {
+	clk := &testClock{t: time.Date(2025, 10, 9, 8, 30, 0, 0, time.UTC)}
+	l := NewLimiter(100*time.Millisecond, 1000, 100, clk.Now) // a burst of 1,000, 10 a second
+	tests := []struct {
+		advance time.Duration
+		n       int
+		ok      bool
+		retry   time.Duration
+	}{
+		{0, 100, true, 0},                     // a batch of 100
+		{0, 850, true, 0},                     // 950 spent
+		{0, 100, false, 5 * time.Second},      // 50 left: all or nothing, 50 more in 5 s
+		{0, 50, true, 0},                      // exactly what is left
+		{time.Second, 10, true, 0},            // 10 refilled in a second
+		{0, 1, false, 100 * time.Millisecond}, // empty
+		{200 * time.Second, 5000, true, 0},    // over the burst is charged as the burst
+		{0, 1, false, 100 * time.Millisecond},
+	}
+	for i, tt := range tests {
+		clk.Add(tt.advance)
+		ok, retry := l.AllowN("teacher", tt.n)
+		if ok != tt.ok || retry != tt.retry {
+			t.Errorf("step %d: AllowN(%d) = %v, %v; want %v, %v", i, tt.n, ok, retry, tt.ok, tt.retry)
+		}
+	}
+}

@@ -149,7 +149,9 @@ func canManageTemplate(p Principal, t Template) bool {
 	case p.User.Role.Rank() < RoleDistrictAdmin.Rank():
 		return false
 	case t.OwnerID == "":
-		return p.User.Role.Rank() >= RoleCityAdmin.Rank()
+		// Built-ins are shared by every city: only the sysadmin, who owns
+		// them all, changes them; a city or district adapts a copy.
+		return false
 	}
 	return p.Scope().Covers(t.OwnerPath)
 }

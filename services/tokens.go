@@ -471,18 +471,9 @@ func (t *Tokens) maybeReload(ctx context.Context) {
 	}
 }
 
-// RefreshMAC returns HMAC-SHA256 of data under a secret derived (HKDF)
-// from the current signing key; refresh tokens are derived with it so a
-// retried refresh can recompute the token it was given. It returns nil
-// before Init.
-func (t *Tokens) RefreshMAC(data []byte) []byte {
-	signer := t.current().signer
-	if signer == nil {
-		return nil
-	}
-	return refreshMAC(signer, data)
-}
-
+// refreshMAC is HMAC-SHA256 of data under the refresh secret derived
+// (HKDF) from k; refresh tokens are derived with it so a retried refresh
+// can recompute the token it was given.
 func refreshMAC(k *tokenKey, data []byte) []byte {
 	m := hmac.New(sha256.New, k.refresh)
 	m.Write(data)

@@ -61,7 +61,8 @@ type testServer struct {
 // testConfig is the default configuration with a temp data dir.
 func testConfig(t testing.TB, dir string, env map[string]string) configs.Config {
 	t.Helper()
-	vars := map[string]string{"HUIZONG_DATA_DIR": dir, "HUIZONG_ADMIN_PASSWORD": adminPassword, "HUIZONG_LOG_LEVEL": "error"}
+	vars := map[string]string{"HUIZONG_DATA_DIR": dir, "HUIZONG_ADMIN_PASSWORD": adminPassword, "HUIZONG_LOG_LEVEL": "error",
+		"HUIZONG_SHUTDOWN_DELAY": "0s"}
 	for k, v := range env {
 		vars[k] = v
 	}
@@ -278,6 +279,21 @@ func (s *testServer) login(username, password string) tokenPair {
 	return tp
 }
 
+// activate signs in an account an admin created (it must change its
+// password before anything but /me works), changes the password and back,
+// refreshing after each change as a phone does, and returns an access
+// token that may do everything the role allows. It costs one sign-in.
+func (s *testServer) activate(login, password string) string {
+	s.t.Helper()
+	tp := s.login(login, password)
+	for _, step := range [][2]string{{password, password + "-tmp"}, {password + "-tmp", password}} {
+		s.must(http.StatusNoContent, req{method: "PUT", path: "/api/v1/me/password", token: tp.AccessToken,
+			body: map[string]string{"current_password": step[0], "new_password": step[1]}})
+		s.must(http.StatusOK, req{method: "POST", path: "/api/v1/auth/refresh", body: map[string]string{"refresh_token": tp.RefreshToken}}).decode(s.t, &tp)
+	}
+	return tp.AccessToken
+}
+
 func (s *testServer) adminToken() string {
 	s.t.Helper()
 	return s.login("admin", adminPassword).AccessToken
@@ -331,7 +347,7 @@ func (s *testServer) seed() world {
 			"username": strings.ToLower(u.name), "name": u.name, "mobile": u.mobile, "role": u.role, "org_id": u.org, "password": userPassword,
 		}}).decode(s.t, &o)
 		w.users[u.name] = o.ID
-		w.tokens[u.name] = s.login(strings.ToLower(u.name), userPassword).AccessToken
+		w.tokens[u.name] = s.activate(strings.ToLower(u.name), userPassword)
 	}
 	return w
 }

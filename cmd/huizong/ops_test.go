@@ -48,7 +48,19 @@ func TestFirstStartAndRestartKeepData(t *testing.T) {
 		t.Fatalf("first start printed no password: %q", out)
 	}
 	generated := strings.Fields(out[i+len("password: "):])[0]
-	tok := s.login("admin", generated).AccessToken
+	first := s.login("admin", generated)
+	tok := first.AccessToken
+	// A generated password must be changed before anything else works.
+	if p := s.must(http.StatusForbidden, req{method: "POST", path: "/api/v1/orgs", token: tok, body: map[string]any{"kind": "city", "name": "成都市"}}).problem(t); p.Code != "password_change_required" {
+		t.Errorf("before the password change: code %q, want password_change_required", p.Code)
+	}
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/me", token: tok})
+	const chosen = "Admin-chosen-2025"
+	s.must(http.StatusNoContent, req{method: "PUT", path: "/api/v1/me/password", token: tok, body: map[string]string{"current_password": generated, "new_password": chosen}})
+	generated = chosen
+	var tp tokenPair
+	s.must(http.StatusOK, req{method: "POST", path: "/api/v1/auth/refresh", body: map[string]string{"refresh_token": first.RefreshToken}}).decode(t, &tp)
+	tok = tp.AccessToken
 	var school idOnly
 	s.must(http.StatusCreated, req{method: "POST", path: "/api/v1/orgs", token: tok, body: map[string]any{"kind": "city", "name": "成都市"}}).decode(t, &school)
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/huizong/huizong/configs"
@@ -43,6 +44,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	if cmd == "help" || slices.Contains(args, "-h") || slices.Contains(args, "--help") || slices.Contains(args, "-help") {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
 	fs := flag.NewFlagSet("huizong "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", getenv("HUIZONG_CONFIG"), "configuration file (default configs/huizong.yaml when present)")
@@ -71,15 +76,49 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return restore(ctx, cfg, fs.Arg(0), stdout)
 	case "totals":
 		return totalsCommand(ctx, cfg, fs.Arg(0), stdout, stderr)
+	case "admin":
+		if fs.NArg() != 2 || fs.Arg(0) != "reset-password" {
+			return errors.New("usage: huizong admin reset-password <username>")
+		}
+		return resetPassword(ctx, cfg, log, fs.Arg(1), getenv, os.Stdin, stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (serve, backup, restore, healthcheck, totals)", cmd)
+	return fmt.Errorf("unknown command %q (run huizong help)", cmd)
 }
 
-// newLogger logs JSON, or text on a terminal, at the configured level.
+// usage is what huizong help prints.
+const usage = `huizong: the reporting backend of a district education bureau.
+
+Usage:
+  huizong [serve] [-config file]          run the server (default)
+  huizong backup <file>                   consistent copy of the embedded store, server running or not (mode 0600)
+  huizong restore <file>                  bring a backup back (server stopped; the replaced database is kept)
+  huizong admin reset-password <user>     set a new password (from the terminal, HUIZONG_NEW_PASSWORD,
+                                          or generated and printed) and sign the user out everywhere
+  huizong totals verify                   compare every unit's totals with its records (exit 1 on drift)
+  huizong totals rebuild                  rewrite the totals that drifted from the records
+  huizong healthcheck                     ask the local server's /readyz (containers)
+  huizong help                            this text
+
+Configuration: configs/huizong.yaml (-config or HUIZONG_CONFIG picks another file);
+HUIZONG_* environment variables win over the file. API documentation: /swagger/index.html.
+`
+
+// newLogger logs JSON, or text on a terminal, at the configured level,
+// with timestamps in the configured time zone and its offset (an operator
+// in Chengdu reads 08:30+08:00, not 00:30Z).
 func newLogger(cfg configs.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	loc := cfg.Location
+	if loc == nil {
+		loc = time.Local
+	}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+			a.Value = slog.StringValue(a.Value.Time().In(loc).Format("2006-01-02T15:04:05.000Z07:00"))
+		}
+		return a
+	}}
 	format := cfg.Log.Format
 	if format == "auto" {
 		format = "json"
@@ -98,12 +137,14 @@ func isTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// openStore opens MongoDB when a URI is configured, else the embedded store.
-func openStore(ctx context.Context, cfg configs.Config) (store, error) {
+// openStore opens MongoDB when a URI is configured, else the embedded
+// store; exclusive takes the data directory's lock (the server does, so a
+// second server or a restore on the same directory is refused).
+func openStore(ctx context.Context, cfg configs.Config, exclusive bool) (store, error) {
 	if cfg.MongoDB.URI != "" {
 		return mongo.Connect(ctx, cfg.MongoDB.URI, cfg.MongoDB.Database, mongo.Options{Timeout: cfg.MongoDB.Timeout.Std()})
 	}
-	return sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Synchronous: cfg.SQLite.Synchronous})
+	return sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Synchronous: cfg.SQLite.Synchronous, Exclusive: exclusive})
 }
 
 // app is the wired server: the store, the services and the router. Tests
@@ -160,7 +201,11 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	auth := services.NewAuth(st, st, tokens, passwords, perMinute(cfg.Auth.LoginPerAccount), perMinute(cfg.Auth.LoginPerIP), clock, authCfg, log)
 	generated, created, err := auth.EnsureAdmin(ctx, cfg.AdminPassword)
 	if err != nil {
-		return nil, fmt.Errorf("first start: %w", err)
+		return nil, fmt.Errorf("checking for the first sysadmin account: %w", err)
+	}
+	if !created && cfg.AdminPassword != "" {
+		log.Warn("HUIZONG_ADMIN_PASSWORD is ignored: it sets the admin password on the first start only, and accounts exist",
+			slog.String("instead", "huizong admin reset-password admin"))
 	}
 	if created {
 		log.Info("first start: created sysadmin account", slog.String("username", "admin"))
@@ -171,7 +216,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	templates := services.NewTemplates(st, st, clock)
 	installed, err := templates.EnsureBuiltins(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("first start: %w", err)
+		return nil, fmt.Errorf("installing built-in templates: %w", err)
 	}
 	if installed > 0 {
 		log.Info("installed built-in templates", slog.Int("count", installed))
@@ -181,15 +226,17 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
 		Location: cfg.Location, Development: cfg.Mode == "development",
 	}, handlers.Services{
-		Auth:        auth,
-		Idempotency: services.NewIdempotency(st, clock),
-		Orgs:        services.NewOrgs(st, clock),
-		Users:       services.NewUsers(st, st, st, passwords, clock),
-		Templates:   templates,
-		Records:     services.NewRecords(st, st, st, st, clock, cfg.Location),
-		Attachments: services.NewAttachments(st, clock, runtime.NumCPU()),
-		Tasks:       services.NewTasks(st, st, st, st, clock, cfg.Location, calendarOf(cfg)),
-		Totals:      totals,
+		Auth:             auth,
+		Idempotency:      services.NewIdempotency(st, clock),
+		Orgs:             services.NewOrgs(st, clock),
+		Users:            services.NewUsers(st, st, st, passwords, clock),
+		Templates:        templates,
+		Records:          services.NewRecords(st, st, st, st, clock, cfg.Location),
+		Attachments:      services.NewAttachments(st, clock, runtime.NumCPU()),
+		Tasks:            services.NewTasks(st, st, st, st, clock, cfg.Location, calendarOf(cfg)),
+		Totals:           totals,
+		RecordBudget:     services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.RecordRate), cfg.Limits.RecordBurst, 100_000, clock),
+		AttachmentBudget: services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.AttachmentRate), cfg.Limits.AttachmentBurst, 100_000, clock),
 	}, st, tokens, log)
 	if err != nil {
 		return nil, fmt.Errorf("config: trusted_proxies: %w", err)
@@ -201,7 +248,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 // 503, in-flight requests finish, the store closes. ready, when not nil,
 // receives the listening address.
 func serve(ctx context.Context, cfg configs.Config, log *slog.Logger, stdout io.Writer, ready chan<- string) error {
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, true)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -240,8 +287,21 @@ func serve(ctx context.Context, cfg configs.Config, log *slog.Logger, stdout io.
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: draining requests")
+	// Readiness turns 503 first while everything is still served, so a
+	// load balancer polling /readyz sees the instance leave and stops
+	// sending requests before the listener closes.
 	a.router.Drain()
+	if d := cfg.ShutdownDelay.Std(); d > 0 {
+		log.Info("shutting down: /readyz answers 503, still serving", slog.Duration("shutdown_delay", d))
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return err
+		}
+	}
+	log.Info("shutting down: draining requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -346,10 +406,14 @@ func restore(ctx context.Context, cfg configs.Config, file string, stdout io.Wri
 	if cfg.MongoDB.URI != "" {
 		return errors.New("restore brings back the embedded store; for MongoDB use mongorestore")
 	}
-	if err := sqlite.Restore(ctx, file, cfg.DataDir); err != nil {
+	kept, err := sqlite.Restore(ctx, file, cfg.DataDir, time.Now())
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "restored %s into %s\n", file, cfg.DataDir)
+	if kept != "" {
+		fmt.Fprintf(stdout, "the database it replaced is kept as %s (delete it once the restore is checked)\n", kept)
+	}
 	return nil
 }
 

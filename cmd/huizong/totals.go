@@ -18,7 +18,7 @@ func totalsCommand(ctx context.Context, cfg configs.Config, action string, stdou
 	if action != "verify" && action != "rebuild" {
 		return fmt.Errorf("usage: huizong totals verify|rebuild")
 	}
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, false)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

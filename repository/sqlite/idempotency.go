@@ -46,7 +46,7 @@ func (s *Store) ClaimIdempotency(ctx context.Context, r services.IdempotentReque
 // CompleteIdempotency stores the answer of a claimed request.
 func (s *Store) CompleteIdempotency(ctx context.Context, r services.IdempotentRequest) error {
 	const op = "sqlite.CompleteIdempotency"
-	res, err := s.w.ExecContext(ctx, `UPDATE idempotency SET done = 1, status = ?, location = ?, etag = ?, body = ?
+	res, err := s.execW(ctx, `UPDATE idempotency SET done = 1, status = ?, location = ?, etag = ?, body = ?
 		WHERE id = ? AND created_at = ?`, r.Status, r.Location, r.ETag, r.Body, r.ID, msOf(r.CreatedAt))
 	if err != nil {
 		return wrap(op, err)
@@ -59,13 +59,13 @@ func (s *Store) CompleteIdempotency(ctx context.Context, r services.IdempotentRe
 
 // ReleaseIdempotency deletes an unfinished claim made at claimedAt.
 func (s *Store) ReleaseIdempotency(ctx context.Context, id string, claimedAt time.Time) error {
-	_, err := s.w.ExecContext(ctx, `DELETE FROM idempotency WHERE id = ? AND done = 0 AND created_at = ?`, id, msOf(claimedAt))
+	_, err := s.execW(ctx, `DELETE FROM idempotency WHERE id = ? AND done = 0 AND created_at = ?`, id, msOf(claimedAt))
 	return wrap("sqlite.ReleaseIdempotency", err)
 }
 
 // DeleteIdempotency removes requests that expired before before.
 func (s *Store) DeleteIdempotency(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM idempotency WHERE expires_at < ?`, msOf(before))
+	res, err := s.execW(ctx, `DELETE FROM idempotency WHERE expires_at < ?`, msOf(before))
 	if err != nil {
 		return 0, wrap("sqlite.DeleteIdempotency", err)
 	}

@@ -11,7 +11,7 @@ import (
 
 // CreateKey inserts a signing key; ErrConflict if its id exists.
 func (s *Store) CreateKey(ctx context.Context, k services.SigningKey) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, private_key, created_at, retired_at)
+	_, err := s.execW(ctx, `INSERT INTO signing_keys (id, algorithm, private_key, created_at, retired_at)
 		VALUES (?, ?, ?, ?, ?)`, k.ID, k.Algorithm, k.PrivateKey, msOf(k.CreatedAt), msOf(k.RetiredAt))
 	return wrap("sqlite.CreateKey", err)
 }
@@ -43,7 +43,7 @@ func (s *Store) Keys(ctx context.Context) ([]services.SigningKey, error) {
 // RetireKey marks the key id retired at at; ErrNotFound if there is none.
 func (s *Store) RetireKey(ctx context.Context, id string, at time.Time) error {
 	const op = "sqlite.RetireKey"
-	res, err := s.w.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ? WHERE id = ?`, msOf(at), id)
+	res, err := s.execW(ctx, `UPDATE signing_keys SET retired_at = ? WHERE id = ?`, msOf(at), id)
 	if err != nil {
 		return wrap(op, err)
 	}

@@ -36,7 +36,7 @@ func scanSession(row scanner) (services.Session, error) {
 
 // CreateSession inserts a session; ErrConflict if its id exists.
 func (s *Store) CreateSession(ctx context.Context, ss services.Session) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
+	_, err := s.execW(ctx, `INSERT INTO sessions (`+sessionCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ss.ID, ss.UserID, ss.Device, ss.UserAgent, ss.IP, ss.CurrentHash, ss.PrevHash, ss.Generation,
 		msOf(ss.CreatedAt), msOf(ss.RotatedAt), msOf(ss.LastUsedAt), msOf(ss.ExpiresAt), msOf(ss.RevokedAt))
@@ -87,7 +87,7 @@ func (s *Store) RevokeSession(ctx context.Context, userID, id string, at time.Ti
 
 // RevokeUserSessions revokes every session of userID but except.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?
+	_, err := s.execW(ctx, `UPDATE sessions SET revoked_at = ?
 		WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`, msOf(at), userID, except)
 	return wrap("sqlite.RevokeUserSessions", err)
 }
@@ -116,7 +116,7 @@ func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) 
 func (s *Store) DeleteSessions(ctx context.Context, before time.Time) (int64, error) {
 	const op = "sqlite.DeleteSessions"
 	ms := before.UnixMilli()
-	res, err := s.w.ExecContext(ctx, deleteSessionsQuery, ms, ms)
+	res, err := s.execW(ctx, deleteSessionsQuery, ms, ms)
 	if err != nil {
 		return 0, wrap(op, err)
 	}

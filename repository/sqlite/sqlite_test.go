@@ -290,14 +290,25 @@ func TestBackupWhileWriting(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := Restore(ctx, backup, dir); err != nil {
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup mode = %v, %v; want 0600 (it holds password hashes and signing keys)", fi.Mode().Perm(), err)
+	}
+	kept, err := Restore(ctx, backup, dir, time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
+	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
+	if want := filepath.Join(dir, FileName+".before-restore-20261202T100000Z"); kept != want {
+		t.Errorf("kept = %q, want %q", kept, want)
+	}
+	allowed := map[string]bool{FileName: true, filepath.Base(kept): true, filepath.Base(kept) + "-wal": true, LockFileName: true}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if e.Name() != FileName {
+		if !allowed[e.Name()] {
 			t.Errorf("Restore left %s behind", e.Name())
 		}
+	}
+	if fi, err := os.Stat(kept); err != nil || fi.Size() == 0 {
+		t.Errorf("the replaced database was not kept: %v", err)
 	}
 	r := openAt(t, dir)
 	var check string
@@ -339,7 +350,7 @@ func TestRestoreRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, bad := range []string{junk, foreign, filepath.Join(src, "missing.db"), src} {
-		if err := Restore(ctx, bad, dir); err == nil {
+		if _, err := Restore(ctx, bad, dir, time.Now()); err == nil {
 			t.Errorf("Restore(%s) succeeded", filepath.Base(bad))
 		}
 	}
@@ -351,6 +362,96 @@ func TestRestoreRefuses(t *testing.T) {
 	s = openAt(t, dir)
 	if _, err := s.UserByLogin(ctx, "teacher"); err != nil {
 		t.Errorf("UserByLogin after refused restores: %v", err)
+	}
+}
+
+func TestDataDirLock(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, Options{Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, s)
+	backup := filepath.Join(t.TempDir(), "b.db")
+	if err := s.Backup(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	pid := fmt.Sprintf("pid %d", os.Getpid())
+	// A second server on the same directory is refused, naming the holder.
+	if _, err := Open(ctx, dir, Options{Exclusive: true}); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), pid) {
+		t.Errorf("second exclusive Open: err = %v, want ErrLocked naming %s", err, pid)
+	}
+	// So is a restore, and the live database is untouched.
+	if _, err := Restore(ctx, backup, dir, time.Now()); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), pid) {
+		t.Errorf("Restore under a live store: err = %v, want ErrLocked naming %s", err, pid)
+	}
+	if _, err := s.UserByLogin(ctx, "teacher"); err != nil {
+		t.Errorf("the live store after a refused restore: %v", err)
+	}
+	for _, name := range []string{"", FileName, FileName + "-wal", FileName + "-shm", LockFileName} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		want := os.FileMode(0o600)
+		if name == "" {
+			want = 0o700
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", filepath.Join(dir, name), fi.Mode().Perm(), want)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Once the store is closed, both work.
+	if _, err := Restore(ctx, backup, dir, time.Now()); err != nil {
+		t.Errorf("Restore after Close: %v", err)
+	}
+	s2, err := Open(ctx, dir, Options{Exclusive: true})
+	if err != nil {
+		t.Fatalf("exclusive Open after Close: %v", err)
+	}
+	s2.Close()
+}
+
+func TestFullDiskIsStorageUnavailable(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, s)
+	var pages int
+	if err := s.r.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// max_page_count at today's size: the next write that needs a page
+	// fails exactly as on a full disk (SQLITE_FULL).
+	s, err = Open(ctx, dir, Options{MaxPages: pages})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping before the disk fills: %v", err)
+	}
+	var werr error
+	for i := range 2000 {
+		werr = s.CreateSession(ctx, services.Session{ID: fmt.Sprintf("full%04d", i), UserID: "u1", CurrentHash: strings.Repeat("ab", 32),
+			CreatedAt: time.Now(), RotatedAt: time.Now(), LastUsedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
+		if werr != nil {
+			break
+		}
+	}
+	if !errors.Is(werr, services.ErrStorage) || services.KindOf(werr) != services.KindUnavailable {
+		t.Fatalf("write on a full database: err = %v, want ErrStorage (503)", werr)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping after a write failed for a full disk: ready, want not ready")
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -47,6 +48,14 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock another process
 	// holds before failing with services.ErrUnavailable; 0 means 5 s.
 	BusyTimeout time.Duration
+	// Exclusive takes the data directory's lock (LockDir) for the store's
+	// lifetime: the server opens its store so; tools that may run beside
+	// it (backup, totals verify, admin reset-password) do not.
+	Exclusive bool
+	// MaxPages caps the database at that many pages (SQLite's
+	// max_page_count; pages are 4 KiB): beyond it writes fail as on a full
+	// disk. 0 leaves the size to the disk.
+	MaxPages int
 }
 
 // Store is the embedded store. Its methods are safe for concurrent use.
@@ -61,6 +70,11 @@ type Store struct {
 	// versions caches decoded template versions: a version never changes,
 	// and every record submission reads its template.
 	versions templateCache
+	// writesFailing is set when a write failed for the disk's sake (full,
+	// read-only, I/O error) and cleared when a probe write commits;
+	// readiness is false while it is set.
+	writesFailing atomic.Bool
+	lock          *DirLock // the data directory, when Exclusive
 }
 
 // Open opens (creating if need be) the database in dir and brings its
@@ -84,16 +98,47 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		// The driver splits its DSN at the first '?'.
 		return nil, fmt.Errorf("%s: path %q contains '?'", op, path)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+	var lock *DirLock
+	if opts.Exclusive {
+		if lock, err = LockDir(dir); err != nil {
+			return nil, err
+		}
+	} else if err := ensureDir(dir); err != nil {
+		return nil, err
 	}
+	s, err := open(ctx, path, opts)
+	if err != nil {
+		_ = lock.Unlock()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
 
+// open opens the database file at path; Open has checked the directory.
+func open(ctx context.Context, path string, opts Options) (*Store, error) {
+	const op = "sqlite.Open"
+	syncMode := strings.ToUpper(opts.Synchronous)
+	if syncMode == "" {
+		syncMode = "FULL"
+	}
+	// Created here, 0600, so the operating system names the cause of a
+	// directory the server may not write (permission denied, read-only
+	// file system), which SQLite reports only as "unable to open".
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, describePathErr(path, err)
+	}
+	f.Close()
 	busy := opts.BusyTimeout
 	if busy <= 0 {
 		busy = 5 * time.Second
 	}
 	common := []string{fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()), "foreign_keys(ON)", "journal_mode(WAL)",
 		"cache_size(-16000)", "temp_store(MEMORY)"} // cache in KiB, per connection
+	if opts.MaxPages > 0 {
+		common = append(common, fmt.Sprintf("max_page_count(%d)", opts.MaxPages))
+	}
 	drv := newDriver()
 	w := sql.OpenDB(connector{drv, dsn(path, url.Values{
 		"_txlock": {"immediate"}, // take the write lock at BEGIN, not midway
@@ -105,7 +150,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	if _, err := migrate(ctx, w, migrationFiles); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("%s: %w", op, mapErr(err))
+		return nil, fmt.Errorf("%s: %s: %w", op, path, describeErr(err))
 	}
 
 	n := opts.ReadConns
@@ -125,7 +170,15 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s := &Store{backupDSN: backupDSN, w: w, r: r, prepared: prepared, commits: newCommitter(w, prepared)}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %s: %w", op, path, describeErr(err))
+	}
+	// The log and shared-memory files SQLite made take the process umask;
+	// they hold the same secrets as the database.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Chmod(path+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.Close()
+			return nil, describePathErr(path+suffix, err)
+		}
 	}
 	return s, nil
 }
@@ -230,6 +283,7 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 // transactions that queued behind the previous commit).
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	err := s.commits.do(ctx, fn)
+	s.noteErr(err)
 	if errors.Is(err, errClosed) {
 		return fmt.Errorf("%w: %w", services.ErrUnavailable, err)
 	}
@@ -250,6 +304,9 @@ func mapErr(err error) error {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("%w: %w", services.ErrConflict, err)
+		}
+		if storageFailure(err) {
+			return fmt.Errorf("%w: %w", services.ErrStorage, err)
 		}
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
@@ -272,8 +329,12 @@ func wrap(op string, err error) error {
 // Name names the store.
 func (s *Store) Name() string { return "sqlite" }
 
-// Ping checks that both pools can reach the database.
+// Ping checks that both pools can reach the database and, after a write
+// failed for the disk's sake, that a write commits again.
 func (s *Store) Ping(ctx context.Context) error {
+	if s.writesFailing.Load() {
+		return s.probeWrite(ctx)
+	}
 	if err := s.w.PingContext(ctx); err != nil {
 		return wrap("sqlite.Ping", err)
 	}
@@ -289,7 +350,8 @@ func (s *Store) Close() error {
 	// Readers are closed first so the checkpoint can reset the whole log.
 	_, cerr := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	werr := s.w.Close()
-	if err := errors.Join(serr, rerr, cerr, werr); err != nil {
+	lerr := s.lock.Unlock() // last: nothing of the database is open now
+	if err := errors.Join(serr, rerr, cerr, werr, lerr); err != nil {
 		return fmt.Errorf("sqlite.Close: %w", err)
 	}
 	return nil
@@ -301,9 +363,15 @@ func (s *Store) Close() error {
 // It refuses to overwrite an existing file.
 func (s *Store) Backup(ctx context.Context, path string) error {
 	const op = "sqlite.Backup"
-	if _, err := os.Lstat(path); err == nil {
-		return fmt.Errorf("%s: %s: %w", op, path, os.ErrExist)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	// The copy holds password hashes and the signing keys: it is created
+	// empty with mode 0600 (VACUUM INTO fills an empty file), so it is
+	// never readable by others, not even while being written.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, describePathErr(path, err))
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	// Not on the writer, which would hold up every write until the copy is
@@ -311,6 +379,7 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 	// new file: a connection of its own.
 	db, err := sql.Open("sqlite", s.backupDSN)
 	if err != nil {
+		os.Remove(path)
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	defer db.Close()
@@ -321,43 +390,61 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 		os.Remove(path)
 		return wrap(op, err)
 	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	return nil
 }
 
-// Restore replaces the database in dir with backupFile. The server must be
-// stopped. The backup is checked first (SQLite integrity check, and it must
-// be a huizong database), then copied beside the live file, synced and
-// renamed over it, so a crash leaves either the old or the new database.
-func Restore(ctx context.Context, backupFile, dir string) error {
+// Restore replaces the database in dir with backupFile and returns the
+// name the replaced database was kept under ("" when there was none). It
+// takes the data directory's lock, so it refuses while a server runs on
+// dir (ErrLocked, naming the server's process id). The backup is checked
+// first (SQLite integrity check, and it must be a huizong database), then
+// copied beside the live file and synced; the live file and its log are
+// renamed to huizong.db.before-restore-<time> (with its -wal, so nothing
+// it held is lost), and the copy renamed into place, so a crash leaves
+// either the old or the new database, and the old one is never deleted.
+func Restore(ctx context.Context, backupFile, dir string, now time.Time) (kept string, err error) {
 	const op = "sqlite.Restore"
 	if err := checkBackup(ctx, backupFile); err != nil {
-		return fmt.Errorf("%s: %s: %w", op, backupFile, err)
+		return "", fmt.Errorf("%s: %s: %w", op, backupFile, err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+	lock, err := LockDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
+	defer lock.Unlock()
 	tmp, err := copyTemp(backupFile, dir)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
 	defer os.Remove(tmp) // a no-op once renamed
 	target := filepath.Join(dir, FileName)
-	// The old log and shared-memory files belong to the old database: left
-	// in place SQLite would replay the old log into the restored file. They
-	// go before the rename so no moment exists with the new file and the
-	// old log side by side.
-	for _, suffix := range []string{"-wal", "-shm"} {
-		if err := os.Remove(target + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: %w", op, err)
+	if _, err := os.Stat(target); err == nil {
+		kept = target + ".before-restore-" + now.UTC().Format("20060102T150405Z")
+		// The log first: a crash between the two renames leaves the old
+		// database with its log still beside it under one of the names.
+		if err := os.Rename(target+"-wal", kept+"-wal"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%s: %w", op, err)
 		}
+		if err := os.Rename(target, kept); err != nil {
+			return "", fmt.Errorf("%s: %w", op, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w", op, err)
+	}
+	// The shared-memory index belongs to the old log; SQLite rebuilds it.
+	if err := os.Remove(target + "-shm"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
 	if err := os.Rename(tmp, target); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
 	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
-	return nil
+	return kept, nil
 }
 
 // checkBackup opens path read-only and checks it is an intact huizong
