@@ -193,7 +193,7 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 	}
 	dir := t.TempDir()
 	c := &cluster{t: t, dir: dir, env: []string{"HUIZONG_DATA_DIR=" + dir, "HUIZONG_ADMIN_PASSWORD=" + adminPassword,
-		"HUIZONG_LOG_LEVEL=warn", "HUIZONG_LOG_FORMAT=text"}}
+		"HUIZONG_LOG_LEVEL=warn", "HUIZONG_LOG_FORMAT=text", "HUIZONG_SHUTDOWN_DELAY=0s"}}
 	procs, ops := 1, 2000
 	if usingMongo() {
 		procs = 2
@@ -262,6 +262,10 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 	for _, u := range users {
 		var tp tokenPair
 		c.must(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"username": u.name, "password": userPassword}, &tp)
+		// Created accounts must change their password before they work.
+		c.must(http.StatusNoContent, "PUT", "/api/v1/me/password", tp.AccessToken,
+			map[string]string{"current_password": userPassword, "new_password": userPassword + "-own"}, nil)
+		c.must(http.StatusOK, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": tp.RefreshToken}, &tp)
 		u.token = tp.AccessToken
 	}
 
