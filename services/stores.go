@@ -207,6 +207,9 @@ type AttachmentStore interface {
 	// AttachmentContent returns the bytes of id inside s: the thumbnail if
 	// thumb is set (ErrNotFound when it has none).
 	AttachmentContent(ctx context.Context, s Scope, id string, thumb bool) (Attachment, []byte, error)
+	// AttachmentBytes is what ownerID keeps stored: the sizes of every
+	// upload and its thumbnail, summed (the storage quota counts them).
+	AttachmentBytes(ctx context.Context, ownerID string) (int64, error)
 }
 
 // TaskStore keeps collection tasks. A task is inside a Scope when the

@@ -10,6 +10,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/huizong/huizong/services"
 )
@@ -169,4 +170,29 @@ func (s *Store) SweepOrphanFiles(ctx context.Context, before time.Time) (int64, 
 		n++
 	}
 	return n, nil
+}
+
+// AttachmentBytes sums what ownerID keeps stored, uploads and thumbnails.
+// The sizes are read over the owner_id index and added here: the
+// portable subset (and FerretDB) is surer with a find than a $group.
+func (s *Store) AttachmentBytes(ctx context.Context, ownerID string) (int64, error) {
+	const op = "mongo.AttachmentBytes"
+	cur, err := s.attachments.Find(ctx, bson.D{{Key: "owner_id", Value: ownerID}},
+		options.Find().SetProjection(bson.D{{Key: "size", Value: 1}, {Key: "thumb_size", Value: 1}}))
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	defer cur.Close(ctx)
+	var n int64
+	for cur.Next(ctx) {
+		var d struct {
+			Size      int64 `bson:"size"`
+			ThumbSize int64 `bson:"thumb_size"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return 0, wrap(op, err)
+		}
+		n += d.Size + d.ThumbSize
+	}
+	return n, wrap(op, cur.Err())
 }

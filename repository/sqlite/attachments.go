@@ -136,3 +136,11 @@ func (s *Store) AttachmentContent(ctx context.Context, sc services.Scope, id str
 	}
 	return a, bytes, nil
 }
+
+// AttachmentBytes sums what ownerID keeps stored, uploads and thumbnails,
+// over the (owner_id, client_id) index.
+func (s *Store) AttachmentBytes(ctx context.Context, ownerID string) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(size + thumb_size), 0) FROM attachments WHERE owner_id = ?`, ownerID).Scan(&n)
+	return n, wrap("sqlite.AttachmentBytes", err)
+}

@@ -1258,3 +1258,33 @@ func testAttachmentScope(t *testing.T, s Store) {
 		})
 	}
 }
+
+func testAttachmentBytes(t *testing.T, s Store) {
+	ctx := t.Context()
+	seedTree(t, s)
+	tests := []struct {
+		id, owner      string
+		size, thumb    int
+		wantU1, wantU2 int64
+	}{
+		{"b1", "u1", 1000, 100, 1100, 0},
+		{"b2", "u1", 5000, 0, 6100, 0},
+		{"b3", "u2", 70000, 3000, 6100, 73000},
+	}
+	for _, tt := range tests {
+		a := attachment(tt.id, tt.owner, tt.size, "c1", "d1", "s1")
+		a.ThumbSize = int64(tt.thumb)
+		var thumb []byte
+		if tt.thumb > 0 {
+			thumb = content(tt.thumb, 3)
+		}
+		noErr(t, "CreateAttachment", s.CreateAttachment(ctx, a, content(tt.size, 1), thumb))
+		for owner, want := range map[string]int64{"u1": tt.wantU1, "u2": tt.wantU2, "nobody": 0} {
+			got, err := s.AttachmentBytes(ctx, owner)
+			noErr(t, "AttachmentBytes", err)
+			if got != want {
+				t.Errorf("after %s: AttachmentBytes(%s) = %d, want %d", tt.id, owner, got, want)
+			}
+		}
+	}
+}

@@ -110,6 +110,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		t.Run("Large", func(t *testing.T) { testAttachmentLarge(t, open(t)) })
 		t.Run("Conflicts", func(t *testing.T) { testAttachmentConflicts(t, open(t)) })
 		t.Run("Scope", func(t *testing.T) { testAttachmentScope(t, open(t)) })
+		t.Run("Bytes", func(t *testing.T) { testAttachmentBytes(t, open(t)) })
 	})
 	t.Run("Tasks", func(t *testing.T) { runTasks(t, open) })
 	t.Run("Totals", func(t *testing.T) { runTotals(t, open) })
