@@ -15,6 +15,27 @@ const docTemplate = `{
     "host": "{{.Host}}",
     "basePath": "{{.BasePath}}",
     "paths": {
+        "/": {
+            "get": {
+                "description": "Names the service and links the API docs (Swagger UI, when it is on), the OpenAPI spec and the health probes.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "health"
+                ],
+                "summary": "Service index",
+                "operationId": "root",
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/RootResponse"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/admin/signing-keys:rotate": {
             "post": {
                 "security": [
@@ -1678,7 +1699,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Every change to a record, oldest first: who, when, which action, and each changed field before and after. Available for withdrawn records too.",
+                "description": "Every change to a record, oldest first: who (id, role and, inside the caller's scope, name), when, which action, and each changed field before and after. Available for withdrawn records too.",
                 "produces": [
                     "application/json"
                 ],
@@ -2914,7 +2935,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), and the filter listing its records.",
+                "description": "Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), the filter listing its records, and names beside ids: org_name, template_name and labels (the template's option label of each dimension value), looked up inside the caller's scope.",
                 "produces": [
                     "application/json"
                 ],
@@ -3597,6 +3618,69 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/users:import-template": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Returns the file users:import reads: a header row with the columns 姓名, 手机号, 角色, 学校, 用户名, 初始密码 (the last two optional) and one example row to replace. XLSX (default) has the sheet 用户 with text cells and a list of the role words (教师, 老师, 校长, 园长, 学校管理员); CSV is UTF-8 with a BOM so that Excel opens it correctly. The file is named 用户导入模板.xlsx or .csv.",
+                "produces": [
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "text/csv"
+                ],
+                "tags": [
+                    "users"
+                ],
+                "summary": "Download the user import template",
+                "operationId": "getUserImportTemplate",
+                "parameters": [
+                    {
+                        "enum": [
+                            "xlsx",
+                            "csv"
+                        ],
+                        "type": "string",
+                        "description": "File format (default xlsx)",
+                        "name": "format",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "file"
+                        },
+                        "headers": {
+                            "Content-Disposition": {
+                                "type": "string",
+                                "description": "attachment; filename*=UTF-8''%E7%94%A8%E6%88%B7%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/healthz": {
             "get": {
                 "description": "Answers 200 while the process runs; it does not touch the database.",
@@ -4257,6 +4341,11 @@ const docTemplate = `{
                 "author_id": {
                     "type": "string"
                 },
+                "author_name": {
+                    "description": "AuthorName is the author's name, left out when the author lies\noutside the caller's scope.",
+                    "type": "string",
+                    "example": "张老师"
+                },
                 "author_role": {
                     "type": "string"
                 },
@@ -4293,6 +4382,11 @@ const docTemplate = `{
                 },
                 "review": {
                     "$ref": "#/definitions/RecordReview"
+                },
+                "reviewer_name": {
+                    "description": "ReviewerName is the name of review.by, left out without a review\nor when the reviewer lies outside the caller's scope.",
+                    "type": "string",
+                    "example": "王校长"
                 },
                 "status": {
                     "type": "string",
@@ -4407,6 +4501,11 @@ const docTemplate = `{
                 },
                 "actor_id": {
                     "type": "string"
+                },
+                "actor_name": {
+                    "description": "ActorName is the actor's name, left out when the actor lies outside\nthe caller's scope (a district admin, seen by a school).",
+                    "type": "string",
+                    "example": "王校长"
                 },
                 "actor_role": {
                     "type": "string"
@@ -4603,6 +4702,32 @@ const docTemplate = `{
                 "reason": {
                     "type": "string",
                     "example": "参与人数填写有误"
+                }
+            }
+        },
+        "RootResponse": {
+            "type": "object",
+            "properties": {
+                "docs": {
+                    "description": "Docs is the Swagger UI; it is absent when the UI is turned off\n(swagger_ui: false).",
+                    "type": "string",
+                    "example": "/swagger/index.html"
+                },
+                "health": {
+                    "type": "string",
+                    "example": "/healthz"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "huizong"
+                },
+                "openapi": {
+                    "type": "string",
+                    "example": "/swagger/doc.json"
+                },
+                "ready": {
+                    "type": "string",
+                    "example": "/readyz"
                 }
             }
         },
@@ -5491,6 +5616,21 @@ const docTemplate = `{
                         "type": "string"
                     }
                 },
+                "labels": {
+                    "description": "Labels has, for each dimension key of keys with a value, the\noption's label from the template (the value itself when the\noptions are plain values), in English when asked for and given.",
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "string"
+                    },
+                    "example": {
+                        "kind": "消防"
+                    }
+                },
+                "org_name": {
+                    "description": "OrgName is the name of the unit keys.org names (with group_by org).",
+                    "type": "string",
+                    "example": "成华区实验小学"
+                },
                 "records": {
                     "description": "Records is the filter listing the records behind the row, and\nRecordsURL the same as a link.",
                     "allOf": [
@@ -5530,6 +5670,11 @@ const docTemplate = `{
                         "type": "number",
                         "format": "float64"
                     }
+                },
+                "template_name": {
+                    "description": "TemplateName is the name of the template keys.template names (with\ngroup_by template), in English when asked for and given.",
+                    "type": "string",
+                    "example": "应急疏散演练"
                 }
             }
         }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	swaggerFiles "github.com/swaggo/files"
 	ginSwagger "github.com/swaggo/gin-swagger"
+	"github.com/swaggo/swag"
 
 	// The generated Swagger spec registers itself with swag; this is the
 	// one import of it.
@@ -23,6 +25,9 @@ type Config struct {
 	TrustedProxies []string
 	Location       *time.Location
 	Development    bool
+	// SwaggerUI serves the Swagger UI under /swagger/; the spec at
+	// /swagger/doc.json is served either way.
+	SwaggerUI bool
 }
 
 // Services are the rules the handlers call.
@@ -53,6 +58,7 @@ type Readiness interface {
 // A route that is not listed here is refused, and a test walks the router
 // to keep the two in step.
 var policy = map[string]services.Role{
+	"GET /":                                  "",
 	"POST /api/v1/auth/login":                "",
 	"POST /api/v1/auth/refresh":              "",
 	"POST /api/v1/auth/logout":               services.RoleTeacher,
@@ -70,6 +76,7 @@ var policy = map[string]services.Role{
 	"GET /api/v1/users/:id":                  services.RolePrincipal,
 	"POST /api/v1/users":                     services.RolePrincipal,
 	"POST /api/v1/users:import":              services.RolePrincipal,
+	"GET /api/v1/users:import-template":      services.RolePrincipal,
 	"PATCH /api/v1/users/:id":                services.RolePrincipal,
 	"POST /api/v1/users/:id/password":        services.RolePrincipal,
 	"POST /api/v1/admin/signing-keys:rotate": services.RoleSysadmin,
@@ -147,7 +154,8 @@ func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Token
 	health := &Health{store: store}
 	r.GET("/healthz", health.Live)
 	r.GET("/readyz", health.Ready)
-	r.GET("/swagger/*any", ginSwagger.WrapHandler(swaggerFiles.Handler))
+	r.GET("/", root(cfg.SwaggerUI))
+	r.GET("/swagger/*any", swaggerDocs(cfg.SwaggerUI))
 
 	public := map[string]bool{}
 	for k, role := range policy {
@@ -182,6 +190,7 @@ func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Token
 	api.GET("/users/:id", users.Get)
 	api.POST("/users", idem, users.Create)
 	api.POST("/users\\:import", idem, users.Import)
+	api.GET("/users\\:import-template", users.ImportTemplate)
 	api.PATCH("/users/:id", users.Update)
 	api.POST("/users/:id/password", users.ResetPassword)
 
@@ -226,6 +235,67 @@ func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Token
 	api.POST("/totals\\:verify", totals.Verify)
 	api.POST("/totals\\:rebuild", totals.Rebuild)
 	return &Router{Engine: r, health: health}, nil
+}
+
+// RootResponse points a visitor of / to the API documentation and the
+// probes.
+type RootResponse struct {
+	Name string `json:"name" example:"huizong"`
+	// Docs is the Swagger UI; it is absent when the UI is turned off
+	// (swagger_ui: false).
+	Docs    string `json:"docs,omitempty" example:"/swagger/index.html"`
+	OpenAPI string `json:"openapi" example:"/swagger/doc.json"`
+	Health  string `json:"health" example:"/healthz"`
+	Ready   string `json:"ready" example:"/readyz"`
+} //	@name	RootResponse
+
+// root answers GET / with where to go next.
+//
+//	@Summary		Service index
+//	@Description	Names the service and links the API docs (Swagger UI, when it is on), the OpenAPI spec and the health probes.
+//	@ID				root
+//	@Tags			health
+//	@Produce		json
+//	@Success		200	{object}	RootResponse
+//	@Router			/ [get]
+func root(swaggerUI bool) gin.HandlerFunc {
+	out := RootResponse{Name: "huizong", OpenAPI: "/swagger/doc.json", Health: "/healthz", Ready: "/readyz"}
+	if swaggerUI {
+		out.Docs = "/swagger/index.html"
+	}
+	return func(c *gin.Context) { c.JSON(http.StatusOK, out) }
+}
+
+// swaggerCSP is the Content-Security-Policy of the Swagger UI pages: only
+// their own scripts and styles (the index page inlines a few), no framing.
+const swaggerCSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+
+// swaggerDocs serves the OpenAPI spec at /swagger/doc.json and, when ui is
+// set, the Swagger UI (index.html and its assets) beside it, under a strict
+// CSP and X-Frame-Options: DENY. The spec is answered here rather than by
+// gin-swagger, which picks the file from anywhere in the raw request URI
+// (/swagger/doc.json?index.html would be the UI).
+func swaggerDocs(ui bool) gin.HandlerFunc {
+	pages := ginSwagger.WrapHandler(swaggerFiles.Handler)
+	return func(c *gin.Context) {
+		switch path := c.Param("any"); {
+		case path == "/doc.json":
+			doc, err := swag.ReadDoc()
+			if err != nil {
+				respondError(c, fmt.Errorf("swagger: read doc: %w", err))
+				return
+			}
+			c.Data(http.StatusOK, "application/json; charset=utf-8", []byte(doc))
+		case !ui:
+			writeProblem(c, http.StatusNotFound, "not_found", nil)
+		case path == "/":
+			c.Redirect(http.StatusFound, "index.html")
+		default:
+			c.Header("Content-Security-Policy", swaggerCSP)
+			c.Header("X-Frame-Options", "DENY")
+			pages(c)
+		}
+	}
 }
 
 // Policy returns the minimum role of a route key ("METHOD /path" as Gin

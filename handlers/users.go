@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -348,4 +349,39 @@ func (h *Users) Import(c *gin.Context) {
 		status = http.StatusOK
 	}
 	c.JSON(status, out)
+}
+
+// importTemplateTypes are the media types of the import template formats.
+var importTemplateTypes = map[string]string{
+	services.ImportTemplateXLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	services.ImportTemplateCSV:  "text/csv; charset=utf-8",
+}
+
+// ImportTemplate returns the sheet to fill in for a user import.
+//
+//	@Summary		Download the user import template
+//	@Description	Returns the file users:import reads: a header row with the columns 姓名, 手机号, 角色, 学校, 用户名, 初始密码 (the last two optional) and one example row to replace. XLSX (default) has the sheet 用户 with text cells and a list of the role words (教师, 老师, 校长, 园长, 学校管理员); CSV is UTF-8 with a BOM so that Excel opens it correctly. The file is named 用户导入模板.xlsx or .csv.
+//	@ID				getUserImportTemplate
+//	@Tags			users
+//	@Security		BearerAuth
+//	@Produce		application/vnd.openxmlformats-officedocument.spreadsheetml.sheet
+//	@Produce		text/csv
+//	@Param			format		query		string	false	"File format (default xlsx)"	Enums(xlsx, csv)
+//	@Success		200			{file}		binary
+//	@Header			200			{string}	Content-Disposition	"attachment; filename*=UTF-8''%E7%94%A8%E6%88%B7%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"
+//	@Failure		401,403,422	{object}	Problem
+//	@Router			/api/v1/users:import-template [get]
+func (h *Users) ImportTemplate(c *gin.Context) {
+	format := c.DefaultQuery("format", services.ImportTemplateXLSX)
+	b, err := services.ImportTemplate(format)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	// filename for clients that predate RFC 6266, filename* (RFC 5987) with
+	// the Chinese name for the others.
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="user-import-template.%s"; filename*=UTF-8''%s`,
+		format, url.PathEscape("用户导入模板."+format)))
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Data(http.StatusOK, importTemplateTypes[format], b)
 }

@@ -538,6 +538,127 @@ func ParseRole(s string) (Role, bool) {
 	return "", false
 }
 
+// importRoleWords are the role cells an import file should use: the
+// Chinese names of the roles an import places, all of them school accounts.
+// ParseRole also reads the English codes, and the district and city roles
+// so that those are refused as role_not_allowed rather than unknown.
+var importRoleWords = []string{"教师", "老师", "校长", "园长", "学校管理员"}
+
+// ImportRoleWords returns the role words an import file accepts for the
+// accounts it can create, as the import template and its errors name them.
+func ImportRoleWords() []string { return append([]string(nil), importRoleWords...) }
+
+// nameImportRoles makes the enum error of a row's role name the words an
+// import file accepts rather than the API's role codes: an admin filling in
+// a sheet writes 教师, and sysadmin is never granted by import.
+func nameImportRoles(fields []FieldError) {
+	for i, fe := range fields {
+		if fe.Field == "role" && fe.Code == "enum" {
+			fields[i].Args = map[string]any{"options": strings.Join(importRoleWords, "、")}
+		}
+	}
+}
+
+// Import template formats.
+const (
+	ImportTemplateXLSX = "xlsx"
+	ImportTemplateCSV  = "csv"
+)
+
+// importTemplateRows are the rows of the import template: every column's
+// canonical header, then one example account (its school is an example
+// too: the admin replaces it with one of theirs, by name or code).
+func importTemplateRows() [][]string {
+	header := make([]string, 0, numImportColumns)
+	for c := range numImportColumns {
+		header = append(header, columnName(c))
+	}
+	return [][]string{header, {"张三", "13800138000", "教师", "实验小学", "", ""}}
+}
+
+// ImportTemplate returns the sheet admins fill in to import users, in
+// format xlsx or csv: the header row and one example row. The CSV is UTF-8
+// with a BOM, so Excel opens it as UTF-8; the XLSX sheet is named 用户, keeps
+// mobiles and school codes as text and offers the role words in a list.
+func ImportTemplate(format string) ([]byte, error) {
+	const op = "users.import_template"
+	rows := importTemplateRows()
+	switch format {
+	case ImportTemplateCSV:
+		var b bytes.Buffer
+		b.WriteString("\uFEFF")
+		w := csv.NewWriter(&b)
+		w.UseCRLF = true
+		if err := w.WriteAll(rows); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		return b.Bytes(), nil
+	case ImportTemplateXLSX:
+		b, err := importTemplateXLSX(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		return b, nil
+	}
+	return nil, Invalid(op, Field("format", "enum", "options", ImportTemplateXLSX+", "+ImportTemplateCSV))
+}
+
+func importTemplateXLSX(rows [][]string) ([]byte, error) {
+	f := excelize.NewFile()
+	defer f.Close()
+	const sheet = "用户"
+	if err := f.SetSheetName(f.GetSheetName(0), sheet); err != nil {
+		return nil, err
+	}
+	// Text cells for every column: a mobile or a school code typed into a
+	// General cell becomes a number (and, past 15 digits, a rounded one).
+	text, err := f.NewStyle(&excelize.Style{NumFmt: 49})
+	if err != nil {
+		return nil, err
+	}
+	bold, err := f.NewStyle(&excelize.Style{NumFmt: 49, Font: &excelize.Font{Bold: true}})
+	if err != nil {
+		return nil, err
+	}
+	last, err := excelize.ColumnNumberToName(len(rows[0]))
+	if err != nil {
+		return nil, err
+	}
+	if err := f.SetColStyle(sheet, "A:"+last, text); err != nil {
+		return nil, err
+	}
+	if err := f.SetColWidth(sheet, "A", last, 16); err != nil {
+		return nil, err
+	}
+	for i, row := range rows {
+		cell, err := excelize.CoordinatesToCellName(1, i+1)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.SetSheetRow(sheet, cell, &row); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.SetCellStyle(sheet, "A1", last+"1", bold); err != nil {
+		return nil, err
+	}
+	// A drop-down of the role words; other entries stay allowed (English
+	// codes read too), the import names the accepted words if one is wrong.
+	dv := excelize.NewDataValidation(true)
+	dv.Sqref = fmt.Sprintf("C2:C%d", MaxImportRows+1)
+	if err := dv.SetDropList(importRoleWords); err != nil {
+		return nil, err
+	}
+	if err := f.AddDataValidation(sheet, dv); err != nil {
+		return nil, err
+	}
+	buf, err := f.WriteToBuffer()
+	if err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
 // NormalizeMobile returns the 11-digit mainland mobile number in s
 // (^1[3-9]\d{9}$), after dropping spaces, dashes and a leading +86 or 86 and
 // folding full-width digits, or false.

@@ -551,3 +551,49 @@ func FuzzReadImportFile(f *testing.F) {
 		}
 	})
 }
+
+// TestImportTemplateReadsBack: both template formats read back as one
+// valid-looking example row under the canonical headers.
+func TestImportTemplateReadsBack(t *testing.T) {
+	for _, format := range []string{ImportTemplateXLSX, ImportTemplateCSV} {
+		t.Run(format, func(t *testing.T) {
+			b, err := ImportTemplate(format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if format == ImportTemplateCSV && !bytes.HasPrefix(b, []byte("\uFEFF姓名,手机号,角色,学校,用户名,初始密码\r\n")) {
+				t.Errorf("csv starts %q", b[:min(len(b), 60)])
+			}
+			rows, err := ReadImportFile(bytes.NewReader(b), "t."+format, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []ImportRow{{Line: 2, Name: "张三", Mobile: "13800138000", Role: "教师", School: "实验小学"}}
+			if diff := cmp.Diff(want, rows); diff != "" {
+				t.Errorf("mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := ImportTemplate("xls"); KindOf(err) != KindInvalid {
+		t.Errorf("format xls: %v, want invalid", err)
+	}
+}
+
+// TestImportRoleWords: the words an import names all parse to a school
+// role, and an unknown role is answered with them, never with sysadmin.
+func TestImportRoleWords(t *testing.T) {
+	for _, w := range ImportRoleWords() {
+		if r, ok := ParseRole(w); !ok || r.OrgKind() != OrgSchool {
+			t.Errorf("role word %q parses to %q, %v", w, r, ok)
+		}
+	}
+	fields := []FieldError{Field("role", "enum", "options", "teacher, principal, district_admin, city_admin, sysadmin"), Field("mobile", "mobile")}
+	nameImportRoles(fields)
+	opts, _ := fields[0].Args["options"].(string)
+	if strings.Contains(opts, "sysadmin") || !strings.Contains(opts, "教师") || !strings.Contains(opts, "校长") {
+		t.Errorf("role options %q", opts)
+	}
+	if fields[1].Args != nil {
+		t.Errorf("mobile error changed: %+v", fields[1])
+	}
+}

@@ -467,6 +467,7 @@ func (s *Users) Import(ctx context.Context, p Principal, rows []ImportRow, dryRu
 		}
 		// The school column places the account; prepare saw no org id.
 		v.fields = slices.DeleteFunc(v.fields, func(fe FieldError) bool { return fe.Field == "org_id" })
+		nameImportRoles(v.fields)
 		if ok && u.Role.Valid() {
 			if u.Role.OrgKind() == OrgSchool {
 				u.OrgID, u.OrgPath = school.ID, school.Path

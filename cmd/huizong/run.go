@@ -224,7 +224,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	totals := services.NewTotals(st, st, st, st, calendarOf(cfg), clock, cfg.Location)
 	router, err := handlers.NewRouter(handlers.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
-		Location: cfg.Location, Development: cfg.Mode == "development",
+		Location: cfg.Location, Development: cfg.Mode == "development", SwaggerUI: cfg.SwaggerUI,
 	}, handlers.Services{
 		Auth:             auth,
 		Idempotency:      services.NewIdempotency(st, clock),
@@ -417,8 +417,9 @@ func restore(ctx context.Context, cfg configs.Config, file string, stdout io.Wri
 	return nil
 }
 
-// healthcheck asks the local server's /healthz; containers use it as their
-// HEALTHCHECK, having no curl.
+// healthcheck asks the local server's /readyz, so a container is healthy
+// only while its store answers and it is not draining; containers use it
+// as their HEALTHCHECK, having no curl.
 func healthcheck(ctx context.Context, cfg configs.Config) error {
 	_, port, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
@@ -426,7 +427,7 @@ func healthcheck(ctx context.Context, cfg configs.Config) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/readyz", nil)
 	if err != nil {
 		return err
 	}
@@ -436,7 +437,7 @@ func healthcheck(ctx context.Context, cfg configs.Config) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthz answered %s", resp.Status)
+		return fmt.Errorf("readyz answered %s", resp.Status)
 	}
 	return nil
 }
