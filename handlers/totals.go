@@ -36,8 +36,17 @@ type RecordFilterResponse struct {
 type TotalsRowResponse struct {
 	// Keys has one entry per group_by key; null for a dimension the
 	// records left out.
-	Keys  map[string]*string `json:"keys"`
-	Count int64              `json:"count" example:"37"`
+	Keys map[string]*string `json:"keys"`
+	// OrgName is the name of the unit keys.org names (with group_by org).
+	OrgName string `json:"org_name,omitempty" example:"成华区实验小学"`
+	// TemplateName is the name of the template keys.template names (with
+	// group_by template), in English when asked for and given.
+	TemplateName string `json:"template_name,omitempty" example:"应急疏散演练"`
+	// Labels has, for each dimension key of keys with a value, the
+	// option's label from the template (the value itself when the
+	// options are plain values), in English when asked for and given.
+	Labels map[string]string `json:"labels,omitempty" example:"kind:消防"`
+	Count  int64             `json:"count" example:"37"`
 	// Sums has the sum of every measure field, by field key.
 	Sums map[string]float64 `json:"sums"`
 	// Schools is how many schools contributed, SchoolsTotal how many the
@@ -95,7 +104,7 @@ func splitList(c *gin.Context, name string) []string {
 // Get godoc
 //
 //	@Summary		Totals of approved records
-//	@Description	Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), and the filter listing its records.
+//	@Description	Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), the filter listing its records, and names beside ids: org_name, template_name and labels (the template's option label of each dimension value), looked up inside the caller's scope.
 //	@ID				getTotals
 //	@Tags			totals
 //	@Security		BearerAuth
@@ -136,8 +145,21 @@ func (h *Totals) Get(c *gin.Context) {
 		out.Status = append(out.Status, string(st))
 	}
 	for _, r := range rep.Rows {
-		row := TotalsRowResponse{Keys: make(map[string]*string, len(r.Keys)), Count: r.Count, Sums: r.Sums,
+		row := TotalsRowResponse{Keys: make(map[string]*string, len(r.Keys)), OrgName: r.OrgName,
+			TemplateName: r.TemplateName, Count: r.Count, Sums: r.Sums,
 			Schools: r.Schools, SchoolsTotal: r.SchoolsTotal, Staff: r.Staff}
+		if l == en && r.TemplateNameEN != "" {
+			row.TemplateName = r.TemplateNameEN
+		}
+		if len(r.Labels) > 0 {
+			row.Labels = make(map[string]string, len(r.Labels))
+			for k, v := range r.Labels {
+				if v2 := r.LabelsEN[k]; l == en && v2 != "" {
+					v = v2
+				}
+				row.Labels[k] = v
+			}
+		}
 		for k, v := range r.Keys {
 			if v != "" {
 				row.Keys[k] = &v

@@ -24,8 +24,11 @@ type Records struct {
 	templates   TemplateStore
 	orgs        OrgStore
 	attachments AttachmentStore
-	now         Clock
-	loc         *time.Location
+	// users names authors, reviewers and actors; nil when the record
+	// store keeps no users (names are then left out).
+	users UserStore
+	now   Clock
+	loc   *time.Location
 }
 
 // NewRecords returns the record service. Dates ("today", the future) are
@@ -34,7 +37,38 @@ func NewRecords(store RecordStore, templates TemplateStore, orgs OrgStore, attac
 	if loc == nil {
 		loc = time.UTC
 	}
-	return &Records{store: store, templates: templates, orgs: orgs, attachments: attachments, now: now, loc: loc}
+	users, _ := store.(UserStore) // both stores keep users beside records
+	return &Records{store: store, templates: templates, orgs: orgs, attachments: attachments, users: users, now: now, loc: loc}
+}
+
+// UserNames returns the names of the users ids that lie inside p's scope,
+// reading each distinct id once; ids outside the scope, unknown or ""
+// are left out, so no name leaks beyond what p may see.
+func (s *Records) UserNames(ctx context.Context, p Principal, ids ...string) (map[string]string, error) {
+	out := map[string]string{}
+	if s.users == nil {
+		return out, nil
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if id == p.User.ID {
+			out[id] = p.User.Name
+			continue
+		}
+		u, err := s.users.User(ctx, p.Scope(), id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("records.names: %w", err)
+		}
+		out[id] = u.Name
+	}
+	return out, nil
 }
 
 // RecordScope is what p may see of records and attachments: a teacher only

@@ -85,6 +85,17 @@ type TotalsRow struct {
 	Staff   int
 	// Filter lists the records behind the row (GET /records).
 	Filter RecordFilter
+	// OrgName names the org key's unit and TemplateName (NameEN) the
+	// template key's template; "" when the row has no such key or the
+	// caller may not see it.
+	OrgName        string
+	TemplateName   string
+	TemplateNameEN string
+	// Labels (LabelsEN) has the option label of each dimension key's
+	// value, the value itself where no template offers a label; keys
+	// left out by the records have none.
+	Labels   map[string]string
+	LabelsEN map[string]string
 }
 
 // SchoolRate is Schools/SchoolsTotal, or -1 without schools.
@@ -199,8 +210,104 @@ func (s *Totals) Get(ctx context.Context, p Principal, q TotalsQuery) (TotalsRep
 	if err != nil {
 		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
 	}
+	rows := agg.result(schools)
+	if err := s.name(ctx, p, sp, rows, schools); err != nil {
+		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
+	}
 	return TotalsReport{Org: sp.org, From: sp.from, To: sp.to, Period: sp.period, Statuses: sp.statuses,
-		GroupBy: sp.groupBy, Rows: agg.result(schools), Measures: measuresOf(sp.tmpls)}, nil
+		GroupBy: sp.groupBy, Rows: rows, Measures: measuresOf(sp.tmpls)}, nil
+}
+
+// name fills in the names beside the ids of rows: org names from the
+// queried unit, its schools and (when a row's unit is none of them) one
+// listing of its child units, all inside p's scope; template names and
+// dimension labels from the templates p may see.
+func (s *Totals) name(ctx context.Context, p Principal, sp span, rows []TotalsRow, schools []Org) error {
+	if slices.Contains(sp.groupBy, GroupOrg) {
+		orgs := map[string]string{sp.org.ID: sp.org.Name}
+		for _, o := range schools {
+			orgs[o.ID] = o.Name
+		}
+		missing := false
+		for _, r := range rows {
+			if _, ok := orgs[r.Keys[GroupOrg]]; !ok {
+				missing = true
+			}
+		}
+		if missing {
+			q := OrgQuery{ParentID: sp.org.ID, Page: Page{Limit: MaxLimit}}
+			for {
+				list, err := s.orgs.Orgs(ctx, p.Scope(), q)
+				if err != nil {
+					return err
+				}
+				for _, o := range list {
+					orgs[o.ID] = o.Name
+				}
+				if len(list) < q.Limit {
+					break
+				}
+				q.After = list[len(list)-1].ID
+			}
+		}
+		for i := range rows {
+			rows[i].OrgName = orgs[rows[i].Keys[GroupOrg]]
+		}
+	}
+	// Templates in key order, so a label two templates give differently
+	// is always the same one.
+	keys := make([]string, 0, len(sp.tmpls))
+	for k := range sp.tmpls {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i := range rows {
+		r := &rows[i]
+		if key, ok := r.Keys[GroupTemplate]; ok {
+			if t, ok := sp.tmpls[key]; ok {
+				r.TemplateName, r.TemplateNameEN = t.Name, t.NameEN
+			}
+		}
+		for _, d := range sp.dims {
+			val := r.Keys[d]
+			if val == "" {
+				continue
+			}
+			if r.Labels == nil {
+				r.Labels, r.LabelsEN = map[string]string{}, map[string]string{}
+			}
+			r.Labels[d] = val
+			// The row's own template first, then any that has the value.
+			cands := keys
+			if key, ok := r.Keys[GroupTemplate]; ok {
+				cands = append([]string{key}, keys...)
+			}
+			for _, key := range cands {
+				if o, ok := optionOf(sp.tmpls[key], d, val); ok {
+					r.Labels[d] = o.Label
+					if o.LabelEN != "" {
+						r.LabelsEN[d] = o.LabelEN
+					}
+					break
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// optionOf finds the option val of t's dimension field d.
+func optionOf(t Template, d, val string) (Option, bool) {
+	f, ok := t.Field(d)
+	if !ok || f.Role != RoleDimension {
+		return Option{}, false
+	}
+	for _, o := range f.Options {
+		if o.Value == val && o.Label != "" {
+			return o, true
+		}
+	}
+	return Option{}, false
 }
 
 // check validates q.
