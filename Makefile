@@ -2,13 +2,19 @@
 # pinned in go.mod (go tool swag ...), so a machine with only Go needs
 # nothing else.
 
-.PHONY: run test docs lint fuzz bench ci
+.PHONY: run test race walkthrough docs lint fuzz bench ci
 
 run:
 	go run ./cmd/huizong
 
 test:
+	go test ./...
+
+race:
 	go test -race ./...
+
+walkthrough:
+	bash scripts/walkthrough.sh
 
 docs:
 	go tool swag fmt -d ./handlers
