@@ -59,10 +59,10 @@ func (c AuthConfig) TokenConfig(keyFile []byte) TokenConfig {
 // (short-lived JWTs) and refresh tokens (opaque, stored hashed, rotated on
 // every use, with reuse detection per RFC 9700).
 type Auth struct {
-	users          UserStore
-	sessions       SessionStore
-	tokens         *Tokens
-	passwords      *Passwords
+	users     UserStore
+	sessions  SessionStore
+	tokens    *Tokens
+	passwords *Passwords
 	// accountLimiter throttles sign-in per (account, client IP), so
 	// failures from one address never lock the owner out elsewhere;
 	// accountWide allows ten times as much per account from everywhere,

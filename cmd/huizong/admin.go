@@ -85,4 +85,3 @@ func askPassword(f *os.File, prompt io.Writer) (string, error) {
 	}
 	return p1, nil
 }
-
