@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/huizong/huizong/services/media"
 )
 
@@ -21,6 +23,10 @@ const (
 	// ThumbnailSide is the longer side of list-view thumbnails, in pixels.
 	ThumbnailSide = 320
 	maxFileName   = 120
+	// DecodeBudget bounds the memory all photos being decoded at once may
+	// take together: twice the most one image may take, so two of the
+	// largest, or many phone photos, proceed side by side.
+	DecodeBudget = 2 * media.MaxDecodedBytes
 )
 
 // Attachments stores the photos and scans records refer to: it checks
@@ -29,16 +35,47 @@ const (
 type Attachments struct {
 	store AttachmentStore
 	now   Clock
-	// images bounds how many photos are decoded at once: a 50-megapixel
-	// photo takes a few hundred MB while its thumbnail is made.
+	// images bounds how many photos are decoded at once, to the cores.
 	images chan struct{}
+	// memory bounds what they take together: a count alone lets a few
+	// 400 MB decodes run side by side.
+	memory *decodeBudget
 }
 
 // NewAttachments returns the attachment service; at most parallel photos
-// are processed at once.
+// are processed at once, and together they may take DecodeBudget bytes to
+// decode.
 func NewAttachments(store AttachmentStore, now Clock, parallel int) *Attachments {
-	return &Attachments{store: store, now: now, images: make(chan struct{}, max(1, parallel))}
+	return &Attachments{store: store, now: now, images: make(chan struct{}, max(1, parallel)),
+		memory: newDecodeBudget(DecodeBudget)}
 }
+
+// decodeBudget is a weighted semaphore over bytes of decode memory.
+type decodeBudget struct {
+	total int64
+	sem   *semaphore.Weighted
+}
+
+// newDecodeBudget returns a budget of total bytes (at least 1).
+func newDecodeBudget(total int64) *decodeBudget {
+	total = max(1, total)
+	return &decodeBudget{total: total, sem: semaphore.NewWeighted(total)}
+}
+
+// acquire waits until n bytes are free, or ctx ends, and returns what was
+// taken, to be given back to release. n is capped at the whole budget so
+// an image larger than it (Inspect refuses those, but a caller with a
+// smaller budget may not) runs alone rather than never.
+func (b *decodeBudget) acquire(ctx context.Context, n int64) (int64, error) {
+	n = min(max(1, n), b.total)
+	if err := b.sem.Acquire(ctx, n); err != nil {
+		return 0, fmt.Errorf("waiting for decode memory: %w", err)
+	}
+	return n, nil
+}
+
+// release gives back what acquire took.
+func (b *decodeBudget) release(n int64) { b.sem.Release(n) }
 
 // Upload is one file as a client sends it.
 type Upload struct {
@@ -86,6 +123,11 @@ func (s *Attachments) Create(ctx context.Context, p Principal, up Upload) (a Att
 			return Attachment{}, false, fmt.Errorf("%s: %w", op, ctx.Err())
 		}
 		defer func() { <-s.images }()
+		held, err := s.memory.acquire(ctx, info.DecodedBytes)
+		if err != nil {
+			return Attachment{}, false, fmt.Errorf("%s: %w", op, err)
+		}
+		defer s.memory.release(held)
 		if content, err = media.Strip(up.Content, info.ContentType); err != nil {
 			return Attachment{}, false, Invalid(op, Field("file", "media_type", "types", "JPEG, PNG, WebP, PDF"))
 		}

@@ -23,8 +23,9 @@ var (
 	// ErrUnsupported means the bytes are not a JPEG, PNG, WebP or PDF
 	// file, or not a readable one.
 	ErrUnsupported = errors.New("unsupported file type")
-	// ErrTooLarge means an image has more pixels than a phone photo would
-	// (a decompression bomb, say).
+	// ErrTooLarge means an image has more pixels than a phone photo would,
+	// or would take more memory to decode than one (a decompression bomb,
+	// say).
 	ErrTooLarge = errors.New("image too large")
 )
 
@@ -40,6 +41,12 @@ const (
 const (
 	maxPixels = 50_000_000
 	maxSide   = 20_000
+	// MaxDecodedBytes caps the memory decoding one image may take. A pixel
+	// count alone lets a small 16-bit RGBA PNG cost 8 bytes a pixel; this
+	// still admits a 48-megapixel phone JPEG (8000x6000 at 3 bytes a pixel
+	// is 144 MB) and an 8-bit RGBA PNG of the same size (192 MB), but not
+	// a 7071x7071 16-bit RGBA PNG (400 MB).
+	MaxDecodedBytes = 256 << 20
 )
 
 // Info is what Inspect learned about a file.
@@ -47,6 +54,9 @@ type Info struct {
 	ContentType string
 	Width       int
 	Height      int
+	// DecodedBytes is a conservative estimate of the memory decoding the
+	// image takes (0 for a PDF), so callers can budget concurrent decodes.
+	DecodedBytes int64
 }
 
 // Inspect sniffs the type of b from its bytes and reads an image's size
@@ -76,7 +86,137 @@ func Inspect(b []byte) (Info, error) {
 	if cfg.Width > maxSide || cfg.Height > maxSide || cfg.Width*cfg.Height > maxPixels {
 		return Info{}, ErrTooLarge
 	}
-	return Info{ContentType: ct, Width: cfg.Width, Height: cfg.Height}, nil
+	size := decodedBytes(b, ct, cfg)
+	if size > MaxDecodedBytes {
+		return Info{}, fmt.Errorf("%w: decoding takes about %d MB", ErrTooLarge, size>>20)
+	}
+	return Info{ContentType: ct, Width: cfg.Width, Height: cfg.Height, DecodedBytes: size}, nil
+}
+
+// decodedBytes estimates, erring high, the peak memory the standard
+// decoders take for an image whose header b has already passed
+// DecodeConfig: the decoded image plus what the decoder holds beside it.
+func decodedBytes(b []byte, contentType string, cfg image.Config) int64 {
+	px := int64(cfg.Width) * int64(cfg.Height)
+	size := px * bytesPerPixel(cfg.ColorModel)
+	switch contentType {
+	case JPEG:
+		// A progressive JPEG keeps every DCT coefficient (64 int32 per 8x8
+		// block, so 4 bytes a sample) until the last scan; baseline ones
+		// decode block by block.
+		if cfg.ColorModel == color.RGBAModel {
+			// An RGB JPEG is decoded as YCbCr-shaped planes first.
+			size += px * 3
+		}
+		if f, ok := jpegFrame(b); ok && f.progressive {
+			for _, c := range f.comps {
+				size += px * 4 * int64(c.h*c.v) / int64(f.hmax*f.vmax)
+			}
+		} else if !ok {
+			size += px * 4 * 3
+		}
+	case PNG:
+		// An interlaced PNG is decoded pass by pass into images the size
+		// of the pass (at most half the image) and then copied over.
+		if len(b) > 28 && b[28] != 0 {
+			size += size / 2
+		}
+	case WebP:
+		// Lossless WebP (the NRGBA one) decodes to 32-bit ARGB words first
+		// and converts them to NRGBA after, so both are held at once.
+		if cfg.ColorModel == color.NRGBAModel {
+			size += px * 4
+		}
+	}
+	return size
+}
+
+// bytesPerPixel is what one pixel of an image in color model m takes once
+// decoded, rounded up; models it does not know count as 8, the most any
+// standard decoder uses.
+func bytesPerPixel(m color.Model) int64 {
+	switch m {
+	case color.GrayModel, color.AlphaModel:
+		return 1
+	case color.Gray16Model, color.Alpha16Model:
+		return 2
+	case color.YCbCrModel:
+		// 1.5 for 4:2:0 up to 3 for 4:4:4; the header does not say which
+		// without parsing further, so assume the worst.
+		return 3
+	case color.NYCbCrAModel:
+		return 4
+	case color.RGBAModel, color.NRGBAModel:
+		return 4
+	case color.CMYKModel:
+		// A CMYK or YCCK JPEG is decoded as YCbCr plus a black channel and
+		// then converted to a 4-byte CMYK image.
+		return 8
+	case color.RGBA64Model, color.NRGBA64Model:
+		return 8
+	}
+	if _, ok := m.(color.Palette); ok {
+		return 1
+	}
+	return 8
+}
+
+// jpegComp is one component of a JPEG frame: its sampling factors.
+type jpegComp struct{ h, v int }
+
+// jpegFrameInfo is what the start-of-frame segment of a JPEG says about
+// the memory decoding takes.
+type jpegFrameInfo struct {
+	progressive bool
+	comps       []jpegComp
+	hmax, vmax  int
+}
+
+// jpegFrame finds the start-of-frame segment of a JPEG and reads whether
+// it is progressive and how its components are sampled; ok is false when
+// there is none before the image data.
+func jpegFrame(b []byte) (f jpegFrameInfo, ok bool) {
+	i := 2
+	for i+4 <= len(b) {
+		if b[i] != 0xFF {
+			return f, false
+		}
+		marker := b[i+1]
+		if marker == 0xFF { // fill byte
+			i++
+			continue
+		}
+		if marker == 0x01 || marker >= 0xD0 && marker <= 0xD7 {
+			i += 2
+			continue
+		}
+		n := int(binary.BigEndian.Uint16(b[i+2:]))
+		if n < 2 || i+2+n > len(b) || marker == 0xDA || marker == 0xD9 {
+			return f, false
+		}
+		// SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+		if marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC {
+			seg := b[i+4 : i+2+n]
+			if len(seg) < 6 {
+				return f, false
+			}
+			nc := int(seg[5])
+			if nc == 0 || len(seg) < 6+3*nc {
+				return f, false
+			}
+			f.progressive = marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE
+			f.hmax, f.vmax = 1, 1
+			for c := range nc {
+				hv := seg[6+3*c+1]
+				h, v := max(1, int(hv>>4)), max(1, int(hv&0x0F))
+				f.comps = append(f.comps, jpegComp{h, v})
+				f.hmax, f.vmax = max(f.hmax, h), max(f.vmax, v)
+			}
+			return f, true
+		}
+		i += 2 + n
+	}
+	return f, false
 }
 
 // Strip removes metadata from an image, keeping its pixel data byte for
