@@ -435,3 +435,35 @@ func loginAt(t *testing.T, base, username, password string) string {
 	}
 	return tp.AccessToken
 }
+
+// TestHelpListsCommands: huizong help, --help and -h print the commands.
+func TestHelpListsCommands(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"backup", "--help"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, func(string) string { return "" }, &out, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		for _, cmd := range []string{"serve", "backup", "restore", "admin reset-password", "totals verify", "healthcheck"} {
+			if !strings.Contains(out.String(), cmd) {
+				t.Errorf("%v: help does not list %q", args, cmd)
+			}
+		}
+	}
+}
+
+// TestLogTimesInConfiguredZone: log timestamps carry the configured
+// zone's offset.
+func TestLogTimesInConfiguredZone(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), map[string]string{"HUIZONG_TIMEZONE": "Asia/Shanghai", "HUIZONG_LOG_FORMAT": "json", "HUIZONG_LOG_LEVEL": "info"})
+	var buf bytes.Buffer
+	newLogger(cfg, &buf).Info("hello")
+	var line struct {
+		Time string `json:"time"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(line.Time, "+08:00") {
+		t.Errorf("log time %q, want the +08:00 offset of Asia/Shanghai", line.Time)
+	}
+}
