@@ -76,6 +76,7 @@ var fieldMessages = map[string]text{
 	"min_length":           {"长度不能少于{min}个字符", "must have at least {min} characters"},
 	"max_length":           {"长度不能超过{max}个字符", "must have at most {max} characters"},
 	"format":               {"格式不正确", "has an invalid format"},
+	"quota_exceeded":       {"已超出个人附件存储额度（{max}）", "exceeds your attachment storage quota ({max})"},
 	"enum":                 {"取值无效，可选：{options}", "is not one of {options}"},
 	"duplicate":            {"重复", "is repeated"},
 	"taken":                {"已被占用", "is already taken"},

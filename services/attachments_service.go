@@ -40,6 +40,9 @@ type Attachments struct {
 	// memory bounds what they take together: a count alone lets a few
 	// 400 MB decodes run side by side.
 	memory *decodeBudget
+	// Quota is how many bytes of uploads one user may keep stored (0: no
+	// limit); an upload beyond it is refused before any work is done.
+	Quota int64
 }
 
 // NewAttachments returns the attachment service; at most parallel photos
@@ -106,6 +109,15 @@ func (s *Attachments) Create(ctx context.Context, p Principal, up Upload) (a Att
 	}
 	if len(up.Content) > MaxAttachmentBytes {
 		return Attachment{}, false, Invalid(op, Field("file", "too_large", "max", MaxAttachmentBytes))
+	}
+	if s.Quota > 0 {
+		used, err := s.store.AttachmentBytes(ctx, p.User.ID)
+		if err != nil {
+			return Attachment{}, false, fmt.Errorf("%s: %w", op, err)
+		}
+		if used+int64(len(up.Content)) > s.Quota {
+			return Attachment{}, false, Invalid(op, Field("file", "quota_exceeded", "max", fmt.Sprintf("%d MiB", s.Quota>>20)))
+		}
 	}
 	info, err := media.Inspect(up.Content)
 	switch {

@@ -222,6 +222,8 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		log.Info("installed built-in templates", slog.Int("count", installed))
 	}
 	totals := services.NewTotals(st, st, st, st, calendarOf(cfg), clock, cfg.Location)
+	attachments := services.NewAttachments(st, clock, runtime.NumCPU())
+	attachments.Quota = cfg.Limits.AttachmentQuotaMB << 20
 	router, err := handlers.NewRouter(handlers.Config{
 		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
 		Location: cfg.Location, Development: cfg.Mode == "development", SwaggerUI: cfg.SwaggerUI,
@@ -232,7 +234,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Users:            services.NewUsers(st, st, st, passwords, clock),
 		Templates:        templates,
 		Records:          services.NewRecords(st, st, st, st, clock, cfg.Location),
-		Attachments:      services.NewAttachments(st, clock, runtime.NumCPU()),
+		Attachments:      attachments,
 		Tasks:            services.NewTasks(st, st, st, st, clock, cfg.Location, calendarOf(cfg)),
 		Totals:           totals,
 		RecordBudget:     services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.RecordRate), cfg.Limits.RecordBurst, 100_000, clock),

@@ -467,3 +467,21 @@ func TestLogTimesInConfiguredZone(t *testing.T) {
 		t.Errorf("log time %q, want the +08:00 offset of Asia/Shanghai", line.Time)
 	}
 }
+
+// TestAttachmentQuota: one user's stored uploads are bounded; beyond the
+// quota an upload is 422 quota_exceeded and another user goes on.
+func TestAttachmentQuota(t *testing.T) {
+	s := newTestServer(t, map[string]string{"HUIZONG_ATTACHMENT_QUOTA_MB": "1"})
+	w := s.seed()
+	pdf := append([]byte("%PDF-1.4\n"), bytes.Repeat([]byte("0"), 600<<10)...)
+	if r := s.upload(w.tokens["teacherA1"], uuid(), "a.pdf", pdf); r.status != http.StatusCreated {
+		t.Fatalf("first upload: %d %s", r.status, r.body)
+	}
+	r := s.upload(w.tokens["teacherA1"], uuid(), "b.pdf", pdf)
+	if r.status != http.StatusUnprocessableEntity || !bytes.Contains(r.body, []byte("quota_exceeded")) {
+		t.Fatalf("upload over the quota: %d %s", r.status, r.body)
+	}
+	if r := s.upload(w.tokens["teacherA1b"], uuid(), "c.pdf", pdf); r.status != http.StatusCreated {
+		t.Fatalf("another user's upload: %d %s", r.status, r.body)
+	}
+}
