@@ -76,6 +76,7 @@ var fieldMessages = map[string]text{
 	"min_length":           {"长度不能少于{min}个字符", "must have at least {min} characters"},
 	"max_length":           {"长度不能超过{max}个字符", "must have at most {max} characters"},
 	"format":               {"格式不正确", "has an invalid format"},
+	"total_overflow":       {"会使汇总数超出可记录的范围，请核对数值", "would take a total beyond what can be recorded; check the value"},
 	"quota_exceeded":       {"已超出个人附件存储额度（{max}）", "exceeds your attachment storage quota ({max})"},
 	"enum":                 {"取值无效，可选：{options}", "is not one of {options}"},
 	"duplicate":            {"重复", "is repeated"},

@@ -79,7 +79,13 @@ func CheckRecordData(t Template, data []byte, org Org, today string) (clean json
 		}
 		if !present {
 			if f.Type.Numeric() && f.Default != nil {
-				emit(f.Key, numberValue(f.Type, *f.Default))
+				// The default goes through the rules a submitted value
+				// does: CheckTemplate caps defaults, but a template stored
+				// before it did may hold one (1e18 once wrapped a
+				// district's total); a record must then give the value.
+				if val, ok := checkNumber(&v, name, f, *f.Default); ok {
+					emit(f.Key, val)
+				}
 				continue
 			}
 			if f.Required {
@@ -219,6 +225,35 @@ func numberValue(t FieldType, f float64) any {
 	return f
 }
 
+// checkNumber applies the rules of numeric field f to x, a submitted
+// value or f's default, and returns its canonical value.
+func checkNumber(v *Validation, name string, f TemplateField, x float64) (any, bool) {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		v.Add(name, "type", "expected", string(f.Type))
+		return nil, false
+	}
+	if f.Type == FieldInteger && (x != math.Trunc(x) || math.Abs(x) > 1<<53) {
+		v.Add(name, "integer")
+		return nil, false
+	}
+	if f.Min != nil && x < *f.Min {
+		v.Add(name, "min", "min", fmtNum(*f.Min))
+		return nil, false
+	}
+	if f.Max != nil && x > *f.Max {
+		v.Add(name, "max", "max", fmtNum(*f.Max))
+		return nil, false
+	}
+	if f.Role == RoleMeasure && math.Abs(x) > MaxMeasure {
+		// Totals add measures exactly in fixed point (FixedOf); this keeps
+		// any realistic sum far from overflowing, and stores refuse the
+		// rest (TotalOverflow).
+		v.Add(name, "max", "max", fmtNum(MaxMeasure))
+		return nil, false
+	}
+	return numberValue(f.Type, x), true
+}
+
 // checkValue validates one present value of field f. It returns the
 // canonical value (nil for an empty one) and whether it is valid.
 func checkValue(v *Validation, name string, f TemplateField, raw json.RawMessage, today string) (any, bool) {
@@ -238,25 +273,7 @@ func checkValue(v *Validation, name string, f TemplateField, raw json.RawMessage
 		if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
 			return typeErr()
 		}
-		if f.Type == FieldInteger && (x != math.Trunc(x) || math.Abs(x) > 1<<53) {
-			v.Add(name, "integer")
-			return nil, false
-		}
-		if f.Min != nil && x < *f.Min {
-			v.Add(name, "min", "min", fmtNum(*f.Min))
-			return nil, false
-		}
-		if f.Max != nil && x > *f.Max {
-			v.Add(name, "max", "max", fmtNum(*f.Max))
-			return nil, false
-		}
-		if f.Role == RoleMeasure && math.Abs(x) > MaxMeasure {
-			// Totals add measures exactly in fixed point; this keeps any
-			// realistic sum far from overflowing.
-			v.Add(name, "max", "max", fmtNum(MaxMeasure))
-			return nil, false
-		}
-		return numberValue(f.Type, x), true
+		return checkNumber(v, name, f, x)
 	case FieldText:
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

@@ -116,12 +116,29 @@ func checkField(v *Validation, at string, f TemplateField) TemplateField {
 		}
 	}
 	if numeric {
+		// Bounds and default obey the cap submitted measures do
+		// (MaxMeasure): a default is stored into records unchecked by the
+		// cap otherwise, and totals sum it in int64 fixed point (a default
+		// of 1e18 once drove a district's total negative). Every numeric
+		// field, measure or not: the role may change in a later version,
+		// and no honest bound is near 1e10.
+		capped := func(p *float64) bool { return p != nil && finite(p) && math.Abs(*p) > MaxMeasure }
+		for _, b := range []struct {
+			name string
+			p    *float64
+		}{{"min", f.Min}, {"max", f.Max}} {
+			if capped(b.p) {
+				v.Add(at+"."+b.name, "out_of_range", "min", fmtNum(-MaxMeasure), "max", fmtNum(MaxMeasure))
+			}
+		}
 		if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
 			v.Add(at+".min", "min_max")
 		}
 		if f.Default != nil {
 			d := *f.Default
 			switch {
+			case capped(f.Default):
+				v.Add(at+".default", "out_of_range", "min", fmtNum(-MaxMeasure), "max", fmtNum(MaxMeasure))
 			case f.Type == FieldInteger && d != math.Trunc(d):
 				v.Add(at+".default", "integer")
 			case f.Min != nil && d < *f.Min, f.Max != nil && d > *f.Max:

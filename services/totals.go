@@ -79,10 +79,14 @@ func RollupOf(r Record, t Template) Rollup {
 		case RoleDimension:
 			out.Dims[f.Key] = dimValue(data[f.Key])
 		case RoleMeasure:
+			// A value FixedOf refuses (beyond MaxMeasure) passed no record
+			// check since the cap exists; one stored before counts without
+			// it rather than as whatever the conversion would wrap to.
+			out.Sums[f.Key] = 0
 			if x, ok := data[f.Key].(float64); ok {
-				out.Sums[f.Key] = int64(math.Round(x * MeasureScale))
-			} else {
-				out.Sums[f.Key] = 0
+				if v, ok := FixedOf(x); ok {
+					out.Sums[f.Key] = v
+				}
 			}
 		}
 	}
@@ -152,18 +156,33 @@ func (c Cell) Zero() bool {
 	return true
 }
 
-// Add adds d's count and sums to c.
-func (c *Cell) Add(d Cell, sign int64) {
+// Add adds sign times d's count and sums to c (sign is 1 or -1). A sum
+// that would not fit in int64 is refused with TotalOverflow (naming the
+// first such measure in key order) and leaves c unchanged.
+func (c *Cell) Add(d Cell, sign int64) error {
+	next := make(map[string]int64, len(d.Sums))
+	bad := ""
+	for k, v := range d.Sums {
+		s, ok := addSigned(c.Sums[k], v, sign)
+		if !ok && (bad == "" || k < bad) {
+			bad = k
+		}
+		next[k] = s
+	}
+	if bad != "" {
+		return TotalOverflow("totals.add", bad)
+	}
 	c.Count += sign * d.Count
 	if c.Sums == nil {
 		c.Sums = map[string]int64{}
 	}
-	for k, v := range d.Sums {
-		c.Sums[k] += sign * v
-		if c.Sums[k] == 0 {
+	for k, v := range next {
+		c.Sums[k] = v
+		if v == 0 {
 			delete(c.Sums, k)
 		}
 	}
+	return nil
 }
 
 // ComboValue encodes a combination of dimension values: key=value pairs
@@ -247,32 +266,66 @@ func (r Rollup) Cells() []Cell {
 
 // RollupDelta is what moving a record from contribution from to to
 // changes, one entry per cell (count and sums as differences), cells
-// that do not change left out.
+// that do not change left out. A difference that does not fit in int64
+// (contributions of opposite signs near the limits) saturates at
+// math.MaxInt64 or math.MinInt64, which CheckDelta refuses: it has no
+// error to return, and a wrapped difference would look like a valid one.
 func RollupDelta(from, to Rollup) []Cell {
-	byID := map[CellKey]*Cell{}
+	old := map[CellKey]Cell{}
 	var order []CellKey
-	for i, cells := range [][]Cell{from.Cells(), to.Cells()} {
-		sign := int64(1)
-		if i == 0 {
-			sign = -1
-		}
-		for _, c := range cells {
-			d, ok := byID[c.CellKey]
-			if !ok {
-				d = &Cell{CellKey: c.CellKey, OrgPath: c.OrgPath, School: c.School, Sums: map[string]int64{}}
-				byID[c.CellKey] = d
-				order = append(order, c.CellKey)
-			}
-			d.Add(c, sign)
+	// A rollup adds to each of its cells once, so every cell has at most
+	// one old and one new contribution.
+	for _, c := range from.Cells() {
+		old[c.CellKey] = c
+		order = append(order, c.CellKey)
+	}
+	cur := map[CellKey]Cell{}
+	for _, c := range to.Cells() {
+		cur[c.CellKey] = c
+		if _, ok := old[c.CellKey]; !ok {
+			order = append(order, c.CellKey)
 		}
 	}
 	out := make([]Cell, 0, len(order))
 	for _, k := range order {
-		if d := byID[k]; !d.Zero() {
-			out = append(out, *d)
+		f, inFrom := old[k]
+		t := cur[k]
+		d := Cell{CellKey: k, OrgPath: t.OrgPath, School: t.School, Count: t.Count - f.Count, Sums: map[string]int64{}}
+		if inFrom {
+			d.OrgPath, d.School = f.OrgPath, f.School
+		}
+		for m, v := range t.Sums {
+			d.Sums[m] = subSaturating(v, f.Sums[m])
+		}
+		for m, v := range f.Sums {
+			if _, ok := t.Sums[m]; !ok {
+				d.Sums[m] = subSaturating(0, v)
+			}
+		}
+		for m, v := range d.Sums {
+			if v == 0 {
+				delete(d.Sums, m)
+			}
+		}
+		if !d.Zero() {
+			out = append(out, d)
 		}
 	}
 	return out
+}
+
+// subSaturating is a-b, or the int64 limit on the side it overflowed to
+// (a-b overflows upwards only when a >= 0 and b < 0).
+func subSaturating(a, b int64) int64 {
+	d, ok := SubFixed(a, b)
+	switch {
+	case ok:
+		return d
+	case a >= 0:
+		return math.MaxInt64
+	default:
+		return math.MinInt64
+	}
 }
 
 // DiffCells lists the cells where got differs from want (zero cells and

@@ -201,6 +201,9 @@ func (s *Totals) Get(ctx context.Context, p Principal, q TotalsQuery) (TotalsRep
 	if err := s.collect(ctx, p, sp, agg); err != nil {
 		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
 	}
+	if agg.err != nil {
+		return TotalsReport{}, agg.err
+	}
 	if len(agg.rows) > maxTotalsRows {
 		var v Validation
 		v.Add("group_by", "too_many_rows", "max", maxTotalsRows)
@@ -617,6 +620,10 @@ type aggregator struct {
 	// and authors are then counted here from the units and authors.
 	merge bool
 	rows  map[string]*rowAcc
+	// err is the first sum that did not fit in int64 (TotalOverflow):
+	// add has no error to return mid-scan, and Get refuses the answer
+	// rather than report a wrapped total.
+	err error
 }
 
 type rowAcc struct {
@@ -705,7 +712,11 @@ func (a *aggregator) add(g CellGroup, authors bool) {
 	default:
 		row.count += g.Count
 		for k, v := range g.Sums {
-			row.sums[k] += v
+			sum, ok := AddFixed(row.sums[k], v)
+			if !ok && a.err == nil {
+				a.err = TotalOverflow("totals.get", k)
+			}
+			row.sums[k] = sum
 		}
 		if a.merge && g.School && g.Count > 0 {
 			row.schoolSet[g.OrgID] = true

@@ -207,6 +207,11 @@ func recordScope(f bson.D, s services.Scope, authorKey string) (bson.D, bool) {
 // then adds it to the totals.
 func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services.RecordEvent) error {
 	const op = "mongo.CreateRecord"
+	// Refused before it is stored when its contribution would overflow
+	// a cell (see totals.go).
+	if err := s.checkRollup(ctx, r.ID, r.Rollup); err != nil {
+		return wrap(op, err)
+	}
 	d, err := s.insertRecord(ctx, r, ev)
 	if err != nil {
 		return wrap(op, err)
@@ -371,6 +376,11 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 	f, ok := recordScope(bson.D{{Key: "_id", Value: r.ID}, {Key: "version", Value: r.Version}}, sc, "author_id")
 	if !ok {
 		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
+	}
+	// Refused before it is stored when its contribution would overflow
+	// a cell (see totals.go).
+	if err := s.checkRollup(ctx, r.ID, r.Rollup); err != nil {
+		return services.Record{}, wrap(op, err)
 	}
 	d, matched, err := s.writeRecord(ctx, f, r, ev)
 	if err != nil {

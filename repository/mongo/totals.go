@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -115,27 +116,55 @@ func pathAt(path []string, i int) string {
 	return ""
 }
 
+// Overflow. Sums are int64 fixed point (services.MeasureScale), and $inc
+// would wrap or fail half-way through a record's cells. Moving a cell
+// therefore reads its sums with the record's marker (the read the
+// compare-and-set needs anyway), works out the new sums with checked
+// arithmetic (movedSums), and refuses the move with
+// services.TotalOverflow when one would not fit. The read alone races
+// with other records moving the same cell, so the update's filter also
+// requires each changed sum to leave room for the increment (sumRoom): a
+// concurrent move that used the room makes the filter miss, and the next
+// attempt reads again and refuses. applyPending checks every cell of the
+// record before moving any (checkCells), so a refused contribution leaves
+// no cell half-moved; the record then stays pending, counted nowhere, and
+// FinishTotals reports it instead of retrying it in a loop.
+//
+// Refusing before the record is stored needs CreateRecord and
+// UpdateRecord to call checkRollup first (records.go): the record and its
+// cells are separate documents, and a record stored whose contribution
+// cannot be applied would leave its totals pending for good. That check
+// reads the cells' sums before the write; only a concurrent write to the
+// same cell between that read and the move can still end in a stored
+// record left pending.
+
 // maxMoveAttempts bounds the compare-and-set retries on one cell; each
 // failed attempt means another writer moved it, so this is never reached
 // in practice.
 const maxMoveAttempts = 50
 
 // moveCell makes cell id count record rec at version v as want (zero
-// Count and Sums: not at all).
+// Count and Sums: not at all). A move that would take a sum beyond int64
+// is refused with services.TotalOverflow, the cell unchanged.
 func (s *Store) moveCell(ctx context.Context, id, rec string, v int64, want services.Cell) error {
 	marker := "m." + rec
 	for range maxMoveAttempts {
 		var doc struct {
 			M map[string]markerDoc `bson:"m"`
+			S map[string]int64     `bson:"s"`
 		}
 		err := s.totals.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
-			options.FindOne().SetProjection(bson.D{{Key: marker, Value: 1}})).Decode(&doc)
+			options.FindOne().SetProjection(bson.D{{Key: marker, Value: 1}, {Key: "s", Value: 1}})).Decode(&doc)
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return err
 		}
 		cur, has := doc.M[rec]
 		if has && cur.V >= v {
 			return nil // this version, or a newer one, is counted already
+		}
+		delta, err := movedSums("mongo.moveCell", doc.S, cur, want)
+		if err != nil {
+			return err
 		}
 		set := bson.D{{Key: marker, Value: markerDoc{V: v, N: want.Count, S: nonZero(want.Sums)}}}
 		if !want.Zero() {
@@ -145,29 +174,21 @@ func (s *Store) moveCell(ctx context.Context, id, rec string, v int64, want serv
 				bson.E{Key: "mo", Value: want.Month}, bson.E{Key: "dk", Value: want.Dim}, bson.E{Key: "dv", Value: want.Value})
 		}
 		inc := bson.D{{Key: "n", Value: want.Count - cur.N}, {Key: "rv", Value: int64(1)}}
-		delta := maps.Clone(want.Sums)
-		if delta == nil {
-			delta = map[string]int64{}
-		}
-		for k, v := range cur.S {
-			delta[k] -= v
-		}
-		for _, k := range slices.Sorted(maps.Keys(delta)) {
-			if delta[k] != 0 {
-				inc = append(inc, bson.E{Key: "s." + k, Value: delta[k]})
-			}
-		}
 		f := bson.D{{Key: "_id", Value: id}}
 		if has {
 			f = append(f, bson.E{Key: marker + ".v", Value: cur.V})
 		} else {
 			f = append(f, bson.E{Key: marker, Value: bson.D{{Key: "$exists", Value: false}}})
 		}
+		for _, k := range slices.Sorted(maps.Keys(delta)) {
+			inc = append(inc, bson.E{Key: "s." + k, Value: delta[k]})
+			f = append(f, sumRoom(k, delta[k]))
+		}
 		res, err := s.totals.UpdateOne(ctx, f, bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: inc}},
 			options.UpdateOne().SetUpsert(true))
 		switch {
 		case isDuplicate(err):
-			continue // the cell exists with another marker: read again
+			continue // the cell exists with another marker or less room: read again
 		case err != nil:
 			return err
 		case res.MatchedCount > 0 || res.UpsertedCount > 0:
@@ -175,6 +196,110 @@ func (s *Store) moveCell(ctx context.Context, id, rec string, v int64, want serv
 		}
 	}
 	return fmt.Errorf("cell %s: %w", id, services.ErrStale)
+}
+
+// movedSums is the $inc of sums that moves a cell holding sums from
+// counting a record as cur to counting it as want, zero changes left out.
+// It is services.TotalOverflow (first measure in key order) when a change
+// or a new sum would not fit in int64.
+func movedSums(op string, sums map[string]int64, cur markerDoc, want services.Cell) (map[string]int64, error) {
+	keys := map[string]bool{}
+	for k := range want.Sums {
+		keys[k] = true
+	}
+	for k := range cur.S {
+		keys[k] = true
+	}
+	delta := make(map[string]int64, len(keys))
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		d, ok := services.SubFixed(want.Sums[k], cur.S[k])
+		if ok {
+			_, ok = services.AddFixed(sums[k], d)
+		}
+		if !ok {
+			return nil, services.TotalOverflow(op, k)
+		}
+		if d != 0 {
+			delta[k] = d
+		}
+	}
+	return delta, nil
+}
+
+// sumRoom is the filter condition that sum key has room for the increment
+// d: at most MaxInt64-d (at least MinInt64-d for a decrement). $not also
+// matches a cell without the sum (or without the document, for the
+// upsert), where any single increment fits.
+func sumRoom(key string, d int64) bson.E {
+	cond := bson.D{{Key: "$gt", Value: int64(math.MaxInt64) - d}}
+	if d < 0 {
+		cond = bson.D{{Key: "$lt", Value: int64(math.MinInt64) - d}}
+	}
+	return bson.E{Key: "s." + key, Value: bson.D{{Key: "$not", Value: cond}}}
+}
+
+// checkCells refuses, with services.TotalOverflow, moving the cells ids
+// to count record rec at version v as want (a cell missing from want: not
+// at all), when any sum would not fit in int64. It only reads: moveCell
+// checks again as it moves.
+func (s *Store) checkCells(ctx context.Context, rec string, v int64, ids []string, want map[string]services.Cell) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	marker := "m." + rec
+	type sumsDoc struct {
+		ID string               `bson:"_id"`
+		M  map[string]markerDoc `bson:"m"`
+		S  map[string]int64     `bson:"s"`
+	}
+	docs, err := findAll[sumsDoc](ctx, s.totals, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetProjection(bson.D{{Key: marker, Value: 1}, {Key: "s", Value: 1}}))
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]sumsDoc, len(docs))
+	for _, d := range docs {
+		byID[d.ID] = d
+	}
+	for _, id := range ids {
+		d := byID[id]
+		cur, has := d.M[rec]
+		if has && cur.V >= v {
+			continue
+		}
+		if _, err := movedSums("mongo.checkCells", d.S, cur, want[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRollup refuses, with services.TotalOverflow, a write that would
+// give record rec the contribution to when some cell could not take it
+// without overflowing: CreateRecord and UpdateRecord call it before they
+// store the record, so a refused write leaves nothing behind.
+func (s *Store) checkRollup(ctx context.Context, rec string, to services.Rollup) error {
+	want := map[string]services.Cell{}
+	var ids []string
+	for _, c := range to.Cells() {
+		want[c.ID()] = c
+		ids = append(ids, c.ID())
+	}
+	// The cells the record counts in now and leaves: taking a
+	// contribution out can overflow too (a negative one from a full cell).
+	var d pendingDoc
+	err := s.records.FindOne(ctx, bson.D{{Key: "_id", Value: rec}},
+		options.FindOne().SetProjection(bson.D{{Key: "touched", Value: 1}})).Decode(&d)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return err
+	}
+	for _, id := range d.Touched {
+		if _, ok := want[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	// Whatever version the write gets, markers of every version count.
+	return s.checkCells(ctx, rec, math.MaxInt64, ids, want)
 }
 
 func nonZero(m map[string]int64) map[string]int64 {
@@ -229,6 +354,11 @@ func (s *Store) applyPending(ctx context.Context, d pendingDoc) error {
 		if _, ok := want[id]; !ok {
 			ids = append(ids, id)
 		}
+	}
+	// Every cell is checked before any moves, so a contribution that
+	// would overflow one leaves all of them as they were.
+	if err := s.checkCells(ctx, d.ID, d.Version, ids, want); err != nil {
+		return err
 	}
 	for _, id := range ids {
 		if err := s.moveCell(ctx, id, d.ID, d.Version, want[id]); err != nil {
@@ -327,7 +457,13 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 		}
 		a.g.Count += c.Count
 		for k, v := range c.Sums {
-			a.g.Sums[k] += v
+			sum, ok := services.AddFixed(a.g.Sums[k], v)
+			if !ok {
+				// A group whose sum does not fit in int64 is refused,
+				// not wrapped.
+				return services.TotalOverflow(op, k)
+			}
+			a.g.Sums[k] = sum
 		}
 		if c.School {
 			a.schools[c.OrgID] = true
@@ -364,21 +500,50 @@ func (s *Store) FinishTotals(ctx context.Context, before time.Time) (int, error)
 	const op = "mongo.FinishTotals"
 	f := bson.D{{Key: "rollup_pending", Value: true}, {Key: "updated_at", Value: bson.D{{Key: "$lt", Value: ms(before)}}}}
 	done := 0
+	// Records whose contribution would overflow a cell stay pending; they
+	// are left out of the following batches and reported once at the end,
+	// so they neither hold up the others nor loop.
+	var refused []string
+	var firstRefusal error
 	for {
-		docs, err := findAll[pendingDoc](ctx, s.records, f, options.Find().SetProjection(pendingProjection).SetLimit(500))
+		q := f
+		if len(refused) > 0 {
+			q = append(slices.Clone(f), bson.E{Key: "_id", Value: bson.D{{Key: "$nin", Value: refused}}})
+		}
+		docs, err := findAll[pendingDoc](ctx, s.records, q, options.Find().SetProjection(pendingProjection).SetLimit(500))
 		if err != nil {
 			return done, wrap(op, err)
 		}
 		for _, d := range docs {
-			if err := s.applyPending(ctx, d); err != nil {
+			err := s.applyPending(ctx, d)
+			if overflowed(err) {
+				refused = append(refused, d.ID)
+				if firstRefusal == nil {
+					firstRefusal = fmt.Errorf("record %s: %w", d.ID, err)
+				}
+				continue
+			}
+			if err != nil {
 				return done, wrap(op, err)
 			}
 			done++
 		}
 		if len(docs) < 500 {
-			return done, nil
+			break
 		}
 	}
+	if firstRefusal != nil {
+		return done, fmt.Errorf("%s: %d records would overflow totals and stay pending: %w", op, len(refused), firstRefusal)
+	}
+	return done, nil
+}
+
+// overflowed reports whether err refuses a contribution because a sum
+// would not fit in int64 (services.TotalOverflow).
+func overflowed(err error) bool {
+	var e *services.Error
+	return errors.As(err, &e) && e.Kind == services.KindInvalid && len(e.Fields) == 1 &&
+		e.Fields[0].Code == services.CodeTotalOverflow
 }
 
 // ReconcileTotals finishes the unit's pending records, then compares its
@@ -407,7 +572,8 @@ func (s *Store) reconcile(ctx context.Context, orgID string, rollup func(service
 		return nil, err
 	}
 	for _, d := range pending {
-		if err := s.applyPending(ctx, d); err != nil {
+		// One that would overflow stays pending and shows as drift.
+		if err := s.applyPending(ctx, d); err != nil && !overflowed(err) {
 			return nil, err
 		}
 	}
@@ -433,7 +599,9 @@ func (s *Store) reconcile(ctx context.Context, orgID string, rollup func(service
 		}
 		for _, c := range ru.Cells() {
 			if w, ok := want[c.CellKey]; ok {
-				w.Add(c, 1)
+				if err := w.Add(c, 1); err != nil {
+					return nil, err
+				}
 			} else {
 				cc := c
 				cc.Sums = maps.Clone(c.Sums)

@@ -95,7 +95,23 @@ func cellKeyArgs(c services.Cell) []any {
 // hz_add_sums) that returns their new counts, then one upsert of the
 // district's monthly sums (a school counts there while its cell is not
 // empty); cells a negative delta emptied are dropped.
+//
+// A delta that would take a cell's (or a district's) sum beyond int64 is
+// refused with services.TotalOverflow: hz_add_sums fails the upsert, the
+// record's savepoint rolls back with it, and nothing of the write stays.
+// Deltas RollupDelta saturated are refused before any SQL runs.
 func (s *Store) applyCells(ctx context.Context, tx *sql.Tx, deltas []services.Cell) error {
+	const op = "sqlite.applyCells"
+	for _, d := range deltas {
+		if err := services.CheckDelta(op, d); err != nil {
+			return err
+		}
+	}
+	return overflowErr(op, s.upsertCells(ctx, tx, deltas))
+}
+
+// upsertCells is applyCells once the deltas are known to be exact.
+func (s *Store) upsertCells(ctx context.Context, tx *sql.Tx, deltas []services.Cell) error {
 	for len(deltas) > 0 {
 		chunk := deltas[:min(len(deltas), maxUpsertCells)]
 		deltas = deltas[len(chunk):]
@@ -331,7 +347,9 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 			return wrap(op, err)
 		}
 		if g.Sums, err = addSums(nil, sums.String); err != nil {
-			return wrap(op, err)
+			// A group whose sum does not fit in int64 is refused, not
+			// wrapped.
+			return wrap(op, overflowErr(op, err))
 		}
 		if q.ByOrg == services.OrgLeaf {
 			g.OrgPath, g.School = services.CellPath(city, district, g.OrgID), school
@@ -375,7 +393,9 @@ func useDistrictSums(q services.CellQuery) bool {
 }
 
 // addSums adds the "key:value,..." sums in s (empty parts allowed, keys
-// repeated) to dst.
+// repeated) to dst. Every addition is checked: a total that does not fit
+// in int64 is a sumsOverflow, never a wrapped number (hz_add_sums and
+// hz_norm_sums fail with it in SQL, Cells and reconciling in Go).
 func addSums(dst map[string]int64, s string) (map[string]int64, error) {
 	if dst == nil {
 		dst = map[string]int64{}
@@ -391,7 +411,11 @@ func addSums(dst map[string]int64, s string) (map[string]int64, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("stored sums %q: malformed", kv)
 		}
-		dst[k] += n
+		sum, fits := services.AddFixed(dst[k], n)
+		if !fits {
+			return nil, sumsOverflow{key: k}
+		}
+		dst[k] = sum
 	}
 	return dst, nil
 }
@@ -417,7 +441,7 @@ func (s *Store) ReconcileTotals(ctx context.Context, orgID string, rollup func(s
 	}
 	if fix {
 		if err := s.tx(ctx, func(tx *sql.Tx) error { return run(tx) }); err != nil {
-			return nil, wrap(op, err)
+			return nil, wrap(op, overflowErr(op, err))
 		}
 		return drift, nil
 	}
@@ -427,7 +451,7 @@ func (s *Store) ReconcileTotals(ctx context.Context, orgID string, rollup func(s
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
 	if err := run(tx); err != nil {
-		return nil, wrap(op, err)
+		return nil, wrap(op, overflowErr(op, err))
 	}
 	return drift, nil
 }
@@ -463,7 +487,10 @@ func (s *Store) reconcile(ctx context.Context, q querier, orgID string, rollup f
 		}
 		for _, c := range ru.Cells() {
 			if w, ok := want[c.CellKey]; ok {
-				w.Add(c, 1)
+				if err := w.Add(c, 1); err != nil {
+					rows.Close()
+					return nil, err
+				}
 			} else {
 				c.Sums = maps.Clone(c.Sums)
 				want[c.CellKey] = &c

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ func runTotals(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Cells", func(t *testing.T) { testTotalsCells(t, open(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testTotalsConcurrent(t, open(t)) })
 	t.Run("Reconcile", func(t *testing.T) { testTotalsReconcile(t, open(t)) })
+	t.Run("Overflow", func(t *testing.T) { testTotalsOverflow(t, open(t)) })
 }
 
 // rolled is r with the contribution the service would give it.
@@ -370,5 +372,178 @@ func testTotalsReconcile(t *testing.T, s Store) {
 	want = map[string]string{"s1 2025-03 approved kind=fire": "1/3"}
 	if d := diff(want, cellSummary(t, s, services.ScopeAll(), services.CellQuery{OrgPath: q.OrgPath, Dim: "kind"})); d != "" {
 		t.Errorf("after the next write (-want +got):\n%s", d)
+	}
+}
+
+// The contract at the int64 limits of fixed-point sums: a cell (and any
+// sum a store keeps beside it) holds exactly the sum of its records up to
+// math.MaxInt64 and down to math.MinInt64; a write that would take one
+// beyond is refused with services.TotalOverflow (KindInvalid, naming
+// data.<measure>, code total_overflow) before anything of it is stored; a
+// query whose groups sum beyond int64 fails the same way. Nothing wraps.
+// Contributions at exactly ±math.MaxInt64 may be refused.
+
+// testTotalsOverflow drives sums to the limits with contributions set
+// directly: the services cap a record's value (MaxMeasure) far below
+// them, but a store must be exact or refuse whatever it is given.
+func testTotalsOverflow(t *testing.T, s Store) {
+	seedTree(t, s)
+	tmpl := template("drill", "safety")
+	noErr(t, "CreateTemplate", s.CreateTemplate(t.Context(), tmpl))
+	const half = int64(math.MaxInt64 / 2)  // two of them and one: math.MaxInt64
+	stored := map[string]services.Rollup{} // what each stored record adds
+	big := func(id, day string, sum int64, path ...string) services.Record {
+		r := rolled(totalsRecord(id, "approved", day, "fire", 1, path...), tmpl)
+		r.Rollup.Sums = map[string]int64{"count": sum}
+		return r
+	}
+	create := func(r services.Record) error {
+		err := s.CreateRecord(t.Context(), r, created(r))
+		if err == nil {
+			stored[r.ID] = r.Rollup
+		}
+		return err
+	}
+	// update moves record id (at version 1+moves) to sum in month day.
+	update := func(id string, day string, sum int64) error {
+		cur, err := s.Record(t.Context(), services.ScopeAll(), id)
+		noErr(t, "Record "+id, err)
+		next := cur
+		next.OccurredOn = day
+		next = rolled(next, tmpl)
+		next.Rollup.Sums = map[string]int64{"count": sum}
+		_, err = s.UpdateRecord(t.Context(), services.ScopeAll(), next, services.RecordEvent{
+			ID: fmt.Sprintf("ev-%s-%d", id, cur.Version+1), Version: cur.Version + 1, At: at(5)})
+		if err == nil {
+			stored[id] = next.Rollup
+		}
+		return err
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		var se *services.Error
+		if !errors.As(err, &se) || se.Kind != services.KindInvalid {
+			t.Fatalf("%s: err = %v, want a KindInvalid services.Error", what, err)
+		}
+		for _, f := range se.Fields {
+			if f.Field == "data.count" && f.Code == "total_overflow" {
+				return
+			}
+		}
+		t.Fatalf("%s: fields %+v, want data.count total_overflow", what, se.Fields)
+	}
+	approved := []services.RecordStatus{services.StatusApproved}
+	// sums reads the count sums of q as "group" -> "n/sum", exact.
+	sums := func(q services.CellQuery) (map[string]string, error) {
+		out := map[string]string{}
+		err := s.Cells(t.Context(), services.ScopeAll(), q, func(g services.CellGroup) error {
+			out[g.OrgID+"|"+g.Bucket+"|"+g.Value] = fmt.Sprintf("%d/%d", g.Count, g.Sums["count"])
+			return nil
+		})
+		return out, err
+	}
+	// check compares the school's cells of a month (all, by kind) and the
+	// district's sums of that month (kept apart by some stores) with want
+	// "n/sum".
+	check := func(what, month, want string) {
+		t.Helper()
+		for _, q := range []services.CellQuery{
+			{OrgPath: []string{"c1", "d1", "s1"}, Statuses: approved, FromMonth: month, ToMonth: month},
+			{OrgPath: []string{"c1", "d1", "s1"}, Statuses: approved, FromMonth: month, ToMonth: month, Dim: "kind", ByValue: true},
+			{OrgPath: []string{"c1", "d1"}, Statuses: approved, Templates: []string{"drill"}, FromMonth: month, ToMonth: month},
+			{OrgPath: []string{"c1", "d1"}, Statuses: approved, Templates: []string{"drill"}, FromMonth: month, ToMonth: month,
+				Dim: "kind", ByValue: true},
+		} {
+			got, err := sums(q)
+			noErr(t, what+": Cells", err)
+			if len(got) != 1 {
+				t.Fatalf("%s: %+v: groups %v, want one", what, q, got)
+			}
+			for k, v := range got {
+				if v != want {
+					t.Errorf("%s: %+v: group %q = %s, want %s", what, q, k, v, want)
+				}
+			}
+		}
+	}
+	maxSum := fmt.Sprintf("3/%d", int64(math.MaxInt64))
+
+	// Up to the limit, exactly.
+	for _, r := range []services.Record{
+		big("a", "2025-03-01", half, "c1", "d1", "s1"),
+		big("b", "2025-03-02", half, "c1", "d1", "s1"),
+		big("c", "2025-03-03", 1, "c1", "d1", "s1"),
+	} {
+		noErr(t, "CreateRecord "+r.ID, create(r))
+	}
+	check("at the limit", "2025-03", maxSum)
+
+	// One more unit is refused, and nothing of the record is stored.
+	refused("CreateRecord beyond the limit", create(big("d", "2025-03-04", 1, "c1", "d1", "s1")))
+	_, err := s.Record(t.Context(), services.ScopeAll(), "d")
+	wantErr(t, "Record d after a refused create", err, services.ErrNotFound)
+	check("after a refused create", "2025-03", maxSum)
+
+	// An update that grows the sum past the limit is refused; one that
+	// shrinks it, and back up to the limit, is exact.
+	refused("UpdateRecord beyond the limit", update("c", "2025-03-03", 2))
+	if cur, err := s.Record(t.Context(), services.ScopeAll(), "c"); err != nil || cur.Version != 1 {
+		t.Fatalf("record c after a refused update: version %d, err %v", cur.Version, err)
+	}
+	check("after a refused update", "2025-03", maxSum)
+	noErr(t, "UpdateRecord c down", update("c", "2025-03-03", -5))
+	check("moved down", "2025-03", fmt.Sprintf("3/%d", int64(math.MaxInt64)-6))
+	noErr(t, "UpdateRecord c up", update("c", "2025-03-03", 1))
+	check("back at the limit", "2025-03", maxSum)
+
+	// The same at the bottom.
+	for _, r := range []services.Record{
+		big("e", "2025-04-01", -half, "c1", "d1", "s1"),
+		big("f", "2025-04-02", -half, "c1", "d1", "s1"),
+		big("g", "2025-04-03", -2, "c1", "d1", "s1"),
+	} {
+		noErr(t, "CreateRecord "+r.ID, create(r))
+	}
+	minSum := fmt.Sprintf("3/%d", int64(math.MinInt64))
+	check("at the bottom", "2025-04", minSum)
+	refused("CreateRecord below the bottom", create(big("h", "2025-04-04", -1, "c1", "d1", "s1")))
+	check("after a refused create below", "2025-04", minSum)
+
+	// A move whose new cell would overflow is refused whole: the cell it
+	// leaves keeps the record too.
+	refused("UpdateRecord moving into a full cell", update("a", "2025-04-05", -half))
+	check("after a refused move (old cell)", "2025-03", maxSum)
+	check("after a refused move (new cell)", "2025-04", minSum)
+
+	// Another school of the district: its own cell holds half exactly;
+	// the district's sum would pass the limit, so a store that keeps it
+	// refuses the write, and one that sums at query time refuses the
+	// query.
+	err = create(big("i", "2025-03-01", half, "c1", "d1", "s2"))
+	district := services.CellQuery{OrgPath: []string{"c1", "d1"}, Statuses: approved, Templates: []string{"drill"},
+		FromMonth: "2025-03", ToMonth: "2025-03"}
+	if err != nil {
+		refused("CreateRecord beyond the district's sum", err)
+		check("after a refused district sum", "2025-03", maxSum)
+	} else {
+		got, err := sums(services.CellQuery{OrgPath: []string{"c1", "d1", "s2"}, Statuses: approved,
+			FromMonth: "2025-03", ToMonth: "2025-03"})
+		noErr(t, "Cells of s2", err)
+		if want := map[string]string{"||": fmt.Sprintf("1/%d", half)}; diff(want, got) != "" {
+			t.Errorf("s2 (-want +got):\n%s", diff(want, got))
+		}
+		got, err = sums(district)
+		refused(fmt.Sprintf("Cells summing past the limit (got %v)", got), err)
+	}
+
+	// What was refused left no trace the records do not explain.
+	for _, org := range []string{"s1", "s2", "d1"} {
+		drift, err := s.ReconcileTotals(t.Context(), org, func(r services.Record) (services.Rollup, error) {
+			return stored[r.ID], nil
+		}, false)
+		noErr(t, "ReconcileTotals "+org, err)
+		if len(drift) != 0 {
+			t.Errorf("%s drifted: %+v", org, drift)
+		}
 	}
 }
