@@ -194,3 +194,34 @@ func TestAttachments(t *testing.T) {
 		t.Errorf("bad client id: %d", r.status)
 	}
 }
+
+// TestAttachmentDecompressionBomb uploads the header of a 7071x7071 16-bit
+// RGBA PNG: under the pixel limit, but 400 MB to decode. It must be
+// refused as too large from its header alone (a file that got as far as
+// decoding would fail as "corrupt", having no pixel data), six at once
+// too. services/media tests the complete 470 KB file.
+func TestAttachmentDecompressionBomb(t *testing.T) {
+	s := newTestServer(t, nil)
+	w := s.seed()
+	teacher := w.tokens["teacherA1"]
+	bomb := []byte("\x89PNG\r\n\x1a\n" +
+		"\x00\x00\x00\x0dIHDR\x00\x00\x1b\x9f\x00\x00\x1b\x9f\x10\x06\x00\x00\x00\x5f\x85\x5c\x18" + // 7071x7071, 16-bit, RGBA
+		"\x00\x00\x00\x00IEND\xae\x42\x60\x82")
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := s.upload(teacher, uuid(), "bomb.png", bomb)
+			if r.status != http.StatusUnprocessableEntity {
+				t.Errorf("bomb upload: %d %s", r.status, r.body)
+				return
+			}
+			p := r.problem(t)
+			if len(p.Errors) != 1 || p.Errors[0].Field != "file" || p.Errors[0].Code != "image_too_large" {
+				t.Errorf("bomb upload problem %+v", p)
+			}
+		}()
+	}
+	wg.Wait()
+}
