@@ -295,6 +295,100 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/audit": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "Account and security events, newest first: failed sign-ins (the login typed, the client address and the reason: unknown_login, wrong_password, account_disabled ...), sign-ins, sign-outs and session revocations, refresh-token reuse, password changes and resets, accounts created, role and unit changes, accounts disabled and enabled, signing-key rotations and template changes. System administrators read every event; city and district administrators the events of their unit's subtree (events of no unit, such as a failed sign-in with an unknown login or a key rotation, are for system administrators). Filters: kind (comma-separated), actor_id, subject_id, from and to (a date YYYY-MM-DD in the deployment's zone, to included, or an RFC 3339 timestamp, to excluded). Cursor-paginated.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "admin"
+                ],
+                "summary": "Audit log",
+                "operationId": "listAuditEvents",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Event kinds, comma-separated (login_failed,login ...)",
+                        "name": "kind",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Events done by this user",
+                        "name": "actor_id",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Events about this account, template or key",
+                        "name": "subject_id",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "From this date or time on",
+                        "name": "from",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Up to this date (included) or time (excluded)",
+                        "name": "to",
+                        "in": "query"
+                    },
+                    {
+                        "type": "integer",
+                        "description": "Page size (1-100, default 20)",
+                        "name": "limit",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "next_cursor of the previous page",
+                        "name": "cursor",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/AuditList"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/auth/login": {
             "post": {
                 "description": "Signs in with a username or mobile number and a password and returns a short-lived access token and a long-lived refresh token bound to a new device session. Throttled per account and per client IP (429 with Retry-After). A wrong username and a wrong password answer alike.",
@@ -3776,6 +3870,78 @@ const docTemplate = `{
                 "width": {
                     "type": "integer",
                     "example": 4032
+                }
+            }
+        },
+        "AuditEvent": {
+            "type": "object",
+            "properties": {
+                "actor_id": {
+                    "description": "ActorID is who did it; empty on a failed sign-in and for the\noperator's command line (actor_name \"operator\").",
+                    "type": "string"
+                },
+                "actor_name": {
+                    "type": "string",
+                    "example": "wang.li"
+                },
+                "at": {
+                    "type": "string",
+                    "example": "2025-10-09T08:30:00+08:00"
+                },
+                "detail": {
+                    "type": "string",
+                    "example": "wrong_password"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "01jd8m3q7k2x5v9w0r4t6y8z1c"
+                },
+                "ip": {
+                    "type": "string",
+                    "example": "203.0.113.9"
+                },
+                "kind": {
+                    "description": "Kind: login_failed, login, logout, session_revoked, refresh_reuse,\npassword_changed, password_reset, user_created, role_changed,\norg_changed, user_disabled, user_enabled, signing_key_rotated,\ntemplate_created, template_updated, template_copied.",
+                    "type": "string",
+                    "example": "login_failed"
+                },
+                "login": {
+                    "description": "Login is what was typed on a sign-in attempt.",
+                    "type": "string",
+                    "example": "zhang.san"
+                },
+                "org_id": {
+                    "description": "OrgID is the unit the event belongs to (the account's unit, the\ntemplate's owner); empty for events of the whole deployment.",
+                    "type": "string"
+                },
+                "subject_id": {
+                    "type": "string"
+                },
+                "subject_name": {
+                    "type": "string",
+                    "example": "zhang.san"
+                },
+                "subject_type": {
+                    "type": "string",
+                    "example": "user"
+                },
+                "user_agent": {
+                    "type": "string",
+                    "example": "huizong-app/2.1 (Android 14)"
+                }
+            }
+        },
+        "AuditList": {
+            "type": "object",
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/AuditEvent"
+                    }
+                },
+                "next_cursor": {
+                    "type": "string"
                 }
             }
         },

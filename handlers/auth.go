@@ -11,9 +11,8 @@ import (
 
 // Auth serves sign-in, tokens, the caller's own account and sessions.
 type Auth struct {
-	auth   *services.Auth
-	tokens *services.Tokens
-	out    presenter
+	auth *services.Auth
+	out  presenter
 }
 
 // LoginRequest signs in with a username or mobile number.
@@ -270,7 +269,7 @@ func (h *Auth) RevokeSession(c *gin.Context) {
 func (h *Auth) RotateKeys(c *gin.Context) {
 	// Keys older than a day are retired: every access token they signed
 	// has long expired.
-	if _, err := h.tokens.Rotate(c.Request.Context(), 24*time.Hour); err != nil {
+	if _, err := h.auth.RotateKeys(c.Request.Context(), caller(c), 24*time.Hour); err != nil {
 		respondError(c, err)
 		return
 	}

@@ -42,6 +42,16 @@ func requestID() gin.HandlerFunc {
 	}
 }
 
+// client leaves who is calling (address and user agent) in the request's
+// context, for the audit log.
+func client() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := services.WithClient(c.Request.Context(), services.ClientInfo{IP: c.ClientIP(), UserAgent: c.Request.UserAgent()})
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
 // logger returns the request's logger.
 func logger(c *gin.Context) *slog.Logger {
 	if l, ok := c.Get(loggerKey); ok {

@@ -33,6 +33,7 @@ type Config struct {
 // Services are the rules the handlers call.
 type Services struct {
 	Auth        *services.Auth
+	Audit       *services.Audit
 	Idempotency *services.Idempotency
 	Orgs        *services.Orgs
 	Users       *services.Users
@@ -111,6 +112,7 @@ var policy = map[string]services.Role{
 	"GET /api/v1/totals":                           services.RolePrincipal,
 	"POST /api/v1/totals:verify":                   services.RoleSysadmin,
 	"POST /api/v1/totals:rebuild":                  services.RoleSysadmin,
+	"GET /api/v1/audit":                            services.RoleDistrictAdmin,
 }
 
 // Router is huizong's HTTP handler.
@@ -134,7 +136,7 @@ var bodyLimits = map[string]int64{
 const maxBatchBytes = 6 << 20
 
 // NewRouter wires every route, middleware and the Swagger UI.
-func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Tokens, log *slog.Logger) (*Router, error) {
+func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Router, error) {
 	if !cfg.Development {
 		gin.SetMode(gin.ReleaseMode)
 	}
@@ -163,10 +165,10 @@ func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Token
 			public[k] = true
 		}
 	}
-	api := r.Group("/api/v1", noStore(), authenticate(svc.Auth, public), authorize(policy))
+	api := r.Group("/api/v1", noStore(), client(), authenticate(svc.Auth, public), authorize(policy))
 	out := presenter{loc: cfg.Location}
 
-	auth := &Auth{auth: svc.Auth, tokens: tokens, out: out}
+	auth := &Auth{auth: svc.Auth, out: out}
 	api.POST("/auth/login", auth.Login)
 	api.POST("/auth/refresh", auth.Refresh)
 	api.POST("/auth/logout", auth.Logout)
@@ -229,6 +231,9 @@ func NewRouter(cfg Config, svc Services, store Readiness, tokens *services.Token
 	api.GET("/tasks/:id/progress", tasks.Progress)
 	api.GET("/tasks/:id/missing", tasks.Missing)
 	api.GET("/me/tasks", tasks.Mine)
+
+	audit := &Audit{audit: svc.Audit, out: out}
+	api.GET("/audit", audit.List)
 
 	totals := &Totals{totals: svc.Totals}
 	api.GET("/totals", totals.Get)

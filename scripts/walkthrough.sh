@@ -5,7 +5,8 @@
 # failing call (curl -f) fails the script; then a few answers are checked:
 # the drill record got approved, the district totals count it once, the
 # imported teachers exist, the task's progress answers for the school and it
-# is missing from the task (one record short).
+# is missing from the task (one record short), the audit log holds the
+# district admin's password change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +65,8 @@ progress=$(api GET "/api/v1/tasks/$TASK/progress" "$DISTRICT_ADMIN")
 echo "$progress" | grep -q "\"school_id\":\"$SCHOOL\"" || { echo "walkthrough: task progress without the school: $progress"; exit 1; }
 missing=$(api GET "/api/v1/tasks/$TASK/missing" "$DISTRICT_ADMIN")
 echo "$missing" | grep -q "$SCHOOL" || { echo "walkthrough: the school is not missing from the task: $missing"; exit 1; }
+audit=$(api GET "/api/v1/audit?kind=password_changed" "$DISTRICT_ADMIN")
+echo "$audit" | grep -q '"subject_name":"chenghua"' || { echo "walkthrough: the audit log lacks the district admin's password change: $audit"; exit 1; }
 CHECKS
 if ! bash -euo pipefail "$tmp/walk.sh" >"$tmp/walk.out" 2>&1; then
   echo "walkthrough: failed; its output:"; cat "$tmp/walk.out"

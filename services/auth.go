@@ -63,6 +63,7 @@ type Auth struct {
 	sessions  SessionStore
 	tokens    *Tokens
 	passwords *Passwords
+	audit     *Audit
 	// accountLimiter throttles sign-in per (account, client IP), so
 	// failures from one address never lock the owner out elsewhere;
 	// accountWide allows ten times as much per account from everywhere,
@@ -75,9 +76,11 @@ type Auth struct {
 	log            *slog.Logger
 }
 
-// NewAuth returns an Auth. The limiters throttle sign-in per (account,
-// client IP) and per client IP (nil: no throttling); log may be nil.
-func NewAuth(users UserStore, sessions SessionStore, tokens *Tokens, passwords *Passwords, accountLimiter, ipLimiter *Limiter, clock Clock, cfg AuthConfig, log *slog.Logger) *Auth {
+// NewAuth returns an Auth. Sign-ins, their failures and session changes
+// go to audit (nil: not recorded). The limiters throttle sign-in per
+// (account, client IP) and per client IP (nil: no throttling); log may be
+// nil.
+func NewAuth(users UserStore, sessions SessionStore, tokens *Tokens, passwords *Passwords, audit *Audit, accountLimiter, ipLimiter *Limiter, clock Clock, cfg AuthConfig, log *slog.Logger) *Auth {
 	if cfg.AccessTTL <= 0 {
 		cfg.AccessTTL = 15 * time.Minute
 	}
@@ -95,7 +98,7 @@ func NewAuth(users UserStore, sessions SessionStore, tokens *Tokens, passwords *
 		wide = NewLimiter(accountLimiter.every/10, int(accountLimiter.burst)*10, accountLimiter.maxKeys, clock)
 	}
 	return &Auth{
-		users: users, sessions: sessions, tokens: tokens, passwords: passwords,
+		users: users, sessions: sessions, tokens: tokens, passwords: passwords, audit: audit,
 		accountLimiter: accountLimiter, accountWide: wide, ipLimiter: ipLimiter,
 		clock: clock, cfg: cfg, log: log,
 	}
@@ -194,11 +197,22 @@ func (a *Auth) Login(ctx context.Context, c Credentials) (TokenPair, error) {
 	if ok, wait := a.accountWide.Allow(account); !ok {
 		return TokenPair{}, rateLimited(op, wait)
 	}
+	failed := func(reason string) (TokenPair, error) {
+		e := AuditEvent{Kind: AuditLoginFailed, Login: login, IP: c.IP, UserAgent: c.UserAgent, Detail: reason}
+		if u.ID != "" {
+			e = e.aboutUser(u)
+		}
+		a.audit.Record(ctx, e)
+		return TokenPair{}, bad
+	}
 	if errors.Is(err, ErrNotFound) || (err == nil && len(c.Password) > maxLoginPassLen) {
 		if err := a.passwords.VerifyDummy(ctx, c.Password[:min(len(c.Password), maxLoginPassLen)]); err != nil {
 			return TokenPair{}, storeErr(op, err)
 		}
-		return TokenPair{}, bad
+		if u.ID == "" {
+			return failed("unknown_login")
+		}
+		return failed("password_too_long")
 	}
 	ok, rehash, err := a.passwords.Verify(ctx, u.PasswordHash, c.Password)
 	if err != nil {
@@ -211,10 +225,13 @@ func (a *Auth) Login(ctx context.Context, c Credentials) (TokenPair, error) {
 		if err := a.passwords.VerifyDummy(ctx, c.Password); err != nil {
 			return TokenPair{}, storeErr(op, err)
 		}
-		return TokenPair{}, bad
+		return failed("unusable_password_hash")
 	}
-	if !ok || u.Disabled {
-		return TokenPair{}, bad
+	if !ok {
+		return failed("wrong_password")
+	}
+	if u.Disabled {
+		return failed("account_disabled")
 	}
 	if rehash {
 		a.rehash(ctx, u, c.Password)
@@ -249,6 +266,9 @@ func (a *Auth) Login(ctx context.Context, c Credentials) (TokenPair, error) {
 	if err != nil {
 		return TokenPair{}, storeErr(op, err)
 	}
+	e := auditBy(Principal{User: u}, AuditLogin).aboutUser(u)
+	e.Login, e.IP, e.UserAgent, e.Detail = login, c.IP, s.UserAgent, s.Device
+	a.audit.Record(ctx, e)
 	return TokenPair{AccessToken: access, RefreshToken: refresh, ExpiresIn: expiresIn}, nil
 }
 
@@ -357,6 +377,11 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken, ip string) (TokenPair,
 		return TokenPair{}, storeErr(op, err)
 	}
 	a.log.WarnContext(ctx, "refresh token reuse: session revoked", "session", sid, "user", s.UserID, "ip", ip)
+	e := AuditEvent{Kind: AuditRefreshReuse, IP: ip, SubjectType: "user", SubjectID: s.UserID, Detail: "session " + sid}
+	if u, err := a.users.User(ctx, ScopeAll(), s.UserID); err == nil {
+		e = e.aboutUser(u)
+	}
+	a.audit.Record(ctx, e)
 	return TokenPair{}, unauthorized(op, CodeInvalidToken, errors.New("refresh token reuse"))
 }
 
@@ -424,6 +449,9 @@ func (a *Auth) Logout(ctx context.Context, p Principal) error {
 	if err := a.sessions.RevokeSession(ctx, p.User.ID, p.SessionID, a.now()); err != nil {
 		return storeErr("auth.logout", err)
 	}
+	e := auditBy(p, AuditLogout).aboutUser(p.User)
+	e.Detail = "session " + p.SessionID
+	a.audit.Record(ctx, e)
 	return nil
 }
 
@@ -450,7 +478,28 @@ func (a *Auth) RevokeSession(ctx context.Context, p Principal, id string) error 
 	if err := a.sessions.RevokeSession(ctx, p.User.ID, id, a.now()); err != nil {
 		return storeErr(op, err)
 	}
+	e := auditBy(p, AuditSessionRevoked).aboutUser(p.User)
+	e.Detail = "session " + id
+	a.audit.Record(ctx, e)
 	return nil
+}
+
+// RotateKeys makes a new token signing key, which signs from now on, and
+// retires keys older than retireOlderThan (tokens they signed have long
+// expired). Only a system administrator may.
+func (a *Auth) RotateKeys(ctx context.Context, p Principal, retireOlderThan time.Duration) (string, error) {
+	const op = "auth.rotate_keys"
+	if p.User.Role != RoleSysadmin {
+		return "", Fail(op, KindForbidden, "forbidden", nil)
+	}
+	kid, err := a.tokens.Rotate(ctx, retireOlderThan)
+	if err != nil {
+		return "", err
+	}
+	e := auditBy(p, AuditKeyRotated)
+	e.SubjectType, e.SubjectID = "signing_key", kid
+	a.audit.Record(ctx, e)
+	return kid, nil
 }
 
 // ChangePassword replaces the caller's password after checking the old
@@ -507,6 +556,7 @@ func (a *Auth) ChangePassword(ctx context.Context, p Principal, oldPassword, new
 		if err := a.sessions.RevokeUserSessions(ctx, u.ID, p.SessionID, now); err != nil {
 			return storeErr(op, err)
 		}
+		a.audit.Record(ctx, auditBy(p, AuditPasswordChanged).aboutUser(u))
 		return nil
 	}
 }
@@ -541,6 +591,8 @@ func (a *Auth) ResetPassword(ctx context.Context, login, password string) (gener
 		return "", User{}, storeErr(op, err)
 	}
 	a.log.WarnContext(ctx, "password reset by the operator; every session revoked", "user", u.ID, "username", u.Username)
+	e := AuditEvent{Kind: AuditPasswordReset, ActorName: auditOperator, Detail: "huizong admin reset-password"}.aboutUser(u)
+	a.audit.Record(ctx, e)
 	return generated, u, nil
 }
 
@@ -589,6 +641,7 @@ func (a *Auth) EnsureAdmin(ctx context.Context, password string) (generated stri
 		return "", false, storeErr(op, err)
 	}
 	a.log.InfoContext(ctx, "created the first system administrator", "username", u.Username)
+	a.audit.Record(ctx, AuditEvent{Kind: AuditUserCreated, ActorName: auditOperator, Detail: "first start"}.aboutUser(u))
 	return generated, true, nil
 }
 

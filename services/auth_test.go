@@ -40,7 +40,7 @@ func newAuthEnv(t *testing.T) *authEnv {
 	t.Helper()
 	e := &authEnv{st: openStore(t), clk: newClock(), pw: services.NewPasswords(cheapParams, 4)}
 	e.tokens = newTokens(t, e.st, e.clk, nil)
-	e.auth = services.NewAuth(e.st, e.st, e.tokens, e.pw,
+	e.auth = services.NewAuth(e.st, e.st, e.tokens, e.pw, services.NewAudit(e.st, e.clk.Now, nil),
 		services.NewLimiter(time.Minute, 5, 1000, e.clk.Now),
 		services.NewLimiter(6*time.Second, 10, 1000, e.clk.Now),
 		e.clk.Now,
@@ -385,7 +385,7 @@ func TestLoginTimingUnknownVsWrongPassword(t *testing.T) {
 	st := openStore(t)
 	params := services.PasswordParams{Memory: 8192, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 	pw := services.NewPasswords(params, 1)
-	auth := services.NewAuth(st, st, newTokens(t, st, clk, nil), pw, nil, nil, clk.Now,
+	auth := services.NewAuth(st, st, newTokens(t, st, clk, nil), pw, nil, nil, nil, clk.Now,
 		services.AuthConfig{Issuer: testIssuer, Audience: testAudience}, nil)
 	e := &authEnv{st: st, clk: clk}
 	e.addUser(t, "zhang.san", "", teacherPassword, params, false)
@@ -661,7 +661,7 @@ func TestEnsureAdmin(t *testing.T) {
 	clk := newClock()
 	st := openStore(t)
 	auth := services.NewAuth(st, st, newTokens(t, st, clk, nil), services.NewPasswords(cheapParams, 4),
-		nil, nil, clk.Now, services.AuthConfig{Issuer: testIssuer, Audience: testAudience}, nil)
+		nil, nil, nil, clk.Now, services.AuthConfig{Issuer: testIssuer, Audience: testAudience}, nil)
 
 	// Instances starting together: exactly one creates the account.
 	type result struct {
@@ -717,7 +717,7 @@ func TestEnsureAdmin(t *testing.T) {
 	// With a chosen password on an empty store.
 	st2 := openStore(t)
 	auth2 := services.NewAuth(st2, st2, newTokens(t, st2, clk, nil), services.NewPasswords(cheapParams, 4),
-		nil, nil, clk.Now, services.AuthConfig{Issuer: testIssuer, Audience: testAudience}, nil)
+		nil, nil, nil, clk.Now, services.AuthConfig{Issuer: testIssuer, Audience: testAudience}, nil)
 	if _, _, err := auth2.EnsureAdmin(ctx, "short"); services.KindOf(err) != services.KindInvalid {
 		t.Fatalf("weak admin password: %v, want KindInvalid", err)
 	}
@@ -727,5 +727,56 @@ func TestEnsureAdmin(t *testing.T) {
 	}
 	if _, err := auth2.Login(ctx, services.Credentials{Login: "ADMIN", Password: "chosen admin pw"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSignInsAudited: every sign-in and every refused one is in the audit
+// log with what was typed, the address and the reason, and the failures
+// of a known account belong to its unit.
+func TestSignInsAudited(t *testing.T) {
+	e := newAuthEnv(t)
+	ctx := context.Background()
+	try := func(login, password string) {
+		t.Helper()
+		_, err := e.auth.Login(ctx, services.Credentials{Login: login, Password: password, UserAgent: "ua/1", IP: "198.51.100.7"})
+		if services.KindOf(err) != services.KindUnauthorized {
+			t.Fatalf("Login(%q) = %v, want refused", login, err)
+		}
+	}
+	try("nobody", "whatever-1")
+	try("zhang.san", "wrong horse 1")
+	try("13900139000", teacherPassword) // li.si, disabled, by mobile
+	try("zhang.san", strings.Repeat("x", 2000))
+	e.login(t, " Zhang.San ", teacherPassword, "198.51.100.8")
+
+	events, err := e.st.AuditEvents(ctx, services.ScopeAll(), services.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Kind                   services.AuditKind
+		Login, IP, Detail, Org string
+		Actor                  string
+	}
+	var got []row
+	for _, ev := range events {
+		r := row{Kind: ev.Kind, Login: ev.Login, IP: ev.IP, Detail: ev.Detail, Actor: ev.ActorName}
+		if len(ev.OrgPath) > 0 {
+			r.Org = ev.OrgPath[len(ev.OrgPath)-1]
+		}
+		got = append(got, r)
+	}
+	want := []row{
+		{services.AuditLogin, "zhang.san", "198.51.100.8", "iPhone", "school1", "zhang.san"},
+		{services.AuditLoginFailed, "zhang.san", "198.51.100.7", "password_too_long", "school1", ""},
+		{services.AuditLoginFailed, "13900139000", "198.51.100.7", "account_disabled", "school1", ""},
+		{services.AuditLoginFailed, "zhang.san", "198.51.100.7", "wrong_password", "school1", ""},
+		{services.AuditLoginFailed, "nobody", "198.51.100.7", "unknown_login", "", ""},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("audit events (-want +got):\n%s", d)
+	}
+	if inSchool, _ := e.st.AuditEvents(ctx, services.ScopeOrg("district1"), services.AuditQuery{}); len(inSchool) != 4 {
+		t.Errorf("district reads %d events, want the 4 of its accounts", len(inSchool))
 	}
 }

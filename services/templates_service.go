@@ -12,12 +12,23 @@ import (
 type Templates struct {
 	store TemplateStore
 	orgs  OrgStore
+	audit *Audit
 	now   Clock
 }
 
-// NewTemplates returns the template service.
-func NewTemplates(store TemplateStore, orgs OrgStore, now Clock) *Templates {
-	return &Templates{store: store, orgs: orgs, now: now}
+// NewTemplates returns the template service; template changes go to
+// audit (nil: not recorded).
+func NewTemplates(store TemplateStore, orgs OrgStore, audit *Audit, now Clock) *Templates {
+	return &Templates{store: store, orgs: orgs, audit: audit, now: now}
+}
+
+// templateEvent is the audit event of p doing kind to t.
+func templateEvent(p Principal, kind AuditKind, t Template) AuditEvent {
+	e := auditBy(p, kind)
+	e.SubjectType, e.SubjectID, e.SubjectName = "template", t.Key, t.Name
+	e.OrgPath = t.OwnerPath
+	e.Detail = fmt.Sprintf("v%d", t.Version)
+	return e
 }
 
 // TemplateInput is what a caller may set on a template. Nil pointers leave
@@ -64,6 +75,14 @@ func (s *Templates) EnsureBuiltins(ctx context.Context) (int, error) {
 // Create defines a template owned by the caller's unit (or a unit below
 // it): district and city admins define templates for their schools.
 func (s *Templates) Create(ctx context.Context, p Principal, in TemplateInput) (Template, error) {
+	t, err := s.create(ctx, p, in)
+	if err == nil {
+		s.audit.Record(ctx, templateEvent(p, AuditTemplateCreated, t))
+	}
+	return t, err
+}
+
+func (s *Templates) create(ctx context.Context, p Principal, in TemplateInput) (Template, error) {
 	const op = "templates.create"
 	if p.User.Role.Rank() < RoleDistrictAdmin.Rank() {
 		return Template{}, Fail(op, KindForbidden, "forbidden", nil)
@@ -202,6 +221,11 @@ func (s *Templates) Update(ctx context.Context, p Principal, key string, version
 	if err != nil {
 		return Template{}, fmt.Errorf("%s: %w", op, err)
 	}
+	e := templateEvent(p, AuditTemplateUpdated, stored)
+	if cur.Active != stored.Active {
+		e.Detail += map[bool]string{true: ", enabled", false: ", disabled"}[stored.Active]
+	}
+	s.audit.Record(ctx, e)
 	return stored, nil
 }
 
@@ -246,7 +270,13 @@ func (s *Templates) Copy(ctx context.Context, p Principal, key string, in Templa
 	if in.NameEN != nil {
 		cp.NameEN = in.NameEN
 	}
-	return s.Create(ctx, p, cp)
+	t, err := s.create(ctx, p, cp)
+	if err == nil {
+		e := templateEvent(p, AuditTemplateCopied, t)
+		e.Detail = "from " + key
+		s.audit.Record(ctx, e)
+	}
+	return t, err
 }
 
 func applyTemplateInput(t *Template, in TemplateInput) {

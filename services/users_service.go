@@ -16,12 +16,14 @@ type Users struct {
 	orgs      OrgStore
 	sessions  SessionStore
 	passwords *Passwords
+	audit     *Audit
 	now       Clock
 }
 
-// NewUsers returns the user service.
-func NewUsers(users UserStore, orgs OrgStore, sessions SessionStore, passwords *Passwords, now Clock) *Users {
-	return &Users{users: users, orgs: orgs, sessions: sessions, passwords: passwords, now: now}
+// NewUsers returns the user service; account changes go to audit (nil:
+// not recorded).
+func NewUsers(users UserStore, orgs OrgStore, sessions SessionStore, passwords *Passwords, audit *Audit, now Clock) *Users {
+	return &Users{users: users, orgs: orgs, sessions: sessions, passwords: passwords, audit: audit, now: now}
 }
 
 // UserInput is what an admin may set on an account. Nil pointers leave a
@@ -89,6 +91,7 @@ func (s *Users) Create(ctx context.Context, p Principal, in UserInput) (NewUser,
 		}
 		return NewUser{}, fmt.Errorf("%s: %w", op, err)
 	}
+	s.audit.Record(ctx, created(p, u))
 	return NewUser{User: u, InitialPassword: generated}, nil
 }
 
@@ -258,6 +261,7 @@ func (s *Users) Update(ctx context.Context, p Principal, id string, version int6
 	if !canManage(p.User.Role, u.Role) {
 		return User{}, Fail(op, KindForbidden, "forbidden", nil)
 	}
+	before := u
 	var v Validation
 	if in.Username != "" && strings.ToLower(CleanText(in.Username)) != u.Username {
 		v.Add("username", "immutable")
@@ -332,6 +336,7 @@ func (s *Users) Update(ctx context.Context, p Principal, id string, version int6
 			return User{}, fmt.Errorf("%s: %w", op, err)
 		}
 	}
+	s.audit.Record(ctx, accountChanges(p, before, updated)...)
 	return updated, nil
 }
 
@@ -365,7 +370,47 @@ func (s *Users) ResetPassword(ctx context.Context, p Principal, id, password str
 	if err := s.sessions.RevokeUserSessions(ctx, u.ID, "", now); err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)
 	}
+	e := auditBy(p, AuditPasswordReset).aboutUser(u)
+	if generated != "" {
+		e.Detail = "generated"
+	}
+	s.audit.Record(ctx, e)
 	return generated, nil
+}
+
+// created is the audit event of p creating u.
+func created(p Principal, u User) AuditEvent {
+	e := auditBy(p, AuditUserCreated).aboutUser(u)
+	e.Detail = string(u.Role)
+	return e
+}
+
+// accountChanges are the audit events of p changing an account from
+// before to after: role, unit, disabled (a renamed account or a new
+// mobile number is no security event).
+func accountChanges(p Principal, before, after User) []AuditEvent {
+	var out []AuditEvent
+	if before.Role != after.Role {
+		e := auditBy(p, AuditRoleChanged).aboutUser(after)
+		e.Detail = string(before.Role) + " -> " + string(after.Role)
+		out = append(out, e)
+	}
+	if before.OrgID != after.OrgID {
+		e := auditBy(p, AuditOrgChanged).aboutUser(after)
+		e.Detail = before.OrgID + " -> " + after.OrgID
+		out = append(out, e)
+		// The unit it left reads the move too.
+		e.OrgPath = before.OrgPath
+		out = append(out, e)
+	}
+	if before.Disabled != after.Disabled {
+		kind := AuditUserEnabled
+		if after.Disabled {
+			kind = AuditUserDisabled
+		}
+		out = append(out, auditBy(p, kind).aboutUser(after))
+	}
+	return out
 }
 
 // looksLikeMobile reports whether s has the shape of a mainland mobile number.
@@ -520,9 +565,13 @@ func (s *Users) Import(ctx context.Context, p Principal, rows []ImportRow, dryRu
 		return ImportReport{}, fmt.Errorf("%s: %w", op, err)
 	}
 	report.Created = true
+	events := make([]AuditEvent, len(users))
 	for i := range report.Rows {
 		report.Rows[i].User = users[i]
+		events[i] = created(p, users[i])
+		events[i].Detail = fmt.Sprintf("import line %d", rows[i].Line)
 	}
+	s.audit.Record(ctx, events...)
 	return report, nil
 }
 

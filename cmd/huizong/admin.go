@@ -40,7 +40,7 @@ func resetPassword(ctx context.Context, cfg configs.Config, log *slog.Logger, us
 	}
 	defer st.Close()
 	passwords := services.NewPasswords(services.DefaultPasswordParams(), runtime.NumCPU())
-	auth := services.NewAuth(st, st, nil, passwords, nil, nil, time.Now, services.AuthConfig{}, log)
+	auth := services.NewAuth(st, st, nil, passwords, services.NewAudit(st, time.Now, log), nil, nil, time.Now, services.AuthConfig{}, log)
 	generated, u, err := auth.ResetPassword(ctx, username, password)
 	switch {
 	case errors.Is(err, services.ErrNotFound):

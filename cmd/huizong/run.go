@@ -33,6 +33,7 @@ type store interface {
 	services.AttachmentStore
 	services.TaskStore
 	services.TotalsStore
+	services.AuditStore
 	Ping(ctx context.Context) error
 	Name() string
 	Close() error
@@ -198,7 +199,8 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	perMinute := func(n int) *services.Limiter {
 		return services.NewLimiter(time.Minute/time.Duration(n), n, 100_000, clock)
 	}
-	auth := services.NewAuth(st, st, tokens, passwords, perMinute(cfg.Auth.LoginPerAccount), perMinute(cfg.Auth.LoginPerIP), clock, authCfg, log)
+	audit := services.NewAudit(st, clock, log)
+	auth := services.NewAuth(st, st, tokens, passwords, audit, perMinute(cfg.Auth.LoginPerAccount), perMinute(cfg.Auth.LoginPerIP), clock, authCfg, log)
 	generated, created, err := auth.EnsureAdmin(ctx, cfg.AdminPassword)
 	if err != nil {
 		return nil, fmt.Errorf("checking for the first sysadmin account: %w", err)
@@ -213,7 +215,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 			fmt.Fprintf(stdout, "\n  First start: sysadmin account created.\n  username: admin\n  password: %s\n  (shown once; change it after signing in)\n\n", generated)
 		}
 	}
-	templates := services.NewTemplates(st, st, clock)
+	templates := services.NewTemplates(st, st, audit, clock)
 	installed, err := templates.EnsureBuiltins(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("installing built-in templates: %w", err)
@@ -229,9 +231,10 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Location: cfg.Location, Development: cfg.Mode == "development", SwaggerUI: cfg.SwaggerUI,
 	}, handlers.Services{
 		Auth:             auth,
+		Audit:            audit,
 		Idempotency:      services.NewIdempotency(st, clock),
 		Orgs:             services.NewOrgs(st, clock),
-		Users:            services.NewUsers(st, st, st, passwords, clock),
+		Users:            services.NewUsers(st, st, st, passwords, audit, clock),
 		Templates:        templates,
 		Records:          services.NewRecords(st, st, st, st, clock, cfg.Location),
 		Attachments:      attachments,
@@ -239,7 +242,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Totals:           totals,
 		RecordBudget:     services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.RecordRate), cfg.Limits.RecordBurst, 100_000, clock),
 		AttachmentBudget: services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.AttachmentRate), cfg.Limits.AttachmentBurst, 100_000, clock),
-	}, st, tokens, log)
+	}, st, log)
 	if err != nil {
 		return nil, fmt.Errorf("config: trusted_proxies: %w", err)
 	}

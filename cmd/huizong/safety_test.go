@@ -226,6 +226,12 @@ func TestResetPasswordCommand(t *testing.T) {
 	s.clock.Advance(time.Since(s.clock.Now()) + 2*time.Second)
 	tok := s.login("admin", gen).AccessToken
 	s.must(http.StatusForbidden, req{method: "GET", path: "/api/v1/orgs", token: tok})
+	// Both resets are in the audit log, done by the operator.
+	var log auditList
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/audit?kind=password_reset", token: s.activate("admin", gen)}).decode(t, &log)
+	if len(log.Items) != 2 || log.Items[0].ActorName != "operator" || log.Items[0].SubjectName != "admin" || log.Items[0].ActorID != "" {
+		t.Errorf("audit of the resets = %+v, want two by the operator", log.Items)
+	}
 	if err := run(context.Background(), []string{"admin", "reset-password", "nobody"}, env, &out, io.Discard); err == nil {
 		t.Error("reset-password of an unknown account succeeded")
 	}

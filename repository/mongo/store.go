@@ -49,6 +49,8 @@ type Store struct {
 	tasks *mongo.Collection
 	// totals holds the pre-aggregated cells (totals.go).
 	totals *mongo.Collection
+	// audit holds the audit log (audit.go).
+	audit *mongo.Collection
 }
 
 // Connect builds a client for uri (majority writes, operation timeout),
@@ -104,6 +106,7 @@ func New(ctx context.Context, client *mongo.Client, database string) (*Store, er
 		files:            db.GridFSBucket(options.GridFSBucket().SetName("attachments")),
 		tasks:            db.Collection("tasks"),
 		totals:           db.Collection("totals"),
+		audit:            db.Collection("audit"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		return nil, err
@@ -181,6 +184,12 @@ func (s *Store) indexes() map[*mongo.Collection][]index {
 		s.tasks: {
 			idx("path_id", false, "path", "_id"),
 			idx("targets_id", false, "targets", "_id"),
+		},
+		s.audit: {
+			idx("path_id", false, "path", "_id"),
+			idx("kind_id", false, "kind", "_id"),
+			idx("actor_id", false, "actor_id", "_id"),
+			idx("subject_id", false, "subject_id", "_id"),
 		},
 	}
 }

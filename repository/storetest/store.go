@@ -23,6 +23,7 @@ type Store interface {
 	services.AttachmentStore
 	services.TaskStore
 	services.TotalsStore
+	services.AuditStore
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Name names the store ("sqlite" or "mongodb").

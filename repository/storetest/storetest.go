@@ -114,6 +114,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	})
 	t.Run("Tasks", func(t *testing.T) { runTasks(t, open) })
 	t.Run("Totals", func(t *testing.T) { runTotals(t, open) })
+	t.Run("Audit", func(t *testing.T) { runAudit(t, open) })
 }
 
 // base is the suite's clock: an instant with nanoseconds in a zone other
