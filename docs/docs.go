@@ -1255,7 +1255,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Lists the records the caller may see, newest first, filtered by template, status, org subtree, author and occurrence dates. With updated_since the list is a sync feed instead: every record changed after that instant, oldest change first, withdrawn ones as tombstones (deleted: true), so a phone can keep its copy in step. Ask from a minute before the newest updated_at already held (writes in flight and clock skew): items carry their version, so a repeat is harmless. fields= picks the fields of each item. Cursor-paginated; stable under concurrent inserts.",
+                "description": "Lists the records the caller may see, newest first, filtered by template, status, org subtree, author and occurrence dates, and by dimension values: data.\u003ckey\u003e=\u003cvalue\u003e per key (data.kind=消防 keeps records whose data has kind 消防; an empty value keeps records that leave the key out). With updated_since the list is a sync feed instead: every record changed after that instant, oldest change first, withdrawn ones as tombstones (deleted: true), so a phone can keep its copy in step. Ask from a minute before the newest updated_at already held (writes in flight and clock skew): items carry their version, so a repeat is harmless. fields= picks the fields of each item. Cursor-paginated; stable under concurrent inserts.",
                 "produces": [
                     "application/json"
                 ],
@@ -1275,12 +1275,6 @@ const docTemplate = `{
                         "type": "string",
                         "description": "Status, or several separated by commas (approved,submitted)",
                         "name": "status",
-                        "in": "query"
-                    },
-                    {
-                        "type": "string",
-                        "description": "Dimension filter, one per key: data.kind=消防 keeps records whose data has kind 消防 (empty: left out)",
-                        "name": "data.key",
                         "in": "query"
                     },
                     {
@@ -2506,7 +2500,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Computed live from the records: for every target school the records of the task's templates that occurred in the period, by status (submitted, approved, returned; drafts and withdrawn ones do not count), whether it is complete (submitted + approved \u003e= min_per_school) and whether it was complete by the end of the due day (on_time) or after it (late). For the task and for each district: targets, complete, on_time, reporting_rate (complete / targets) and timeliness_rate (on_time / targets), in percent with one decimal — DHIS2's reporting rates, without waiting for an analytics run. For admins whose scope covers the task's bureau.",
+                "description": "Computed live from the records: for every target school the records of the task's templates that occurred in the period, by status (submitted, approved, returned; drafts and withdrawn ones do not count), whether it is complete (submitted + approved \u003e= min_per_school) and whether it was complete by the end of the due day (on_time) or after it (late). For the task and for each district: targets, complete, on_time, reporting_rate (complete / targets) and timeliness_rate (on_time / targets), as fractions 0..1 rounded to 4 decimals like every *_rate — DHIS2's reporting rates, without waiting for an analytics run. For admins whose scope covers the task's bureau.",
                 "produces": [
                     "application/json"
                 ],
@@ -3029,7 +3023,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), the filter listing its records, and names beside ids: org_name, template_name and labels (the template's option label of each dimension value), looked up inside the caller's scope.",
+                "description": "Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Rows never mix templates: unless exactly one template is named, template is part of every row's keys (and of group_by in the answer). filter keeps the records with the given dimension values (level:市级,category:优秀班主任; several values of a key joined by |). Unknown query parameters are refused (400 unknown_parameter). Every *_rate is a fraction 0..1 rounded to 4 decimals. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), the filter listing its records, and names beside ids: org_name, template_name and labels (the template's option label of each dimension value), looked up inside the caller's scope.",
                 "produces": [
                     "application/json"
                 ],
@@ -3081,6 +3075,18 @@ const docTemplate = `{
                         "example": "org,template,kind",
                         "description": "Comma-separated: org, template, month|quarter|semester|school_year|year, dimension keys",
                         "name": "group_by",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Dimension filter: key:value pairs separated by commas, several values of a key joined by | (level:市级,category:优秀班主任|优秀教师)",
+                        "name": "filter",
+                        "in": "query"
+                    },
+                    {
+                        "type": "boolean",
+                        "description": "Also count distinct authors against the staff headcount (staff_rate); not with dimension keys or filter",
+                        "name": "authors",
                         "in": "query"
                     }
                 ],
@@ -5120,7 +5126,9 @@ const docTemplate = `{
                 },
                 "reporting_rate": {
                     "type": "number",
-                    "example": 92.3
+                    "maximum": 1,
+                    "minimum": 0,
+                    "example": 0.9231
                 },
                 "targets": {
                     "type": "integer",
@@ -5128,7 +5136,9 @@ const docTemplate = `{
                 },
                 "timeliness_rate": {
                     "type": "number",
-                    "example": 86.5
+                    "maximum": 1,
+                    "minimum": 0,
+                    "example": 0.8654
                 }
             }
         },
@@ -5352,6 +5362,11 @@ const docTemplate = `{
                     "items": {
                         "$ref": "#/definitions/TemplateOption"
                     }
+                },
+                "per": {
+                    "description": "Per names the numeric field (the occurrences, e.g. drills) the\ncheck divides the value by before comparing.",
+                    "type": "string",
+                    "example": "drills"
                 },
                 "required": {
                     "type": "boolean"
@@ -5722,11 +5737,22 @@ const docTemplate = `{
         "handlers.TotalsResponse": {
             "type": "object",
             "properties": {
+                "filter": {
+                    "description": "Filter is the dimension filter applied, by key.",
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "array",
+                        "items": {
+                            "type": "string"
+                        }
+                    }
+                },
                 "from": {
                     "type": "string",
                     "example": "2025-09-01"
                 },
                 "group_by": {
+                    "description": "GroupBy is what rows are keyed by: as asked, with template added\nwhen the query does not name exactly one template (rows never mix\ntemplates).",
                     "type": "array",
                     "items": {
                         "type": "string"

@@ -42,6 +42,7 @@ type text struct{ zh, en string }
 var titles = map[string]text{
 	"validation_failed":        {"提交的内容未通过校验", "The request content is invalid"},
 	"bad_request":              {"请求格式错误", "The request is malformed"},
+	"unknown_parameter":        {"请求含有该接口不接受的查询参数", "The request has a query parameter this endpoint does not take"},
 	"not_found":                {"未找到该资源", "Not found"},
 	"method_not_allowed":       {"不支持该请求方法", "Method not allowed"},
 	"conflict":                 {"与现有数据冲突", "Conflict with existing data"},
@@ -69,6 +70,11 @@ var titles = map[string]text{
 var fieldMessages = map[string]text{
 	"required":             {"必填", "is required"},
 	"unknown":              {"不是可接受的字段", "is not an accepted field"},
+	"unknown_parameter":    {"不是该接口可接受的查询参数", "is not a query parameter of this endpoint"},
+	"per_field":            {"应为本模板中另一个数值字段的键名", "must name another numeric field of the template"},
+	"per_without_check":    {"仅在设置了合理性检查（check）时可用", "needs a plausibility check (check)"},
+	"filter_format":        {"应为“维度:取值”，多个维度用逗号分隔，多个取值用|分隔，如 level:市级,category:优秀班主任", "must be key:value pairs separated by commas, several values joined by |, such as level:市级,category:优秀班主任"},
+	"filter_key":           {"{key}不是所选模板的分组维度", "{key} is not a dimension of the templates asked for"},
 	"type":                 {"类型错误，应为{expected}", "has the wrong type, want {expected}"},
 	"syntax":               {"JSON 格式错误", "is not valid JSON"},
 	"min":                  {"不能小于{min}", "must be at least {min}"},

@@ -462,14 +462,13 @@ func (h *Records) Get(c *gin.Context) {
 // List lists records.
 //
 //	@Summary		List records
-//	@Description	Lists the records the caller may see, newest first, filtered by template, status, org subtree, author and occurrence dates. With updated_since the list is a sync feed instead: every record changed after that instant, oldest change first, withdrawn ones as tombstones (deleted: true), so a phone can keep its copy in step. Ask from a minute before the newest updated_at already held (writes in flight and clock skew): items carry their version, so a repeat is harmless. fields= picks the fields of each item. Cursor-paginated; stable under concurrent inserts.
+//	@Description	Lists the records the caller may see, newest first, filtered by template, status, org subtree, author and occurrence dates, and by dimension values: data.<key>=<value> per key (data.kind=消防 keeps records whose data has kind 消防; an empty value keeps records that leave the key out). With updated_since the list is a sync feed instead: every record changed after that instant, oldest change first, withdrawn ones as tombstones (deleted: true), so a phone can keep its copy in step. Ask from a minute before the newest updated_at already held (writes in flight and clock skew): items carry their version, so a repeat is harmless. fields= picks the fields of each item. Cursor-paginated; stable under concurrent inserts.
 //	@ID				listRecords
 //	@Tags			records
 //	@Security		BearerAuth
 //	@Produce		json
 //	@Param			template		query		string	false	"Template key"
 //	@Param			status			query		string	false	"Status, or several separated by commas (approved,submitted)"
-//	@Param			data.key		query		string	false	"Dimension filter, one per key: data.kind=消防 keeps records whose data has kind 消防 (empty: left out)"
 //	@Param			org_id			query		string	false	"Only this org unit and its subtree"
 //	@Param			author_id		query		string	false	"Only this author's records"
 //	@Param			from			query		string	false	"Occurred on or after (YYYY-MM-DD)"

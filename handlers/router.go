@@ -165,7 +165,11 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 			public[k] = true
 		}
 	}
-	api := r.Group("/api/v1", noStore(), client(), authenticate(svc.Auth, public), authorize(policy))
+	params, err := specQueryParams()
+	if err != nil {
+		return nil, err
+	}
+	api := r.Group("/api/v1", noStore(), client(), authenticate(svc.Auth, public), authorize(policy), knownQuery(params))
 	out := presenter{loc: cfg.Location}
 
 	auth := &Auth{auth: svc.Auth, out: out}

@@ -73,15 +73,15 @@ type SchoolProgressResponse struct {
 
 // RatesResponse sums up a group of target schools: reporting rate
 // (complete / targets) and timeliness rate (complete by the due date /
-// targets), in percent with one decimal.
+// targets), as fractions 0..1 rounded to 4 decimals (0.923 is 92.3%).
 type RatesResponse struct {
 	OrgID          string  `json:"org_id"`
 	OrgName        string  `json:"org_name,omitempty" example:"成华区"`
 	Targets        int     `json:"targets" example:"52"`
 	Complete       int     `json:"complete" example:"48"`
 	OnTime         int     `json:"on_time" example:"45"`
-	ReportingRate  float64 `json:"reporting_rate" example:"92.3"`
-	TimelinessRate float64 `json:"timeliness_rate" example:"86.5"`
+	ReportingRate  float64 `json:"reporting_rate" example:"0.9231" minimum:"0" maximum:"1"`
+	TimelinessRate float64 `json:"timeliness_rate" example:"0.8654" minimum:"0" maximum:"1"`
 } //	@name	TaskRates
 
 // TaskProgressResponse is a task's progress, computed from the records
@@ -257,7 +257,7 @@ func (h *Tasks) List(c *gin.Context) {
 // Progress reports a task's progress.
 //
 //	@Summary		Progress of a collection task
-//	@Description	Computed live from the records: for every target school the records of the task's templates that occurred in the period, by status (submitted, approved, returned; drafts and withdrawn ones do not count), whether it is complete (submitted + approved >= min_per_school) and whether it was complete by the end of the due day (on_time) or after it (late). For the task and for each district: targets, complete, on_time, reporting_rate (complete / targets) and timeliness_rate (on_time / targets), in percent with one decimal — DHIS2's reporting rates, without waiting for an analytics run. For admins whose scope covers the task's bureau.
+//	@Description	Computed live from the records: for every target school the records of the task's templates that occurred in the period, by status (submitted, approved, returned; drafts and withdrawn ones do not count), whether it is complete (submitted + approved >= min_per_school) and whether it was complete by the end of the due day (on_time) or after it (late). For the task and for each district: targets, complete, on_time, reporting_rate (complete / targets) and timeliness_rate (on_time / targets), as fractions 0..1 rounded to 4 decimals like every *_rate — DHIS2's reporting rates, without waiting for an analytics run. For admins whose scope covers the task's bureau.
 //	@ID				getTaskProgress
 //	@Tags			tasks
 //	@Security		BearerAuth

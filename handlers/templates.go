@@ -40,6 +40,9 @@ type FieldSpec struct {
 	Role      string       `json:"role,omitempty" enums:"measure,dimension" example:"measure"`
 	Default   *float64     `json:"default,omitempty"`
 	Check     string       `json:"check,omitempty" enums:"students,staff"`
+	// Per names the numeric field (the occurrences, e.g. drills) the
+	// check divides the value by before comparing.
+	Per string `json:"per,omitempty" example:"drills"`
 } //	@name	TemplateField
 
 // TemplateRequest creates a template (POST) or changes one (PATCH: omitted
@@ -100,7 +103,7 @@ func (r TemplateRequest) input() services.TemplateInput {
 		for i, f := range *r.Fields {
 			fs[i] = services.TemplateField{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: services.FieldType(f.Type),
 				Required: f.Required, Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength,
-				Role: services.FieldRole(f.Role), Default: f.Default, Check: f.Check}
+				Role: services.FieldRole(f.Role), Default: f.Default, Check: f.Check, Per: f.Per}
 			for _, o := range f.Options {
 				fs[i].Options = append(fs[i].Options, services.Option{Value: o.Value, Label: o.Label, LabelEN: o.LabelEN})
 			}
@@ -119,7 +122,7 @@ func (p presenter) template(t services.Template) TemplateResponse {
 	}
 	for i, f := range t.Fields {
 		fs := FieldSpec{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: string(f.Type), Required: f.Required,
-			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default, Check: f.Check}
+			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default, Check: f.Check, Per: f.Per}
 		for _, o := range f.Options {
 			fs.Options = append(fs.Options, OptionSpec{Value: o.Value, Label: o.Label, LabelEN: o.LabelEN})
 		}

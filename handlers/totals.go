@@ -77,12 +77,17 @@ type MeasureResponse struct {
 
 // TotalsResponse answers a totals query.
 type TotalsResponse struct {
-	Org      TotalsOrg           `json:"org"`
-	Period   string              `json:"period,omitempty" example:"2025AY"`
-	From     string              `json:"from" example:"2025-09-01"`
-	To       string              `json:"to" example:"2026-08-31"`
-	Status   []string            `json:"status"`
-	GroupBy  []string            `json:"group_by"`
+	Org    TotalsOrg `json:"org"`
+	Period string    `json:"period,omitempty" example:"2025AY"`
+	From   string    `json:"from" example:"2025-09-01"`
+	To     string    `json:"to" example:"2026-08-31"`
+	Status []string  `json:"status"`
+	// GroupBy is what rows are keyed by: as asked, with template added
+	// when the query does not name exactly one template (rows never mix
+	// templates).
+	GroupBy []string `json:"group_by"`
+	// Filter is the dimension filter applied, by key.
+	Filter   map[string][]string `json:"filter,omitempty"`
 	Rows     []TotalsRowResponse `json:"rows"`
 	Measures []MeasureResponse   `json:"measures"`
 }
@@ -104,7 +109,7 @@ func splitList(c *gin.Context, name string) []string {
 // Get godoc
 //
 //	@Summary		Totals of approved records
-//	@Description	Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), the filter listing its records, and names beside ids: org_name, template_name and labels (the template's option label of each dimension value), looked up inside the caller's scope.
+//	@Description	Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Rows never mix templates: unless exactly one template is named, template is part of every row's keys (and of group_by in the answer). filter keeps the records with the given dimension values (level:市级,category:优秀班主任; several values of a key joined by |). Unknown query parameters are refused (400 unknown_parameter). Every *_rate is a fraction 0..1 rounded to 4 decimals. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), the filter listing its records, and names beside ids: org_name, template_name and labels (the template's option label of each dimension value), looked up inside the caller's scope.
 //	@ID				getTotals
 //	@Tags			totals
 //	@Security		BearerAuth
@@ -116,12 +121,15 @@ func splitList(c *gin.Context, name string) []string {
 //	@Param			template			query		string	false	"Template key(s), comma-separated (default: all)"
 //	@Param			status				query		string	false	"approved (default), submitted, or approved,submitted"
 //	@Param			group_by			query		string	false	"Comma-separated: org, template, month|quarter|semester|school_year|year, dimension keys"	example(org,template,kind)
+//	@Param			filter				query		string	false	"Dimension filter: key:value pairs separated by commas, several values of a key joined by | (level:市级,category:优秀班主任|优秀教师)"
+//	@Param			authors				query		bool	false	"Also count distinct authors against the staff headcount (staff_rate); not with dimension keys or filter"
 //	@Success		200					{object}	TotalsResponse
 //	@Failure		400,401,403,404,422	{object}	Problem
 //	@Router			/api/v1/totals [get]
 func (h *Totals) Get(c *gin.Context) {
 	q := services.TotalsQuery{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to"),
-		Templates: splitList(c, "template"), GroupBy: splitList(c, "group_by"), Authors: c.Query("authors") == "true"}
+		Templates: splitList(c, "template"), GroupBy: splitList(c, "group_by"), Authors: c.Query("authors") == "true",
+		Filter: c.Query("filter")}
 	for _, st := range splitList(c, "status") {
 		q.Statuses = append(q.Statuses, services.RecordStatus(st))
 	}
@@ -136,7 +144,7 @@ func (h *Totals) Get(c *gin.Context) {
 	}
 	l := negotiate(c.GetHeader("Accept-Language"))
 	out := TotalsResponse{Org: TotalsOrg{ID: rep.Org.ID, Kind: string(rep.Org.Kind), Name: rep.Org.Name},
-		Period: rep.Period, From: rep.From, To: rep.To, GroupBy: rep.GroupBy,
+		Period: rep.Period, From: rep.From, To: rep.To, GroupBy: rep.GroupBy, Filter: rep.Filter,
 		Rows: make([]TotalsRowResponse, 0, len(rep.Rows)), Measures: make([]MeasureResponse, 0, len(rep.Measures))}
 	if out.GroupBy == nil {
 		out.GroupBy = []string{}

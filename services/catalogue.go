@@ -53,9 +53,10 @@ func BuiltinTemplates() []Template {
 			Builtin: true, Version: 1, Fields: append(fields, photos())}
 	}
 	students := measure("students", "参与学生人次", "Students taking part", "人次")
-	students.Check = CheckStudents
+	// A record may count several drills: the head count is per drill.
+	students.Check, students.Per = CheckStudents, "drills"
 	staff := measure("staff", "参与教职工人次", "Staff taking part", "人次")
-	staff.Check = CheckStaff
+	staff.Check, staff.Per = CheckStaff, "drills"
 	inspectionAgencies := dimension("with_agency", "联合部门", "Joint agencies", false, "公安", "消防", "交警", "市场监管", "卫健", "应急管理")
 	inspectionAgencies.Type = FieldMultiEnum
 	amount := TemplateField{Key: "amount_yuan", Label: "资助金额", LabelEN: "Amount", Type: FieldNumber, Unit: "元",
@@ -128,7 +129,7 @@ func BuiltinTemplates() []Template {
 			sessions("events", "场次", "Events", "场次"),
 			func() TemplateField {
 				f := measure("participants", "参与学生人次", "Students taking part", "人次")
-				f.Check = CheckStudents
+				f.Check, f.Per = CheckStudents, "events"
 				return f
 			}(),
 			measure("awards", "获奖数", "Awards", "个")),

@@ -107,7 +107,7 @@ func CheckRecordData(t Template, data []byte, org Org, today string) (clean json
 		case FieldAttachments:
 			attachments = append(attachments, val.([]string)...)
 		case FieldInteger, FieldNumber:
-			if w, ok := plausibility(f, val, org); ok {
+			if w, ok := plausibility(f, val, occurrences(t, f, values), org); ok {
 				w.Field = name
 				warnings = append(warnings, w)
 			}
@@ -413,15 +413,38 @@ func optionList(f TemplateField) string {
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// plausibility compares a numeric value with the headcount the field's
-// check names.
-func plausibility(f TemplateField, val any, org Org) (Warning, bool) {
+// occurrences is what f's check divides by: the record's value of the
+// field f.Per names (its default when left out), 1 without one.
+func occurrences(t Template, f TemplateField, values map[string]json.RawMessage) float64 {
+	if f.Per == "" {
+		return 1
+	}
+	pf, ok := t.Field(f.Per)
+	if !ok {
+		return 1
+	}
+	var x float64
+	if raw, present := values[f.Per]; present && json.Unmarshal(raw, &x) == nil {
+		return x
+	}
+	if pf.Default != nil {
+		return *pf.Default
+	}
+	return 1
+}
+
+// plausibility compares a numeric value, per occurrence (per), with the
+// headcount the field's check names.
+func plausibility(f TemplateField, val any, per float64, org Org) (Warning, bool) {
 	var x float64
 	switch n := val.(type) {
 	case int64:
 		x = float64(n)
 	case float64:
 		x = n
+	}
+	if per > 1 {
+		x /= per
 	}
 	switch f.Check {
 	case CheckStudents:

@@ -84,6 +84,25 @@ func TestRecordDataRules(t *testing.T) {
 			}
 		})
 	}
+	// With per, the check is per occurrence: 2 drills of 590 at a
+	// 300-student school are 295 a drill.
+	perDrill := testTemplate()
+	perDrill.Fields[2].Per = "drills"
+	for _, tc := range []struct {
+		data string
+		warn bool
+	}{
+		{`{"kind":"消防","drills":2,"students":590}`, false},
+		{`{"kind":"消防","drills":2,"students":602}`, true},
+		{`{"kind":"消防","students":301}`, true},            // the default: one drill
+		{`{"kind":"消防","drills":0,"students":301}`, true}, // no division by zero
+		{`{"kind":"消防","drills":10,"students":3000}`, false},
+	} {
+		_, _, w, errs := CheckRecordData(perDrill, []byte(tc.data), org, "2025-10-10")
+		if len(errs) > 0 || (len(w) > 0) != tc.warn {
+			t.Errorf("per drill %s: warnings %v errors %v, want warning %v", tc.data, w, errs, tc.warn)
+		}
+	}
 	// Headcount 0 means unknown: no warning.
 	if _, _, w, _ := CheckRecordData(testTemplate(), []byte(`{"kind":"消防","students":9999}`), Org{}, "2025-10-10"); len(w) != 0 {
 		t.Errorf("warnings without a headcount: %v", w)
@@ -131,6 +150,12 @@ func TestTemplateDefinitionRules(t *testing.T) {
 		{"fractional default", base(func(t *Template) { t.Fields[1].Default = num(1.5) }), []FieldError{{Field: "fields[1].default", Code: "integer"}}},
 		{"max_length on number", base(func(t *Template) { t.Fields[3].MaxLength = 3 }), []FieldError{{Field: "fields[3].max_length", Code: "not_allowed"}}},
 		{"min on text", base(func(t *Template) { t.Fields[4].Min = num(1) }), []FieldError{{Field: "fields[4].min", Code: "not_allowed"}}},
+		{"per names a numeric field", base(func(t *Template) { t.Fields[2].Per = "drills" }), nil},
+		{"per of an unknown field", base(func(t *Template) { t.Fields[2].Per = "nope" }), []FieldError{{Field: "fields[2].per", Code: "per_field"}}},
+		{"per of itself", base(func(t *Template) { t.Fields[2].Per = "students" }), []FieldError{{Field: "fields[2].per", Code: "per_field"}}},
+		{"per of a text", base(func(t *Template) { t.Fields[2].Per = "note" }), []FieldError{{Field: "fields[2].per", Code: "per_field"}}},
+		{"per without check", base(func(t *Template) { t.Fields[1].Per = "students" }), []FieldError{{Field: "fields[1].per", Code: "per_without_check"}}},
+		{"per on text", base(func(t *Template) { t.Fields[4].Per = "drills" }), []FieldError{{Field: "fields[4].per", Code: "not_allowed"}}},
 		{"unknown type", base(func(t *Template) { t.Fields[4].Type = "blob" }),
 			[]FieldError{{Field: "fields[4].type", Code: "enum", Args: map[string]any{"options": "integer, number, text, enum, multi_enum, date, bool, attachments"}}}},
 		{"city level", base(func(t *Template) { t.Levels = []OrgKind{OrgCity} }),

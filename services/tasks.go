@@ -79,7 +79,7 @@ type SchoolProgress struct {
 
 // Rates sums up a group of target schools: DHIS2's reporting rate
 // (complete / targets) and timeliness (complete by the due date /
-// targets), as percentages with one decimal.
+// targets), as fractions 0..1 rounded to 4 decimals, like every rate.
 type Rates struct {
 	OrgID          string
 	OrgName        string

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -512,15 +511,7 @@ func (s *Tasks) progress(ctx context.Context, t Task) (TaskProgress, error) {
 	return pr, nil
 }
 
-// rates fills the percentages from the counts.
+// rates fills the rates from the counts (0 without targets).
 func (r *Rates) rates() {
-	r.ReportingRate, r.TimelinessRate = percent(r.Complete, r.Targets), percent(r.OnTime, r.Targets)
-}
-
-// percent is n of total as a percentage with one decimal.
-func percent(n, total int) float64 {
-	if total == 0 {
-		return 0
-	}
-	return math.Round(float64(n)*1000/float64(total)) / 10
+	r.ReportingRate, r.TimelinessRate = max(rate(r.Complete, r.Targets), 0), max(rate(r.OnTime, r.Targets), 0)
 }

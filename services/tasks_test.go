@@ -44,16 +44,22 @@ func TestTaskJudge(t *testing.T) {
 	}
 }
 
-func TestPercent(t *testing.T) {
+// TestRates: task rates are fractions 0..1 with 4 decimals, as totals'
+// rates are; no targets is 0.
+func TestRates(t *testing.T) {
 	tests := []struct {
-		n, total int
-		want     float64
+		complete, onTime, targets int
+		reporting, timeliness     float64
 	}{
-		{0, 0, 0}, {0, 3, 0}, {1, 3, 33.3}, {2, 3, 66.7}, {3, 3, 100}, {1, 8, 12.5}, {199, 200, 99.5},
+		{0, 0, 0, 0, 0}, {0, 0, 3, 0, 0}, {1, 1, 3, 0.3333, 0.3333}, {2, 1, 3, 0.6667, 0.3333}, {3, 3, 3, 1, 1},
+		{1, 0, 8, 0.125, 0}, {199, 1, 200, 0.995, 0.005}, {1, 1, 7, 0.1429, 0.1429},
 	}
 	for _, tt := range tests {
-		if got := percent(tt.n, tt.total); got != tt.want {
-			t.Errorf("percent(%d, %d) = %v, want %v", tt.n, tt.total, got, tt.want)
+		r := Rates{Complete: tt.complete, OnTime: tt.onTime, Targets: tt.targets}
+		r.rates()
+		if r.ReportingRate != tt.reporting || r.TimelinessRate != tt.timeliness {
+			t.Errorf("rates(%d, %d of %d) = %v, %v, want %v, %v", tt.complete, tt.onTime, tt.targets,
+				r.ReportingRate, r.TimelinessRate, tt.reporting, tt.timeliness)
 		}
 	}
 }

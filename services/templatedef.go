@@ -67,6 +67,16 @@ func CheckTemplate(t Template) (Template, []FieldError) {
 			seen[f.Key] = i
 		}
 	}
+	// A check's per names another numeric field of the template.
+	for i, f := range fields {
+		if f.Per == "" {
+			continue
+		}
+		j, ok := seen[f.Per]
+		if !ok || j == i || !fields[j].Type.Numeric() {
+			v.Add(fmt.Sprintf("fields[%d].per", i), "per_field")
+		}
+	}
 	t.Fields = fields
 	return t, v.Fields()
 }
@@ -114,6 +124,9 @@ func checkField(v *Validation, at string, f TemplateField) TemplateField {
 		if f.Check != "" && f.Type != "" {
 			v.Add(at+".check", "not_allowed")
 		}
+		if f.Per != "" && f.Type != "" {
+			v.Add(at+".per", "not_allowed")
+		}
 	}
 	if numeric {
 		// Bounds and default obey the cap submitted measures do
@@ -157,6 +170,9 @@ func checkField(v *Validation, at string, f TemplateField) TemplateField {
 		case "", CheckStudents, CheckStaff:
 		default:
 			v.Add(at+".check", "enum", "options", "students, staff")
+		}
+		if f.Per != "" && f.Check == "" {
+			v.Add(at+".per", "per_without_check")
 		}
 	}
 	if f.MaxLength != 0 {

@@ -77,6 +77,10 @@ type TemplateField struct {
 	Default *float64
 	// Check names a plausibility check (CheckStudents, CheckStaff).
 	Check string
+	// Per names the occurrence measure the check divides by: 2 drills of
+	// 2,360 participations at a 1,200-student school are 1,180 a drill,
+	// plausible; "" compares the value itself.
+	Per string
 }
 
 // Template is a report form (填报模板) at one version. Every change to a

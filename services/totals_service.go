@@ -43,7 +43,11 @@ const (
 const (
 	maxTotalsTemplates = 20
 	maxTotalsGroupBy   = 4
-	maxTotalsYears     = 10
+	// maxTotalsFilters bounds the dimension filter: keys, and values of
+	// one key.
+	maxTotalsFilters     = 8
+	maxTotalsFilterValue = 20
+	maxTotalsYears       = 10
 	// maxTotalsRows bounds an answer; finer grouping than this is a
 	// records export, not a total.
 	maxTotalsRows = 5000
@@ -63,6 +67,11 @@ type TotalsQuery struct {
 	// Authors asks for distinct authors and staff coverage per row (not
 	// with dimension keys).
 	Authors bool
+	// Filter keeps the records with these dimension values:
+	// "level:市级,category:优秀班主任", several values of a key joined by
+	// "|" ("kind:消防|地震"); an empty value is a record leaving the key
+	// out. Templates without such a dimension drop out.
+	Filter string
 }
 
 // TotalsRow is one group of records.
@@ -110,6 +119,8 @@ func (r TotalsRow) StaffRate() float64 {
 	return rate(r.Authors, r.Staff)
 }
 
+// rate is n/of, the one scale of every *_rate huizong answers: a
+// fraction (1 is 100%) rounded to 4 decimals; -1 when of is not positive.
 func rate(n, of int) float64 {
 	if of <= 0 {
 		return -1
@@ -155,8 +166,13 @@ type TotalsReport struct {
 	To       string
 	Period   string
 	Statuses []RecordStatus
-	GroupBy  []string
-	Rows     []TotalsRow
+	// GroupBy is what rows are keyed by: as asked, with template added
+	// when the query does not name exactly one template (rows never mix
+	// templates: two templates' "students" are different figures).
+	GroupBy []string
+	// Filter is the dimension filter, by key.
+	Filter map[string][]string
+	Rows   []TotalsRow
 	// Measures names the measure fields in Sums, with labels from the
 	// newest template version that has them.
 	Measures []MeasureInfo
@@ -181,6 +197,7 @@ type span struct {
 	groupBy   []string
 	buckets   map[string]Bucket // group key -> bucket
 	dims      []string          // dimension keys grouped by, in order
+	filter    map[string][]string
 	tmpls     map[string]Template
 	authors   bool
 }
@@ -218,7 +235,7 @@ func (s *Totals) Get(ctx context.Context, p Principal, q TotalsQuery) (TotalsRep
 		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
 	}
 	return TotalsReport{Org: sp.org, From: sp.from, To: sp.to, Period: sp.period, Statuses: sp.statuses,
-		GroupBy: sp.groupBy, Rows: rows, Measures: measuresOf(sp.tmpls)}, nil
+		GroupBy: sp.groupBy, Filter: sp.filter, Rows: rows, Measures: measuresOf(sp.tmpls)}, nil
 }
 
 // name fills in the names beside the ids of rows: org names from the
@@ -423,9 +440,18 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 		}
 		sp.groupBy = append(sp.groupBy, g)
 	}
+	// Rows never mix templates: without exactly one template named, the
+	// template is part of every row's keys.
+	if len(sp.templates) != 1 && !seen[GroupTemplate] {
+		sp.groupBy = append(sp.groupBy, GroupTemplate)
+	}
+	sp.filter = parseDimFilter(&v, sp.tmpls, q.Filter)
 	if q.Authors {
 		if len(sp.dims) > 0 {
 			v.Add("authors", "not_with_dimensions")
+		}
+		if len(sp.filter) > 0 {
+			v.Add("authors", "exclusive", "other", "filter")
 		}
 		sp.authors = true
 	}
@@ -433,6 +459,58 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 		return span{}, err
 	}
 	return sp, nil
+}
+
+// parseDimFilter reads a dimension filter ("level:市级,category:A|B"),
+// adding what is wrong with it to v. Every key must be a dimension of one
+// of tmpls.
+func parseDimFilter(v *Validation, tmpls map[string]Template, s string) map[string][]string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, part := range strings.Split(s, ",") {
+		key, vals, ok := strings.Cut(strings.TrimSpace(part), ":")
+		key = strings.TrimSpace(key)
+		switch {
+		case !ok || key == "":
+			v.Add("filter", "filter_format")
+			return nil
+		case !keyPattern.MatchString(key) || !isDimension(tmpls, key):
+			v.Add("filter", "filter_key", "key", truncateRunes(key, 64))
+			return nil
+		case out[key] != nil:
+			v.Add("filter", "duplicate", "key", key)
+			return nil
+		}
+		list := []string{}
+		for _, val := range strings.Split(vals, "|") {
+			if val = strings.TrimSpace(val); !slices.Contains(list, val) {
+				list = append(list, val)
+			}
+		}
+		if len(list) > maxTotalsFilterValue {
+			v.Add("filter", "too_many", "max", maxTotalsFilterValue)
+			return nil
+		}
+		out[key] = list
+	}
+	if len(out) > maxTotalsFilters {
+		v.Add("filter", "too_many", "max", maxTotalsFilters)
+		return nil
+	}
+	return out
+}
+
+// matches reports whether a combination of dimension values passes f.
+func matches(f map[string][]string, combo map[string]string) bool {
+	for k, vals := range f {
+		if !slices.Contains(vals, combo[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 // visibleTemplates loads every template p may see into m.
@@ -513,10 +591,10 @@ func monthSplit(from, to string) (fromMonth, toMonth string, edges [][2]string) 
 // exact.
 func (s *Totals) collect(ctx context.Context, p Principal, sp span, agg *aggregator) error {
 	fromMonth, toMonth, edges := monthSplit(sp.from, sp.to)
-	agg.merge = len(edges) > 0 || len(sp.dims) > 1
+	agg.merge = len(edges) > 0 || len(sp.dims) > 1 || len(sp.filter) > 0
 	q := CellQuery{OrgPath: sp.org.Path, Templates: sp.templates, Statuses: sp.statuses, FromMonth: fromMonth,
 		ToMonth: toMonth, Dim: agg.dim, ByTemplate: slices.Contains(sp.groupBy, GroupTemplate),
-		ByMonth: agg.bucket != "", Buckets: agg.buckets, ByValue: len(sp.dims) > 0}
+		ByMonth: agg.bucket != "", Buckets: agg.buckets, ByValue: len(sp.dims) > 0 || len(sp.filter) > 0}
 	switch {
 	case agg.merge:
 		q.ByOrg = OrgLeaf
@@ -640,12 +718,13 @@ type rowAcc struct {
 
 func newAggregator(sp span, cal Calendar) *aggregator {
 	a := &aggregator{sp: sp, cal: cal, dim: DimAll, depth: len(sp.org.Path) - 1, rows: map[string]*rowAcc{}}
-	switch len(sp.dims) {
-	case 0:
-	case 1:
-		a.dim = sp.dims[0]
-	default:
+	switch {
+	case len(sp.dims) > 1 || len(sp.filter) > 0:
+		// A filter reads the cells of value combinations: each record is
+		// in exactly one, with all its dimension values.
 		a.dim = DimCombo
+	case len(sp.dims) == 1:
+		a.dim = sp.dims[0]
 	}
 	for _, b := range sp.buckets {
 		a.bucket = b
@@ -668,6 +747,9 @@ func (a *aggregator) add(g CellGroup, authors bool) {
 	var combo map[string]string
 	if a.dim == DimCombo && !authors {
 		combo = ParseCombo(g.Value)
+		if !matches(a.sp.filter, combo) {
+			return
+		}
 	}
 	orgID := a.sp.org.ID
 	var b strings.Builder
@@ -776,8 +858,15 @@ func (a *aggregator) filter(r *rowAcc) RecordFilter {
 			f.From, f.To = max(f.From, pd.From), min(f.To, pd.To)
 		}
 	}
-	if len(a.sp.dims) > 0 {
+	if len(a.sp.dims) > 0 || len(a.sp.filter) > 0 {
 		f.Data = map[string]string{}
+		// A filter of one value is a data.<key> filter of the record
+		// list; one of several values has none (the list takes one).
+		for k, vals := range a.sp.filter {
+			if len(vals) == 1 {
+				f.Data[k] = vals[0]
+			}
+		}
 		for _, d := range a.sp.dims {
 			f.Data[d] = r.keys[d]
 		}

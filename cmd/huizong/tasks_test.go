@@ -215,7 +215,7 @@ func TestTasks(t *testing.T) {
 		if d := cmp.Diff(wantSchools, pr.Schools); d != "" {
 			t.Errorf("schools (-want +got):\n%s", d)
 		}
-		wantTotal := ratesBody{OrgID: w.distA, Targets: 3, Complete: 2, OnTime: 1, ReportingRate: 66.7, TimelinessRate: 33.3}
+		wantTotal := ratesBody{OrgID: w.distA, Targets: 3, Complete: 2, OnTime: 1, ReportingRate: 0.6667, TimelinessRate: 0.3333}
 		if d := cmp.Diff(wantTotal, pr.Total); d != "" {
 			t.Errorf("total (-want +got):\n%s", d)
 		}
@@ -230,14 +230,14 @@ func TestTasks(t *testing.T) {
 		// due day, ten days out.
 		s.must(http.StatusOK, req{method: "GET", path: "/api/v1/tasks/" + t2.ID + "/progress", token: city}).decode(t, &pr)
 		wantDistricts := []ratesBody{
-			{OrgID: w.distA, Targets: 1, Complete: 1, OnTime: 1, ReportingRate: 100, TimelinessRate: 100},
-			{OrgID: w.distB, Targets: 1, Complete: 1, OnTime: 1, ReportingRate: 100, TimelinessRate: 100},
+			{OrgID: w.distA, Targets: 1, Complete: 1, OnTime: 1, ReportingRate: 1, TimelinessRate: 1},
+			{OrgID: w.distB, Targets: 1, Complete: 1, OnTime: 1, ReportingRate: 1, TimelinessRate: 1},
 		}
 		slices.SortFunc(wantDistricts, func(a, b ratesBody) int { return strings.Compare(a.OrgID, b.OrgID) })
 		if d := cmp.Diff(wantDistricts, pr.Districts); d != "" {
 			t.Errorf("city task districts (-want +got):\n%s", d)
 		}
-		if pr.Total.Targets != 2 || pr.Total.ReportingRate != 100 || pr.Overdue {
+		if pr.Total.Targets != 2 || pr.Total.ReportingRate != 1 || pr.Overdue {
 			t.Errorf("city task total %+v overdue %v", pr.Total, pr.Overdue)
 		}
 	})

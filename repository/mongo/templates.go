@@ -35,6 +35,7 @@ type fieldDoc struct {
 	Role      string      `bson:"role"`
 	Default   *float64    `bson:"default,omitempty"`
 	Check     string      `bson:"check"`
+	Per       string      `bson:"per,omitempty"`
 }
 
 // templateDoc is one version of a template: the current one in
@@ -70,7 +71,7 @@ func fromTemplate(t services.Template) templateDoc {
 	}
 	for _, f := range t.Fields {
 		fd := fieldDoc{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: string(f.Type), Required: f.Required,
-			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default, Check: f.Check}
+			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default, Check: f.Check, Per: f.Per}
 		for _, o := range f.Options {
 			fd.Options = append(fd.Options, optionDoc(o))
 		}
@@ -89,7 +90,7 @@ func toTemplate(d templateDoc) services.Template {
 	for _, fd := range d.Fields {
 		f := services.TemplateField{Key: fd.Key, Label: fd.Label, LabelEN: fd.LabelEN, Type: services.FieldType(fd.Type),
 			Required: fd.Required, Unit: fd.Unit, Min: fd.Min, Max: fd.Max, MaxLength: fd.MaxLength,
-			Role: services.FieldRole(fd.Role), Default: fd.Default, Check: fd.Check}
+			Role: services.FieldRole(fd.Role), Default: fd.Default, Check: fd.Check, Per: fd.Per}
 		for _, o := range fd.Options {
 			f.Options = append(f.Options, services.Option(o))
 		}

@@ -49,6 +49,7 @@ type fieldDoc struct {
 	Role      string      `json:"role,omitempty"`
 	Default   *float64    `json:"default,omitempty"`
 	Check     string      `json:"check,omitempty"`
+	Per       string      `json:"per,omitempty"`
 }
 
 // optionDoc is a stored Option.
@@ -86,7 +87,7 @@ func fromTemplate(t services.Template) templateDoc {
 	for i, f := range t.Fields {
 		fd := fieldDoc{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: string(f.Type), Required: f.Required,
 			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default,
-			Check: f.Check}
+			Check: f.Check, Per: f.Per}
 		for _, o := range f.Options {
 			fd.Options = append(fd.Options, optionDoc(o))
 		}
@@ -105,7 +106,7 @@ func toTemplate(d templateDoc) services.Template {
 	for _, f := range d.Fields {
 		tf := services.TemplateField{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: services.FieldType(f.Type),
 			Required: f.Required, Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength,
-			Role: services.FieldRole(f.Role), Default: f.Default, Check: f.Check}
+			Role: services.FieldRole(f.Role), Default: f.Default, Check: f.Check, Per: f.Per}
 		for _, o := range f.Options {
 			tf.Options = append(tf.Options, services.Option(o))
 		}
