@@ -3084,6 +3084,15 @@ const docTemplate = `{
                         "in": "query"
                     },
                     {
+                        "enum": [
+                            "previous"
+                        ],
+                        "type": "string",
+                        "description": "previous: add the previous period of the same kind (2024 for 2025, 2024AY-S1 for 2025AY-S1, the month or quarter before; from/to one year back) and the change to every row",
+                        "name": "compare",
+                        "in": "query"
+                    },
+                    {
                         "type": "boolean",
                         "description": "Also count distinct authors against the staff headcount (staff_rate); not with dimension keys or filter",
                         "name": "authors",
@@ -5492,6 +5501,80 @@ const docTemplate = `{
                 }
             }
         },
+        "TotalsChange": {
+            "type": "object",
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "example": 36
+                },
+                "count_growth": {
+                    "type": "number",
+                    "example": 0.1364
+                },
+                "school_rate": {
+                    "type": "number",
+                    "example": 0.09
+                },
+                "staff_rate": {
+                    "type": "number"
+                },
+                "sums": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "number",
+                        "format": "float64"
+                    }
+                }
+            }
+        },
+        "TotalsPeriod": {
+            "type": "object",
+            "properties": {
+                "from": {
+                    "type": "string",
+                    "example": "2024-09-01"
+                },
+                "period": {
+                    "type": "string",
+                    "example": "2024AY"
+                },
+                "to": {
+                    "type": "string",
+                    "example": "2025-08-31"
+                }
+            }
+        },
+        "TotalsPrevious": {
+            "type": "object",
+            "properties": {
+                "count": {
+                    "type": "integer",
+                    "example": 264
+                },
+                "records_url": {
+                    "type": "string"
+                },
+                "school_rate": {
+                    "type": "number",
+                    "example": 0.275
+                },
+                "schools": {
+                    "type": "integer",
+                    "example": 11
+                },
+                "staff_rate": {
+                    "type": "number"
+                },
+                "sums": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "number",
+                        "format": "float64"
+                    }
+                }
+            }
+        },
         "User": {
             "type": "object",
             "properties": {
@@ -5771,6 +5854,14 @@ const docTemplate = `{
                     "type": "string",
                     "example": "2025AY"
                 },
+                "previous": {
+                    "description": "Previous is the period compared with (compare=previous).",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/TotalsPeriod"
+                        }
+                    ]
+                },
                 "rows": {
                     "type": "array",
                     "items": {
@@ -5797,6 +5888,9 @@ const docTemplate = `{
                     "type": "integer",
                     "example": 310
                 },
+                "change": {
+                    "$ref": "#/definitions/TotalsChange"
+                },
                 "count": {
                     "type": "integer",
                     "example": 37
@@ -5822,6 +5916,14 @@ const docTemplate = `{
                     "description": "OrgName is the name of the unit keys.org names (with group_by org).",
                     "type": "string",
                     "example": "成华区实验小学"
+                },
+                "previous": {
+                    "description": "Previous and Change come with compare=previous: the row's figures\nin the previous period (zero when it had none) and what moved.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/TotalsPrevious"
+                        }
+                    ]
                 },
                 "records": {
                     "description": "Records is the filter listing the records behind the row, and\nRecordsURL the same as a link.",

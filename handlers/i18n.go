@@ -71,6 +71,7 @@ var fieldMessages = map[string]text{
 	"required":             {"必填", "is required"},
 	"unknown":              {"不是可接受的字段", "is not an accepted field"},
 	"unknown_parameter":    {"不是该接口可接受的查询参数", "is not a query parameter of this endpoint"},
+	"no_previous":          {"该期间没有可比较的上一期间", "has no previous period to compare with"},
 	"per_field":            {"应为本模板中另一个数值字段的键名", "must name another numeric field of the template"},
 	"per_without_check":    {"仅在设置了合理性检查（check）时可用", "needs a plausibility check (check)"},
 	"filter_format":        {"应为“维度:取值”，多个维度用逗号分隔，多个取值用|分隔，如 level:市级,category:优秀班主任", "must be key:value pairs separated by commas, several values joined by |, such as level:市级,category:优秀班主任"},

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"math"
 	"net/http"
 	"strings"
 
@@ -65,7 +66,33 @@ type TotalsRowResponse struct {
 	// RecordsURL the same as a link.
 	Records    RecordFilterResponse `json:"records"`
 	RecordsURL string               `json:"records_url"`
+	// Previous and Change come with compare=previous: the row's figures
+	// in the previous period (zero when it had none) and what moved.
+	Previous *TotalsPreviousResponse `json:"previous,omitempty"`
+	Change   *TotalsChangeResponse   `json:"change,omitempty"`
 }
+
+// TotalsPreviousResponse is a row's figures in the period compared with.
+type TotalsPreviousResponse struct {
+	Count      int64              `json:"count" example:"264"`
+	Sums       map[string]float64 `json:"sums"`
+	Schools    int                `json:"schools" example:"11"`
+	SchoolRate *float64           `json:"school_rate,omitempty" example:"0.275"`
+	StaffRate  *float64           `json:"staff_rate,omitempty"`
+	RecordsURL string             `json:"records_url"`
+} //	@name	TotalsPrevious
+
+// TotalsChangeResponse is this period less the previous one: "较上年增加36
+// 场次" is count (or sums.drills) 36; rates change in fraction points
+// (school_rate 0.09: "增长9个百分点"); count_growth is the relative change
+// (0.1364: "增长13.64%"), absent without previous records.
+type TotalsChangeResponse struct {
+	Count       int64              `json:"count" example:"36"`
+	Sums        map[string]float64 `json:"sums"`
+	SchoolRate  *float64           `json:"school_rate,omitempty" example:"0.09"`
+	StaffRate   *float64           `json:"staff_rate,omitempty"`
+	CountGrowth *float64           `json:"count_growth,omitempty" example:"0.1364"`
+} //	@name	TotalsChange
 
 // MeasureResponse labels a measure key of the sums.
 type MeasureResponse struct {
@@ -87,9 +114,34 @@ type TotalsResponse struct {
 	// templates).
 	GroupBy []string `json:"group_by"`
 	// Filter is the dimension filter applied, by key.
-	Filter   map[string][]string `json:"filter,omitempty"`
-	Rows     []TotalsRowResponse `json:"rows"`
-	Measures []MeasureResponse   `json:"measures"`
+	Filter map[string][]string `json:"filter,omitempty"`
+	// Previous is the period compared with (compare=previous).
+	Previous *TotalsPeriodResponse `json:"previous,omitempty"`
+	Rows     []TotalsRowResponse   `json:"rows"`
+	Measures []MeasureResponse     `json:"measures"`
+}
+
+// TotalsPeriodResponse names a period.
+type TotalsPeriodResponse struct {
+	Period string `json:"period,omitempty" example:"2024AY"`
+	From   string `json:"from" example:"2024-09-01"`
+	To     string `json:"to" example:"2025-08-31"`
+} //	@name	TotalsPeriod
+
+// known is x, or nil for an unknown (negative) rate.
+func known(x float64) *float64 {
+	if x < 0 {
+		return nil
+	}
+	return &x
+}
+
+// finite is x, or nil for NaN (no value).
+func finite(x float64) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return &x
 }
 
 // splitList reads a query parameter given as a comma-separated list or
@@ -122,6 +174,7 @@ func splitList(c *gin.Context, name string) []string {
 //	@Param			status				query		string	false	"approved (default), submitted, or approved,submitted"
 //	@Param			group_by			query		string	false	"Comma-separated: org, template, month|quarter|semester|school_year|year, dimension keys"	example(org,template,kind)
 //	@Param			filter				query		string	false	"Dimension filter: key:value pairs separated by commas, several values of a key joined by | (level:市级,category:优秀班主任|优秀教师)"
+//	@Param			compare				query		string	false	"previous: add the previous period of the same kind (2024 for 2025, 2024AY-S1 for 2025AY-S1, the month or quarter before; from/to one year back) and the change to every row"	Enums(previous)
 //	@Param			authors				query		bool	false	"Also count distinct authors against the staff headcount (staff_rate); not with dimension keys or filter"
 //	@Success		200					{object}	TotalsResponse
 //	@Failure		400,401,403,404,422	{object}	Problem
@@ -129,7 +182,7 @@ func splitList(c *gin.Context, name string) []string {
 func (h *Totals) Get(c *gin.Context) {
 	q := services.TotalsQuery{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to"),
 		Templates: splitList(c, "template"), GroupBy: splitList(c, "group_by"), Authors: c.Query("authors") == "true",
-		Filter: c.Query("filter")}
+		Filter: c.Query("filter"), Compare: c.Query("compare")}
 	for _, st := range splitList(c, "status") {
 		q.Statuses = append(q.Statuses, services.RecordStatus(st))
 	}
@@ -148,6 +201,9 @@ func (h *Totals) Get(c *gin.Context) {
 		Rows: make([]TotalsRowResponse, 0, len(rep.Rows)), Measures: make([]MeasureResponse, 0, len(rep.Measures))}
 	if out.GroupBy == nil {
 		out.GroupBy = []string{}
+	}
+	if p := rep.Previous; p != nil {
+		out.Previous = &TotalsPeriodResponse{Period: p.ID, From: p.From, To: p.To}
 	}
 	for _, st := range rep.Statuses {
 		out.Status = append(out.Status, string(st))
@@ -192,6 +248,17 @@ func (h *Totals) Get(c *gin.Context) {
 		row.Records = RecordFilterResponse{OrgID: r.Filter.OrgID, Template: r.Filter.Template, From: r.Filter.From,
 			To: r.Filter.To, Status: strings.Join(st, ","), Data: r.Filter.Data}
 		row.RecordsURL = "/api/v1/records?" + r.Filter.Query()
+		if pr := r.Previous; pr != nil {
+			row.Previous = &TotalsPreviousResponse{Count: pr.Count, Sums: pr.Sums, Schools: pr.Schools,
+				SchoolRate: known(pr.SchoolRate), StaffRate: known(pr.StaffRate)}
+			if pr.Filter.OrgID != "" {
+				row.Previous.RecordsURL = "/api/v1/records?" + pr.Filter.Query()
+			}
+		}
+		if ch := r.Change; ch != nil {
+			row.Change = &TotalsChangeResponse{Count: ch.Count, Sums: ch.Sums, SchoolRate: finite(ch.SchoolRate),
+				StaffRate: finite(ch.StaffRate), CountGrowth: finite(ch.CountGrowth)}
+		}
 		out.Rows = append(out.Rows, row)
 	}
 	for _, m := range rep.Measures {

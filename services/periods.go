@@ -131,6 +131,54 @@ func (c Calendar) Bucket(b Bucket, month string) string {
 	return ""
 }
 
+// Previous is the period a bureau compares id with (较上年, 环比): the
+// year, school year or semester one year before (2024 for 2025, 2024AY-S1
+// for 2025AY-S1), the quarter or month before (2025Q4 for 2026Q1, 202502
+// for 202503).
+func (c Calendar) Previous(id string) (Period, bool) {
+	if _, ok := c.Parse(id); !ok {
+		return Period{}, false
+	}
+	y, _ := strconv.Atoi(id[:4])
+	rest := id[4:]
+	switch {
+	case len(rest) == 2 && rest[0] == 'Q':
+		q := int(rest[1] - '0')
+		if q == 1 {
+			return c.Parse(fmt.Sprintf("%04dQ4", y-1))
+		}
+		return c.Parse(fmt.Sprintf("%04dQ%d", y, q-1))
+	case len(rest) == 2 && allDigits(rest):
+		m, _ := strconv.Atoi(rest)
+		if m == 1 {
+			return c.Parse(fmt.Sprintf("%04d12", y-1))
+		}
+		return c.Parse(fmt.Sprintf("%04d%02d", y, m-1))
+	}
+	return c.Parse(fmt.Sprintf("%04d%s", y-1, rest))
+}
+
+// PreviousRange is the days one year before from..to (YYYY-MM-DD, both
+// included): a range ending on the last of a month ends on the last of
+// that month a year before (29 Feb 2024 becomes 28 Feb 2023).
+func PreviousRange(from, to string) (string, string, bool) {
+	a, err1 := time.Parse(dateLayout, from)
+	b, err2 := time.Parse(dateLayout, to)
+	if err1 != nil || err2 != nil {
+		return "", "", false
+	}
+	pa := time.Date(a.Year()-1, a.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, a.Day()-1)
+	if pa.Month() != a.Month() { // 29 Feb
+		pa = time.Date(a.Year()-1, a.Month()+1, 0, 0, 0, 0, 0, time.UTC)
+	}
+	endOfMonth := b.AddDate(0, 0, 1).Day() == 1
+	pb := time.Date(b.Year()-1, b.Month()+1, 0, 0, 0, 0, 0, time.UTC) // last of the month
+	if !endOfMonth && b.Day() < pb.Day() {
+		pb = time.Date(b.Year()-1, b.Month(), b.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	return pa.Format(dateLayout), pb.Format(dateLayout), true
+}
+
 // SchoolYearOf is the school year (2025AY) that holds the day in loc at t.
 func (c Calendar) SchoolYearOf(t time.Time, loc *time.Location) Period {
 	p, _ := c.Parse(c.Bucket(BucketSchoolYear, t.In(loc).Format("2006-01")))

@@ -145,3 +145,29 @@ func FuzzPeriod(f *testing.F) {
 		}
 	})
 }
+
+func TestCalendarPrevious(t *testing.T) {
+	c := DefaultCalendar()
+	for id, want := range map[string]string{
+		"2025": "2024", "2025AY": "2024AY", "2025AY-S1": "2024AY-S1", "2025AY-S2": "2024AY-S2",
+		"2026Q1": "2025Q4", "2025Q3": "2025Q2", "202503": "202502", "202601": "202512",
+		"nonsense": "", "2000": "", "200001": "",
+	} {
+		p, ok := c.Previous(id)
+		if ok != (want != "") || p.ID != want {
+			t.Errorf("Previous(%q) = %q, %v; want %q", id, p.ID, ok, want)
+		}
+	}
+	for _, tt := range []struct{ from, to, pf, pt string }{
+		{"2025-09-01", "2026-08-31", "2024-09-01", "2025-08-31"},
+		{"2024-02-29", "2024-02-29", "2023-02-28", "2023-02-28"},
+		{"2025-03-10", "2025-04-20", "2024-03-10", "2024-04-20"},
+		{"2025-01-01", "2025-02-28", "2024-01-01", "2024-02-29"}, // to the end of February
+		{"2024-03-01", "2024-03-31", "2023-03-01", "2023-03-31"},
+	} {
+		pf, pt, ok := PreviousRange(tt.from, tt.to)
+		if !ok || pf != tt.pf || pt != tt.pt {
+			t.Errorf("PreviousRange(%s, %s) = %s, %s; want %s, %s", tt.from, tt.to, pf, pt, tt.pf, tt.pt)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"slices"
@@ -72,7 +73,14 @@ type TotalsQuery struct {
 	// "|" ("kind:消防|地震"); an empty value is a record leaving the key
 	// out. Templates without such a dimension drop out.
 	Filter string
+	// Compare "previous" adds the previous period of the same kind to
+	// every row, and the change (Calendar.Previous; from/to ranges one
+	// year back).
+	Compare string
 }
+
+// CompareTo are the values of compare.
+const ComparePrevious = "previous"
 
 // TotalsRow is one group of records.
 type TotalsRow struct {
@@ -105,6 +113,33 @@ type TotalsRow struct {
 	// left out by the records have none.
 	Labels   map[string]string
 	LabelsEN map[string]string
+	// Previous is the row's figures in the previous period (zero when it
+	// had no records) and Change what moved since, with compare=previous.
+	Previous *PriorRow
+	Change   *RowChange
+}
+
+// PriorRow is a row's figures in the period compared with.
+type PriorRow struct {
+	Count   int64
+	Sums    map[string]float64
+	Schools int
+	// SchoolRate and StaffRate are -1 when unknown, as TotalsRow's.
+	SchoolRate float64
+	StaffRate  float64
+	Filter     RecordFilter
+}
+
+// RowChange is this period's figures less the previous period's: counts
+// and sums, and rates in fraction points (0.09 is 9 percentage points;
+// NaN when either rate is unknown). CountGrowth is the relative change of
+// the count (0.12 is 12% more), NaN without previous records.
+type RowChange struct {
+	Count       int64
+	Sums        map[string]float64
+	SchoolRate  float64
+	StaffRate   float64
+	CountGrowth float64
 }
 
 // SchoolRate is Schools/SchoolsTotal, or -1 without schools.
@@ -172,7 +207,9 @@ type TotalsReport struct {
 	GroupBy []string
 	// Filter is the dimension filter, by key.
 	Filter map[string][]string
-	Rows   []TotalsRow
+	// Previous is the period compared with (compare=previous).
+	Previous *Period
+	Rows     []TotalsRow
 	// Measures names the measure fields in Sums, with labels from the
 	// newest template version that has them.
 	Measures []MeasureInfo
@@ -198,7 +235,10 @@ type span struct {
 	buckets   map[string]Bucket // group key -> bucket
 	dims      []string          // dimension keys grouped by, in order
 	filter    map[string][]string
-	tmpls     map[string]Template
+	// compare asks for prev, the period compared with, too.
+	compare bool
+	prev    Period
+	tmpls   map[string]Template
 	authors   bool
 }
 
@@ -214,28 +254,48 @@ func (s *Totals) Get(ctx context.Context, p Principal, q TotalsQuery) (TotalsRep
 	if err != nil {
 		return TotalsReport{}, err
 	}
-	agg := newAggregator(sp, s.cal)
-	if err := s.collect(ctx, p, sp, agg); err != nil {
-		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
-	}
-	if agg.err != nil {
-		return TotalsReport{}, agg.err
-	}
-	if len(agg.rows) > maxTotalsRows {
-		var v Validation
-		v.Add("group_by", "too_many_rows", "max", maxTotalsRows)
-		return TotalsReport{}, v.Err(op)
-	}
 	schools, err := s.schoolsUnder(ctx, sp.org)
 	if err != nil {
 		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
 	}
-	rows := agg.result(schools)
+	agg, rows, err := s.rows(ctx, op, p, sp, schools)
+	if err != nil {
+		return TotalsReport{}, err
+	}
+	rep := TotalsReport{Org: sp.org, From: sp.from, To: sp.to, Period: sp.period, Statuses: sp.statuses,
+		GroupBy: sp.groupBy, Filter: sp.filter, Measures: measuresOf(sp.tmpls)}
+	if sp.compare {
+		prev := sp
+		prev.period, prev.from, prev.to = sp.prev.ID, sp.prev.From, sp.prev.To
+		_, prevRows, err := s.rows(ctx, op, p, prev, schools)
+		if err != nil {
+			return TotalsReport{}, err
+		}
+		rows = agg.compare(rows, prevRows, prev)
+		rep.Previous = &sp.prev
+	}
 	if err := s.name(ctx, p, sp, rows, schools); err != nil {
 		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
 	}
-	return TotalsReport{Org: sp.org, From: sp.from, To: sp.to, Period: sp.period, Statuses: sp.statuses,
-		GroupBy: sp.groupBy, Filter: sp.filter, Rows: rows, Measures: measuresOf(sp.tmpls)}, nil
+	rep.Rows = rows
+	return rep, nil
+}
+
+// rows works out the rows of sp.
+func (s *Totals) rows(ctx context.Context, op string, p Principal, sp span, schools []Org) (*aggregator, []TotalsRow, error) {
+	agg := newAggregator(sp, s.cal)
+	if err := s.collect(ctx, p, sp, agg); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if agg.err != nil {
+		return nil, nil, agg.err
+	}
+	if len(agg.rows) > maxTotalsRows {
+		var v Validation
+		v.Add("group_by", "too_many_rows", "max", maxTotalsRows)
+		return nil, nil, v.Err(op)
+	}
+	return agg, agg.result(schools), nil
 }
 
 // name fills in the names beside the ids of rows: org names from the
@@ -446,6 +506,23 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 		sp.groupBy = append(sp.groupBy, GroupTemplate)
 	}
 	sp.filter = parseDimFilter(&v, sp.tmpls, q.Filter)
+	switch q.Compare {
+	case "":
+	case ComparePrevious:
+		sp.compare = true
+		if pd, ok := s.cal.Previous(sp.period); ok && sp.period != "" {
+			sp.prev = pd
+		} else if from, to, ok := PreviousRange(sp.from, sp.to); ok {
+			sp.prev = Period{From: from, To: to}
+		} else if len(v.Fields()) == 0 {
+			v.Add("compare", "no_previous")
+		}
+		if sp.prev.From != "" && sp.prev.From < minDate {
+			v.Add("compare", "no_previous")
+		}
+	default:
+		v.Add("compare", "enum", "options", ComparePrevious)
+	}
 	if q.Authors {
 		if len(sp.dims) > 0 {
 			v.Add("authors", "not_with_dimensions")
@@ -830,10 +907,16 @@ func (a *aggregator) result(schools []Org) []TotalsRow {
 				row.Staff += sc.Staff
 			}
 		}
-		row.Filter = a.filter(r)
+		row.Filter = a.filter(r.keys, r.orgID)
 		out = append(out, row)
 	}
-	slices.SortFunc(out, func(x, y TotalsRow) int {
+	a.sort(out)
+	return out
+}
+
+// sort orders rows by their keys, in group_by order.
+func (a *aggregator) sort(rows []TotalsRow) {
+	slices.SortFunc(rows, func(x, y TotalsRow) int {
 		for _, g := range a.sp.groupBy {
 			if c := strings.Compare(x.Keys[g], y.Keys[g]); c != 0 {
 				return c
@@ -841,20 +924,128 @@ func (a *aggregator) result(schools []Org) []TotalsRow {
 		}
 		return 0
 	})
-	return out
 }
 
-// filter is the record list behind a row: the row's unit, template and
-// dimension values, over the query's dates narrowed to the row's period.
-func (a *aggregator) filter(r *rowAcc) RecordFilter {
-	f := RecordFilter{OrgID: r.orgID, From: a.sp.from, To: a.sp.to, Statuses: a.sp.statuses}
-	if t, ok := r.keys[GroupTemplate]; ok {
+// compare joins the rows of the previous period (prev, of span psp) to
+// rows: a previous row joins the row with the same keys once its period
+// keys are moved forward to this period (202409 to 202509 when 2025AY is
+// compared with 2024AY). Rows only the previous period has are kept, with
+// nothing this period.
+func (a *aggregator) compare(rows, prev []TotalsRow, psp span) []TotalsRow {
+	shift := monthsBetween(psp.from, a.sp.from)
+	key := func(keys map[string]string) string {
+		var b strings.Builder
+		for _, g := range a.sp.groupBy {
+			b.WriteString(keys[g])
+			b.WriteByte(0)
+		}
+		return b.String()
+	}
+	at := make(map[string]int, len(rows))
+	for i, r := range rows {
+		at[key(r.Keys)] = i
+	}
+	for _, pr := range prev {
+		keys := maps.Clone(pr.Keys)
+		for g, b := range a.sp.buckets {
+			keys[g] = a.cal.Bucket(b, shiftMonth(a.cal, keys[g], shift))
+		}
+		prior := &PriorRow{Count: pr.Count, Sums: pr.Sums, Schools: pr.Schools, SchoolRate: pr.SchoolRate(),
+			StaffRate: pr.StaffRate(), Filter: pr.Filter}
+		i, ok := at[key(keys)]
+		if !ok {
+			r := TotalsRow{Keys: keys, Sums: map[string]float64{}, Authors: -1, SchoolsTotal: pr.SchoolsTotal,
+				Staff: pr.Staff, Filter: a.filter(keys, pr.Filter.OrgID)}
+			if pr.Authors >= 0 {
+				r.Authors = 0
+			}
+			rows = append(rows, r)
+			i = len(rows) - 1
+			at[key(keys)] = i
+		}
+		rows[i].Previous = prior
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Previous == nil {
+			r.Previous = &PriorRow{Sums: map[string]float64{}, SchoolRate: -1, StaffRate: -1}
+			if r.SchoolsTotal > 0 {
+				r.Previous.SchoolRate = 0
+			}
+			if r.Authors >= 0 && r.Staff > 0 {
+				r.Previous.StaffRate = 0
+			}
+		}
+		r.Change = change(*r, *r.Previous)
+	}
+	a.sort(rows)
+	return rows
+}
+
+// change is what moved from prev to r.
+func change(r TotalsRow, prev PriorRow) *RowChange {
+	c := &RowChange{Count: r.Count - prev.Count, Sums: map[string]float64{},
+		SchoolRate: math.NaN(), StaffRate: math.NaN(), CountGrowth: math.NaN()}
+	for k, v := range r.Sums {
+		c.Sums[k] = roundSum(v - prev.Sums[k])
+	}
+	for k, v := range prev.Sums {
+		if _, ok := r.Sums[k]; !ok {
+			c.Sums[k] = roundSum(-v)
+		}
+	}
+	if x, y := r.SchoolRate(), prev.SchoolRate; x >= 0 && y >= 0 {
+		c.SchoolRate = roundRate(x - y)
+	}
+	if x, y := r.StaffRate(), prev.StaffRate; x >= 0 && y >= 0 {
+		c.StaffRate = roundRate(x - y)
+	}
+	if prev.Count > 0 {
+		c.CountGrowth = roundRate(float64(r.Count-prev.Count) / float64(prev.Count))
+	}
+	return c
+}
+
+// roundRate rounds a fraction to 4 decimals, the scale of every rate.
+func roundRate(x float64) float64 { return math.Round(x*10000) / 10000 }
+
+// roundSum rounds a difference of sums to the measure scale, so fixed
+// point values subtract without float noise.
+func roundSum(x float64) float64 { return math.Round(x*MeasureScale) / MeasureScale }
+
+// monthsBetween is how many months from's month lies before to's.
+func monthsBetween(from, to string) int {
+	a, err1 := time.Parse(dateLayout, from)
+	b, err2 := time.Parse(dateLayout, to)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return (b.Year()-a.Year())*12 + int(b.Month()) - int(a.Month())
+}
+
+// shiftMonth is the first month of period id moved n months on, as
+// YYYY-MM ("" when id is no period).
+func shiftMonth(cal Calendar, id string, n int) string {
+	pd, ok := cal.Parse(id)
+	if !ok {
+		return ""
+	}
+	t, _ := time.Parse(dateLayout, pd.From)
+	return t.AddDate(0, n, 0).Format("2006-01")
+}
+
+// filter is the record list behind a row of keys about unit orgID: the
+// row's unit, template and dimension values, over the query's dates
+// narrowed to the row's period.
+func (a *aggregator) filter(keys map[string]string, orgID string) RecordFilter {
+	f := RecordFilter{OrgID: orgID, From: a.sp.from, To: a.sp.to, Statuses: a.sp.statuses}
+	if t, ok := keys[GroupTemplate]; ok {
 		f.Template = t
 	} else if len(a.sp.templates) == 1 {
 		f.Template = a.sp.templates[0]
 	}
 	for g := range a.sp.buckets {
-		if pd, ok := a.cal.Parse(r.keys[g]); ok {
+		if pd, ok := a.cal.Parse(keys[g]); ok {
 			f.From, f.To = max(f.From, pd.From), min(f.To, pd.To)
 		}
 	}
@@ -868,7 +1059,7 @@ func (a *aggregator) filter(r *rowAcc) RecordFilter {
 			}
 		}
 		for _, d := range a.sp.dims {
-			f.Data[d] = r.keys[d]
+			f.Data[d] = keys[d]
 		}
 	}
 	return f

@@ -158,3 +158,128 @@ func TestPlausibilityPerOccurrence(t *testing.T) {
 		}
 	}
 }
+
+type compareRow struct {
+	Keys     map[string]*string `json:"keys"`
+	Count    int64              `json:"count"`
+	Sums     map[string]float64 `json:"sums"`
+	Previous *struct {
+		Count      int64              `json:"count"`
+		Sums       map[string]float64 `json:"sums"`
+		SchoolRate *float64           `json:"school_rate"`
+		RecordsURL string             `json:"records_url"`
+	} `json:"previous"`
+	Change *struct {
+		Count       int64              `json:"count"`
+		Sums        map[string]float64 `json:"sums"`
+		SchoolRate  *float64           `json:"school_rate"`
+		CountGrowth *float64           `json:"count_growth"`
+	} `json:"change"`
+}
+
+// TestTotalsCompareWithPrevious: compare=previous adds last period's
+// figures and the change to every row ("较上年增加36场次", "增长9个百分点"),
+// rows only last year had included, period buckets moved forward.
+func TestTotalsCompareWithPrevious(t *testing.T) {
+	s := newTestServer(t, nil)
+	w := s.seed()
+	a := approver{s: s, w: w, approver: map[string]string{"teacherA1": w.tokens["principalA1"], "principalA2": w.tokens["adminA"]}}
+	adminA := w.tokens["adminA"]
+	drills := func(day, kind string, n int) map[string]any {
+		b := drillOn(day, kind, 100*n)
+		b["data"].(map[string]any)["drills"] = n
+		return b
+	}
+	// 2024AY: 3 fire drills in one school, 2 flood drills.
+	a.approve("teacherA1", drills("2024-10-10", "消防", 3))
+	a.approve("teacherA1", drills("2025-03-10", "防汛", 2))
+	// 2025AY: 5 fire drills in two schools, 1 earthquake drill.
+	a.approve("teacherA1", drills("2025-10-10", "消防", 4))
+	a.approve("principalA2", drills("2025-10-20", "消防", 1))
+	a.approve("teacherA1", drills("2026-03-10", "地震", 1))
+
+	get := func(query string) (prev map[string]string, rows []compareRow) {
+		t.Helper()
+		var b struct {
+			Previous map[string]string `json:"previous"`
+			Rows     []compareRow      `json:"rows"`
+		}
+		s.must(http.StatusOK, req{method: "GET", path: "/api/v1/totals?org_id=" + w.distA + "&template=safety_drill&compare=previous&" + query,
+			token: adminA}).decode(t, &b)
+		return b.Previous, b.Rows
+	}
+	type fig struct{ Count, PrevCount, Change, Drills, PrevDrills, DrillsChange float64 }
+	figs := func(rows []compareRow, key string) map[string]fig {
+		out := map[string]fig{}
+		for _, r := range rows {
+			k := "-"
+			if v := r.Keys[key]; v != nil {
+				k = *v
+			}
+			if r.Previous == nil || r.Change == nil {
+				t.Fatalf("row %s lacks previous or change", k)
+			}
+			out[k] = fig{float64(r.Count), float64(r.Previous.Count), float64(r.Change.Count),
+				r.Sums["drills"], r.Previous.Sums["drills"], r.Change.Sums["drills"]}
+		}
+		return out
+	}
+
+	prev, rows := get("period=2025AY&group_by=kind")
+	if prev["period"] != "2024AY" || prev["from"] != "2024-09-01" || prev["to"] != "2025-08-31" {
+		t.Errorf("previous = %v, want 2024AY", prev)
+	}
+	want := map[string]fig{
+		"消防": {2, 1, 1, 5, 3, 2},
+		"地震": {1, 0, 1, 1, 0, 1},
+		"防汛": {0, 1, -1, 0, 2, -2}, // only last year: kept, with nothing this year
+	}
+	if d := cmp.Diff(want, figs(rows, "kind")); d != "" {
+		t.Errorf("by kind (-want +got):\n%s", d)
+	}
+
+	// The whole district: school coverage moved from 1 of 2 schools to 2 of 2.
+	_, rows = get("period=2025AY")
+	if len(rows) != 1 {
+		t.Fatalf("rows = %+v", rows)
+	}
+	r := rows[0]
+	if r.Previous.SchoolRate == nil || *r.Previous.SchoolRate != 0.5 || r.Change.SchoolRate == nil || *r.Change.SchoolRate != 0.5 {
+		t.Errorf("school rate change: previous %v, change %v", r.Previous.SchoolRate, r.Change.SchoolRate)
+	}
+	if r.Change.CountGrowth == nil || *r.Change.CountGrowth != 0.5 { // 3 records against 2
+		t.Errorf("count growth %v, want 0.5", r.Change.CountGrowth)
+	}
+	// Last year's records are one link away.
+	u, err := url.Parse(r.Previous.RecordsURL)
+	if err != nil || u.Query().Get("from") != "2024-09-01" {
+		t.Fatalf("previous records_url %q", r.Previous.RecordsURL)
+	}
+	if l := s.listRecords(adminA, u.RawQuery+"&limit=100"); len(l.Items) != 2 {
+		t.Errorf("%d records behind last year's row, want 2", len(l.Items))
+	}
+
+	// Months line up with the same month a year before.
+	_, rows = get("period=2025AY&group_by=month")
+	want = map[string]fig{
+		"202510": {2, 1, 1, 5, 3, 2},
+		"202603": {1, 1, 0, 1, 2, -1},
+	}
+	if d := cmp.Diff(want, figs(rows, "month")); d != "" {
+		t.Errorf("by month (-want +got):\n%s", d)
+	}
+	// A month is compared with the month before; dates with a year before.
+	if prev, _ := get("period=202510"); prev["period"] != "202509" {
+		t.Errorf("previous of 202510 = %v", prev)
+	}
+	if prev, rows := get("from=2025-10-01&to=2025-10-31"); prev["from"] != "2024-10-01" || prev["to"] != "2024-10-31" ||
+		len(rows) != 1 || rows[0].Previous.Count != 1 {
+		t.Errorf("previous of October 2025 = %v, rows %+v", prev, rows)
+	}
+	for _, q := range []string{"compare=last", "compare=previous&period=2000"} {
+		p := s.must(http.StatusUnprocessableEntity, req{method: "GET", path: "/api/v1/totals?org_id=" + w.distA + "&" + q, token: adminA}).problem(t)
+		if !p.hasField("compare") {
+			t.Errorf("%s: %+v does not name compare", q, p)
+		}
+	}
+}
