@@ -239,7 +239,7 @@ type span struct {
 	compare bool
 	prev    Period
 	tmpls   map[string]Template
-	authors   bool
+	authors bool
 }
 
 // Get answers q for p: principals their school, district and city admins
