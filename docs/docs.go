@@ -1248,6 +1248,77 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/orgs/{id}/staff": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "学校的教师和校长（姓名、角色），供记录中的人员字段（如教师培训的参训教师 trainees）选择。The teachers and principals of a school (name and role, no mobile numbers), for the people fields of records (teacher_training's trainees): anyone who files records for the school may read it. Units outside the caller's scope are 404, other units than schools 422 not_school. Cursor-paginated in id order.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "orgs"
+                ],
+                "summary": "教职工名单 A school's staff",
+                "operationId": "listOrgStaff",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "School id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "Page size (1-100, default 20)",
+                        "name": "limit",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "next_cursor of the previous page",
+                        "name": "cursor",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/StaffList"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/records": {
             "get": {
                 "security": [
@@ -4955,6 +5026,44 @@ const docTemplate = `{
                 }
             }
         },
+        "StaffList": {
+            "type": "object",
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/StaffMember"
+                    }
+                },
+                "next_cursor": {
+                    "type": "string"
+                }
+            }
+        },
+        "StaffMember": {
+            "type": "object",
+            "properties": {
+                "disabled": {
+                    "type": "boolean"
+                },
+                "id": {
+                    "type": "string",
+                    "example": "01jd8m3q7k2x5v9w0r4t6y8z1c"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "李老师"
+                },
+                "role": {
+                    "type": "string",
+                    "enum": [
+                        "teacher",
+                        "principal"
+                    ],
+                    "example": "teacher"
+                }
+            }
+        },
         "Task": {
             "type": "object",
             "properties": {
@@ -5512,6 +5621,18 @@ const docTemplate = `{
                     "type": "number",
                     "example": 0.1364
                 },
+                "distinct": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer"
+                    }
+                },
+                "people": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer"
+                    }
+                },
                 "school_rate": {
                     "type": "number",
                     "example": 0.09
@@ -5551,6 +5672,18 @@ const docTemplate = `{
                 "count": {
                     "type": "integer",
                     "example": 264
+                },
+                "distinct": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer"
+                    }
+                },
+                "people": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer"
+                    }
                 },
                 "records_url": {
                     "type": "string"
@@ -5895,6 +6028,12 @@ const docTemplate = `{
                     "type": "integer",
                     "example": 37
                 },
+                "distinct": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer"
+                    }
+                },
                 "keys": {
                     "description": "Keys has one entry per group_by key; null for a dimension the\nrecords left out.",
                     "type": "object",
@@ -5916,6 +6055,16 @@ const docTemplate = `{
                     "description": "OrgName is the name of the unit keys.org names (with group_by org).",
                     "type": "string",
                     "example": "成华区实验小学"
+                },
+                "people": {
+                    "description": "People has, for each people field of the row's template, the\ndistinct persons in it (teacher_training.trainees: teachers\ntrained); Distinct the distinct values of each text field counted\ndistinct (research projects by name). staff_rate is people of the\nfirst people field (else authors) over staff. Left out when rows\nare split by a dimension.",
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "integer"
+                    },
+                    "example": {
+                        "trainees": 88
+                    }
                 },
                 "previous": {
                     "description": "Previous and Change come with compare=previous: the row's figures\nin the previous period (zero when it had none) and what moved.",

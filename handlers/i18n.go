@@ -71,6 +71,8 @@ var fieldMessages = map[string]text{
 	"required":             {"必填", "is required"},
 	"unknown":              {"不是可接受的字段", "is not an accepted field"},
 	"unknown_parameter":    {"不是该接口可接受的查询参数", "is not a query parameter of this endpoint"},
+	"not_staff":            {"{id}不是本单位的教职工", "{id} is not on the staff of the record's unit"},
+	"distinct_text":        {"只有文本或人员字段可以按不同取值计数", "distinct needs a text or people field"},
 	"no_previous":          {"该期间没有可比较的上一期间", "has no previous period to compare with"},
 	"per_field":            {"应为本模板中另一个数值字段的键名", "must name another numeric field of the template"},
 	"per_without_check":    {"仅在设置了合理性检查（check）时可用", "needs a plausibility check (check)"},

@@ -113,6 +113,7 @@ var policy = map[string]services.Role{
 	"POST /api/v1/totals:verify":                   services.RoleSysadmin,
 	"POST /api/v1/totals:rebuild":                  services.RoleSysadmin,
 	"GET /api/v1/audit":                            services.RoleDistrictAdmin,
+	"GET /api/v1/orgs/:id/staff":                   services.RoleTeacher,
 }
 
 // Router is huizong's HTTP handler.
@@ -198,6 +199,7 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 	api.POST("/users\\:import", idem, users.Import)
 	api.GET("/users\\:import-template", users.ImportTemplate)
 	api.PATCH("/users/:id", users.Update)
+	api.GET("/orgs/:id/staff", users.Staff)
 	api.POST("/users/:id/password", users.ResetPassword)
 
 	templates := &Templates{templates: svc.Templates, out: out}

@@ -59,9 +59,17 @@ type TotalsRowResponse struct {
 	// Authors counts distinct authors and Staff is the row unit's staff
 	// headcount; StaffRate (e.g. 培训覆盖率) is their ratio. Left out when
 	// rows are split by a dimension.
-	Authors   *int     `json:"authors,omitempty" example:"310"`
-	Staff     int      `json:"staff" example:"2400"`
-	StaffRate *float64 `json:"staff_rate,omitempty" example:"0.1292"`
+	Authors *int `json:"authors,omitempty" example:"310"`
+	// People has, for each people field of the row's template, the
+	// distinct persons in it (teacher_training.trainees: teachers
+	// trained); Distinct the distinct values of each text field counted
+	// distinct (research projects by name). staff_rate is people of the
+	// first people field (else authors) over staff. Left out when rows
+	// are split by a dimension.
+	People    map[string]int `json:"people,omitempty" example:"trainees:88"`
+	Distinct  map[string]int `json:"distinct,omitempty"`
+	Staff     int            `json:"staff" example:"2400"`
+	StaffRate *float64       `json:"staff_rate,omitempty" example:"0.1292"`
 	// Records is the filter listing the records behind the row, and
 	// RecordsURL the same as a link.
 	Records    RecordFilterResponse `json:"records"`
@@ -77,6 +85,8 @@ type TotalsPreviousResponse struct {
 	Count      int64              `json:"count" example:"264"`
 	Sums       map[string]float64 `json:"sums"`
 	Schools    int                `json:"schools" example:"11"`
+	People     map[string]int     `json:"people,omitempty"`
+	Distinct   map[string]int     `json:"distinct,omitempty"`
 	SchoolRate *float64           `json:"school_rate,omitempty" example:"0.275"`
 	StaffRate  *float64           `json:"staff_rate,omitempty"`
 	RecordsURL string             `json:"records_url"`
@@ -89,6 +99,8 @@ type TotalsPreviousResponse struct {
 type TotalsChangeResponse struct {
 	Count       int64              `json:"count" example:"36"`
 	Sums        map[string]float64 `json:"sums"`
+	People      map[string]int     `json:"people,omitempty"`
+	Distinct    map[string]int     `json:"distinct,omitempty"`
 	SchoolRate  *float64           `json:"school_rate,omitempty" example:"0.09"`
 	StaffRate   *float64           `json:"staff_rate,omitempty"`
 	CountGrowth *float64           `json:"count_growth,omitempty" example:"0.1364"`
@@ -234,6 +246,7 @@ func (h *Totals) Get(c *gin.Context) {
 		if x := r.SchoolRate(); x >= 0 {
 			row.SchoolRate = &x
 		}
+		row.People, row.Distinct = r.People, r.Distinct
 		if r.Authors >= 0 {
 			n := r.Authors
 			row.Authors = &n
@@ -249,14 +262,14 @@ func (h *Totals) Get(c *gin.Context) {
 			To: r.Filter.To, Status: strings.Join(st, ","), Data: r.Filter.Data}
 		row.RecordsURL = "/api/v1/records?" + r.Filter.Query()
 		if pr := r.Previous; pr != nil {
-			row.Previous = &TotalsPreviousResponse{Count: pr.Count, Sums: pr.Sums, Schools: pr.Schools,
+			row.Previous = &TotalsPreviousResponse{Count: pr.Count, Sums: pr.Sums, Schools: pr.Schools, People: pr.People, Distinct: pr.Distinct,
 				SchoolRate: known(pr.SchoolRate), StaffRate: known(pr.StaffRate)}
 			if pr.Filter.OrgID != "" {
 				row.Previous.RecordsURL = "/api/v1/records?" + pr.Filter.Query()
 			}
 		}
 		if ch := r.Change; ch != nil {
-			row.Change = &TotalsChangeResponse{Count: ch.Count, Sums: ch.Sums, SchoolRate: finite(ch.SchoolRate),
+			row.Change = &TotalsChangeResponse{Count: ch.Count, Sums: ch.Sums, People: ch.People, Distinct: ch.Distinct, SchoolRate: finite(ch.SchoolRate),
 				StaffRate: finite(ch.StaffRate), CountGrowth: finite(ch.CountGrowth)}
 		}
 		out.Rows = append(out.Rows, row)

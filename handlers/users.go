@@ -385,3 +385,52 @@ func (h *Users) ImportTemplate(c *gin.Context) {
 	c.Header("X-Content-Type-Options", "nosniff")
 	c.Data(http.StatusOK, importTemplateTypes[format], b)
 }
+
+// StaffMember is a colleague a record's people field may name.
+type StaffMember struct {
+	ID       string `json:"id" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Name     string `json:"name" example:"李老师"`
+	Role     string `json:"role" enums:"teacher,principal" example:"teacher"`
+	Disabled bool   `json:"disabled,omitempty"`
+} //	@name	StaffMember
+
+// StaffList is one page of a school's staff, in id order.
+type StaffList struct {
+	Items      []StaffMember `json:"items"`
+	NextCursor string        `json:"next_cursor"`
+} //	@name	StaffList
+
+// Staff lists a school's teachers and principals.
+//
+//	@Summary		教职工名单 A school's staff
+//	@Description	学校的教师和校长（姓名、角色），供记录中的人员字段（如教师培训的参训教师 trainees）选择。The teachers and principals of a school (name and role, no mobile numbers), for the people fields of records (teacher_training's trainees): anyone who files records for the school may read it. Units outside the caller's scope are 404, other units than schools 422 not_school. Cursor-paginated in id order.
+//	@ID				listOrgStaff
+//	@Tags			orgs
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			id				path		string	true	"School id"
+//	@Param			limit			query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor			query		string	false	"next_cursor of the previous page"
+//	@Success		200				{object}	StaffList
+//	@Failure		400,401,404,422	{object}	Problem
+//	@Router			/api/v1/orgs/{id}/staff [get]
+func (h *Users) Staff(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	users, err := h.users.Staff(c.Request.Context(), caller(c), c.Param("id"), pg)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	out := StaffList{Items: make([]StaffMember, 0, len(users))}
+	for _, u := range users {
+		out.Items = append(out.Items, StaffMember{ID: u.ID, Name: u.Name, Role: string(u.Role), Disabled: u.Disabled})
+	}
+	if len(users) > 0 {
+		out.NextCursor = nextCursor(len(users), pg.Normalize().Limit, users[len(users)-1].ID)
+	}
+	c.JSON(http.StatusOK, out)
+}

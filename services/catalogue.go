@@ -74,6 +74,9 @@ func BuiltinTemplates() []Template {
 			measure("participants", "参训人次", "Participants", "人次"),
 			hours,
 			sessions("sessions", "期数", "Sessions", "期"),
+			// Who was trained, by name: 培训覆盖率 counts distinct
+			// teachers, not records or who filed them.
+			TemplateField{Key: "trainees", Label: "参训教师", LabelEN: "Teachers trained", Type: FieldPeople},
 			text("organizer", "主办单位", "Organiser", 100),
 			text("location", "地点", "Location", 100)),
 		t("honor_award", "表彰奖励", "Honours and awards", "awards", school,
@@ -111,7 +114,11 @@ func BuiltinTemplates() []Template {
 				"音乐", "体育", "美术", "信息技术", "科学", "其他"),
 			sessions("sessions", "场次", "Sessions", "场次"),
 			measure("participants", "参与人次", "Participants", "人次"),
-			measure("awards", "获奖数", "Awards", "个")),
+			measure("awards", "获奖数", "Awards", "个"),
+			// Research projects counted once however many schools
+			// report on them (4项区级重点课题).
+			TemplateField{Key: "project", Label: "课题名称", LabelEN: "Research project", Type: FieldText, MaxLength: 200,
+				Role: RoleDistinct}),
 		t("student_aid", "学生资助", "Student financial aid", "aid", both,
 			dimension("program", "项目", "Programme", true, "学前教育资助", "义务教育寄宿生生活补助", "普通高中国家助学金", "中职免学费",
 				"生源地助学贷款", "励耕计划", "社会捐助", "其他"),

@@ -363,23 +363,26 @@ func checkValue(v *Validation, name string, f TemplateField, raw json.RawMessage
 			return typeErr()
 		}
 		return b, true
+	case FieldPeople:
+		var ids []string
+		if json.Unmarshal(raw, &ids) != nil {
+			return typeErr()
+		}
+		out, ok := uniqueIDs(v, name, ids, MaxPeople)
+		if !ok {
+			return nil, false
+		}
+		if len(out) == 0 {
+			return nil, true
+		}
+		return out, true
 	case FieldAttachments:
 		var ids []string
 		if json.Unmarshal(raw, &ids) != nil {
 			return typeErr()
 		}
-		out := make([]string, 0, len(ids))
-		for i, id := range ids {
-			if !attachmentIDPattern.MatchString(id) {
-				v.Add(fmt.Sprintf("%s[%d]", name, i), "format")
-				return nil, false
-			}
-			if !slices.Contains(out, id) {
-				out = append(out, id)
-			}
-		}
-		if len(out) > MaxAttachments {
-			v.Add(name, "too_many", "max", MaxAttachments)
+		out, ok := uniqueIDs(v, name, ids, MaxAttachments)
+		if !ok {
 			return nil, false
 		}
 		if len(out) == 0 {
@@ -388,6 +391,33 @@ func checkValue(v *Validation, name string, f TemplateField, raw json.RawMessage
 		return out, true
 	}
 	return typeErr()
+}
+
+// uniqueIDs checks a list of ids and drops repeats, keeping the order;
+// more than max distinct ids is too many. Lists far longer than max are
+// refused before any comparison, so a hostile list costs little.
+func uniqueIDs(v *Validation, name string, ids []string, max int) ([]string, bool) {
+	if len(ids) > 4*max {
+		v.Add(name, "too_many", "max", max)
+		return nil, false
+	}
+	out := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		if !attachmentIDPattern.MatchString(id) {
+			v.Add(fmt.Sprintf("%s[%d]", name, i), "format")
+			return nil, false
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	if len(out) > max {
+		v.Add(name, "too_many", "max", max)
+		return nil, false
+	}
+	return out, true
 }
 
 func hasOption(f TemplateField, s string) bool {

@@ -342,8 +342,58 @@ func (s *Records) checkData(ctx context.Context, p Principal, v *Validation, t T
 			return err
 		}
 	}
+	if err := s.checkPeople(ctx, v, t, org, clean); err != nil {
+		return err
+	}
 	r.Data, r.Attachments, r.Warnings = clean, atts, warnings
 	return nil
+}
+
+// checkPeople checks that every person in a people field of data is on
+// the staff (a teacher or principal) of org or a school below it.
+func (s *Records) checkPeople(ctx context.Context, v *Validation, t Template, org Org, data json.RawMessage) error {
+	var m map[string]any
+	for _, f := range t.Fields {
+		if f.Type != FieldPeople {
+			continue
+		}
+		if m == nil {
+			var err error
+			if m, err = DecodeRecordData(data); err != nil {
+				return err
+			}
+		}
+		ids, _ := m[f.Key].([]any)
+		for i, x := range ids {
+			id, _ := x.(string)
+			u, err := s.staffMember(ctx, org, id)
+			if err != nil {
+				return err
+			}
+			if u.ID == "" {
+				v.Add(fmt.Sprintf("data.%s[%d]", f.Key, i), "not_staff", "id", id)
+			}
+		}
+	}
+	return nil
+}
+
+// staffMember returns the account id when it is a teacher or principal
+// of org's subtree, else the zero User.
+func (s *Records) staffMember(ctx context.Context, org Org, id string) (User, error) {
+	if s.users == nil {
+		return User{}, errors.New("records: no user store to check people fields")
+	}
+	u, err := s.users.User(ctx, ScopeOrg(org.ID), id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return User{}, nil
+	case err != nil:
+		return User{}, err
+	case u.Role != RoleTeacher && u.Role != RolePrincipal:
+		return User{}, nil
+	}
+	return u, nil
 }
 
 // attachmentField names the field of data that holds attachment id.

@@ -157,7 +157,7 @@ func TestTemplateDefinitionRules(t *testing.T) {
 		{"per without check", base(func(t *Template) { t.Fields[1].Per = "students" }), []FieldError{{Field: "fields[1].per", Code: "per_without_check"}}},
 		{"per on text", base(func(t *Template) { t.Fields[4].Per = "drills" }), []FieldError{{Field: "fields[4].per", Code: "not_allowed"}}},
 		{"unknown type", base(func(t *Template) { t.Fields[4].Type = "blob" }),
-			[]FieldError{{Field: "fields[4].type", Code: "enum", Args: map[string]any{"options": "integer, number, text, enum, multi_enum, date, bool, attachments"}}}},
+			[]FieldError{{Field: "fields[4].type", Code: "enum", Args: map[string]any{"options": "integer, number, text, enum, multi_enum, date, bool, attachments, people"}}}},
 		{"city level", base(func(t *Template) { t.Levels = []OrgKind{OrgCity} }),
 			[]FieldError{{Field: "levels[0]", Code: "enum", Args: map[string]any{"options": "school, district"}}}},
 		{"no fields", base(func(t *Template) { t.Fields = nil }), []FieldError{{Field: "fields", Code: "required"}}},

@@ -99,13 +99,13 @@ func checkField(v *Validation, at string, f TemplateField) TemplateField {
 	numeric := f.Type.Numeric()
 	enum := f.Type == FieldEnum || f.Type == FieldMultiEnum
 	switch f.Type {
-	case FieldInteger, FieldNumber, FieldText, FieldEnum, FieldMultiEnum, FieldDate, FieldBool, FieldAttachments:
+	case FieldInteger, FieldNumber, FieldText, FieldEnum, FieldMultiEnum, FieldDate, FieldBool, FieldAttachments, FieldPeople:
 	case "":
 		v.Add(at+".type", "required")
 		return f
 	default:
 		// What else is allowed depends on the type: nothing more to say.
-		v.Add(at+".type", "enum", "options", "integer, number, text, enum, multi_enum, date, bool, attachments")
+		v.Add(at+".type", "enum", "options", "integer, number, text, enum, multi_enum, date, bool, attachments, people")
 		return f
 	}
 	finite := func(p *float64) bool { return p == nil || !(math.IsInf(*p, 0) || math.IsNaN(*p)) }
@@ -223,8 +223,12 @@ func checkField(v *Validation, at string, f TemplateField) TemplateField {
 		if !enum && f.Type != FieldBool && f.Type != "" {
 			v.Add(at+".role", "dimension_enum")
 		}
+	case RoleDistinct:
+		if f.Type != FieldText && f.Type != FieldPeople && f.Type != "" {
+			v.Add(at+".role", "distinct_text")
+		}
 	default:
-		v.Add(at+".role", "enum", "options", "measure, dimension")
+		v.Add(at+".role", "enum", "options", "measure, dimension, distinct")
 	}
 	return f
 }

@@ -17,6 +17,10 @@ const (
 	FieldDate        FieldType = "date"
 	FieldBool        FieldType = "bool"
 	FieldAttachments FieldType = "attachments"
+	// FieldPeople holds user ids of staff of the record's unit (the
+	// teachers trained, picked from GET /orgs/{id}/staff): totals count
+	// them as distinct persons.
+	FieldPeople FieldType = "people"
 )
 
 // Numeric reports whether values of t can be summed.
@@ -30,7 +34,16 @@ const (
 	RoleNone      FieldRole = ""
 	RoleMeasure   FieldRole = "measure"   // numbers summed in totals
 	RoleDimension FieldRole = "dimension" // enum values totals group by
+	// RoleDistinct counts the distinct values of a text field over the
+	// records (4项区级重点课题 over many schools' records of one project);
+	// people fields are counted distinct whatever their role.
+	RoleDistinct FieldRole = "distinct"
 )
+
+// Distinct reports whether totals count f's distinct values.
+func (f TemplateField) Distinct() bool {
+	return f.Type == FieldPeople || (f.Type == FieldText && f.Role == RoleDistinct)
+}
 
 // The plausibility checks a numeric field may ask for: a value above the
 // school's headcount is a warning to the reviewer, not an error.
@@ -49,6 +62,8 @@ const (
 	MaxAttachments      = 9 // per record, over all its attachment fields
 	MaxBatchRecords     = 100
 	MaxTemplateKeyBytes = 40
+	// MaxPeople bounds a people field: the staff of a large school.
+	MaxPeople = 1000
 )
 
 // Option is one value of an enum field.

@@ -3,6 +3,7 @@ package services
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -32,7 +33,19 @@ const (
 	DimCombo = "*"
 	// DimAuthor is the cell of one author's records.
 	DimAuthor = "@"
+	// dimDistinct prefixes the cells of a distinct measure (DistinctDim):
+	// one cell per person of a people field, or per value of a text field
+	// counted distinct.
+	dimDistinct = "#"
 )
+
+// DistinctDim is the kind of cell of the distinct measure key.
+func DistinctDim(key string) string { return dimDistinct + key }
+
+// CountsDistinct reports whether cells of kind dim are counted by their
+// distinct values (authors, people) rather than summed: such cells never
+// add up across units.
+func CountsDistinct(dim string) bool { return dim == DimAuthor || strings.HasPrefix(dim, dimDistinct) }
 
 // Rollup is what one record adds to totals; the zero Rollup adds nothing
 // (drafts, returned and withdrawn records).
@@ -50,6 +63,10 @@ type Rollup struct {
 	// Sums holds every measure of the template version, in MeasureScale
 	// units (0 when the record leaves it out).
 	Sums map[string]int64
+	// Distinct holds the values of every distinct measure (the person
+	// ids of a people field, the normalised text of a distinct text
+	// field), sorted; a field left out has none.
+	Distinct map[string][]string
 }
 
 // Empty reports whether r adds nothing.
@@ -89,8 +106,37 @@ func RollupOf(r Record, t Template) Rollup {
 				}
 			}
 		}
+		if f.Distinct() {
+			if vals := distinctValues(data[f.Key]); len(vals) > 0 {
+				if out.Distinct == nil {
+					out.Distinct = map[string][]string{}
+				}
+				out.Distinct[f.Key] = vals
+			}
+		}
 	}
 	return out
+}
+
+// distinctValues are the values a distinct measure counts from a stored
+// value: a people field's ids, a text's normalised form (spaces folded,
+// Latin letters lower-cased), sorted and without repeats.
+func distinctValues(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case string:
+		if s := strings.ToLower(strings.Join(strings.Fields(x), " ")); s != "" {
+			out = append(out, s)
+		}
+	case []any:
+		for _, e := range x {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // dimValue is the cell value of a dimension: an enum option, "true" or
@@ -261,6 +307,11 @@ func (r Rollup) Cells() []Cell {
 		out = append(out, cell(k, r.Dims[k], sums))
 	}
 	out = append(out, cell(DimCombo, ComboValue(r.Dims), sums), cell(DimAuthor, r.Author, nil))
+	for _, k := range slices.Sorted(maps.Keys(r.Distinct)) {
+		for _, v := range r.Distinct[k] {
+			out = append(out, cell(DistinctDim(k), v, nil))
+		}
+	}
 	return out
 }
 

@@ -227,15 +227,15 @@ func TestRollupOfOutOfRange(t *testing.T) {
 
 func TestTotalsRowOverflow(t *testing.T) {
 	a := &aggregator{rows: map[string]*rowAcc{}}
-	a.add(CellGroup{Count: 1, Sums: map[string]int64{"count": math.MaxInt64 - 1}}, false)
-	a.add(CellGroup{Count: 1, Sums: map[string]int64{"count": 1}}, false)
+	a.add(CellGroup{Count: 1, Sums: map[string]int64{"count": math.MaxInt64 - 1}}, "")
+	a.add(CellGroup{Count: 1, Sums: map[string]int64{"count": 1}}, "")
 	if a.err != nil {
 		t.Fatalf("up to the limit: %v", a.err)
 	}
 	if got := a.rows[""].sums["count"]; got != math.MaxInt64 {
 		t.Fatalf("row sum %d, want %d", got, int64(math.MaxInt64))
 	}
-	a.add(CellGroup{Count: 1, Sums: map[string]int64{"count": 1}}, false)
+	a.add(CellGroup{Count: 1, Sums: map[string]int64{"count": 1}}, "")
 	if got := overflowField(a.err); got != "data.count" {
 		t.Errorf("past the limit: %v, want TotalOverflow of data.count", a.err)
 	}

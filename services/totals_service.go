@@ -100,6 +100,16 @@ type TotalsRow struct {
 	// Staff is the row's unit's staff headcount.
 	Authors int
 	Staff   int
+	// People counts the distinct persons of each people field of the
+	// row's template (teacher_training.trainees), Distinct the distinct
+	// values of each text field counted distinct; nil when rows are split
+	// by dimension.
+	People   map[string]int
+	Distinct map[string]int
+	// Covered is the staff the row covers: the persons of the template's
+	// first people field when its records name any, else the distinct
+	// authors (-1 when neither is known).
+	Covered int
 	// Filter lists the records behind the row (GET /records).
 	Filter RecordFilter
 	// OrgName names the org key's unit and TemplateName (NameEN) the
@@ -121,9 +131,11 @@ type TotalsRow struct {
 
 // PriorRow is a row's figures in the period compared with.
 type PriorRow struct {
-	Count   int64
-	Sums    map[string]float64
-	Schools int
+	Count    int64
+	Sums     map[string]float64
+	Schools  int
+	People   map[string]int
+	Distinct map[string]int
 	// SchoolRate and StaffRate are -1 when unknown, as TotalsRow's.
 	SchoolRate float64
 	StaffRate  float64
@@ -137,6 +149,8 @@ type PriorRow struct {
 type RowChange struct {
 	Count       int64
 	Sums        map[string]float64
+	People      map[string]int
+	Distinct    map[string]int
 	SchoolRate  float64
 	StaffRate   float64
 	CountGrowth float64
@@ -145,13 +159,14 @@ type RowChange struct {
 // SchoolRate is Schools/SchoolsTotal, or -1 without schools.
 func (r TotalsRow) SchoolRate() float64 { return rate(r.Schools, r.SchoolsTotal) }
 
-// StaffRate is Authors/Staff (the share of staff who filed such a
-// record, e.g. 培训覆盖率), or -1 when either is unknown.
+// StaffRate is Covered/Staff (the share of staff trained, 培训覆盖率:
+// distinct trainees, else distinct authors, over the staff headcount),
+// or -1 when either is unknown.
 func (r TotalsRow) StaffRate() float64 {
-	if r.Authors < 0 {
+	if r.Covered < 0 {
 		return -1
 	}
-	return rate(r.Authors, r.Staff)
+	return rate(r.Covered, r.Staff)
 }
 
 // rate is n/of, the one scale of every *_rate huizong answers: a
@@ -240,6 +255,10 @@ type span struct {
 	prev    Period
 	tmpls   map[string]Template
 	authors bool
+	// distinct are the kinds of cell counted by distinct value: authors
+	// when asked, and every distinct measure of the templates (when rows
+	// are not split by dimension).
+	distinct []string
 }
 
 // Get answers q for p: principals their school, district and city admins
@@ -531,6 +550,16 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 			v.Add("authors", "exclusive", "other", "filter")
 		}
 		sp.authors = true
+		sp.distinct = append(sp.distinct, DimAuthor)
+	}
+	if len(sp.dims) == 0 && len(sp.filter) == 0 {
+		for _, key := range slices.Sorted(maps.Keys(sp.tmpls)) {
+			for _, f := range sp.tmpls[key].Fields {
+				if d := DistinctDim(f.Key); f.Distinct() && !slices.Contains(sp.distinct, d) {
+					sp.distinct = append(sp.distinct, d)
+				}
+			}
+		}
 	}
 	if err := v.Err(op); err != nil {
 		return span{}, err
@@ -680,15 +709,17 @@ func (s *Totals) collect(ctx context.Context, p Principal, sp span, agg *aggrega
 	}
 	if fromMonth != "" {
 		if err := s.cells.Cells(ctx, p.Scope(), q, func(g CellGroup) error {
-			agg.add(g, false)
+			agg.add(g, "")
 			return nil
 		}); err != nil {
 			return err
 		}
-		if sp.authors {
-			q.Dim, q.ByValue = DimAuthor, agg.merge
+		// Distinct counts (authors, people) read their own cells, kept
+		// apart by value when groups are merged here.
+		for _, dim := range sp.distinct {
+			q.Dim, q.ByValue = dim, agg.merge
 			if err := s.cells.Cells(ctx, p.Scope(), q, func(g CellGroup) error {
-				agg.add(g, true)
+				agg.add(g, dim)
 				return nil
 			}); err != nil {
 				return err
@@ -701,9 +732,9 @@ func (s *Totals) collect(ctx context.Context, p Principal, sp span, agg *aggrega
 				Bucket: agg.buckets[c.Month], Value: c.Value, Count: c.Count, Sums: c.Sums}
 			switch {
 			case c.Dim == agg.dim:
-				agg.add(g, false)
-			case c.Dim == DimAuthor && sp.authors:
-				agg.add(g, true)
+				agg.add(g, "")
+			case slices.Contains(sp.distinct, c.Dim):
+				agg.add(g, c.Dim)
 			}
 		}); err != nil {
 			return err
@@ -787,10 +818,12 @@ type rowAcc struct {
 	count   int64
 	sums    map[string]int64
 	schools int
-	authors int
+	// distinct counts the values of each distinct kind of cell (authors,
+	// a people field), from the store or, when merging, from sets.
+	distinct map[string]int
 	// The sets counted when merging.
 	schoolSet map[string]bool
-	authorSet map[string]bool
+	sets      map[string]map[string]bool
 }
 
 func newAggregator(sp span, cal Calendar) *aggregator {
@@ -818,8 +851,10 @@ func newAggregator(sp span, cal Calendar) *aggregator {
 	return a
 }
 
-// add adds a group of cells (of authors, with authors) to its row.
-func (a *aggregator) add(g CellGroup, authors bool) {
+// add adds a group of cells to its row: of sums with distinct "", else
+// of that distinct kind (DimAuthor, a DistinctDim).
+func (a *aggregator) add(g CellGroup, distinct string) {
+	authors := distinct != ""
 	keys := make(map[string]string, len(a.sp.groupBy))
 	var combo map[string]string
 	if a.dim == DimCombo && !authors {
@@ -860,14 +895,18 @@ func (a *aggregator) add(g CellGroup, authors bool) {
 	id := b.String()
 	row, ok := a.rows[id]
 	if !ok {
-		row = &rowAcc{keys: keys, orgID: orgID, sums: map[string]int64{}, schoolSet: map[string]bool{}, authorSet: map[string]bool{}}
+		row = &rowAcc{keys: keys, orgID: orgID, sums: map[string]int64{}, distinct: map[string]int{},
+			schoolSet: map[string]bool{}, sets: map[string]map[string]bool{}}
 		a.rows[id] = row
 	}
 	switch {
 	case authors && a.merge:
-		row.authorSet[g.Value] = true
+		if row.sets[distinct] == nil {
+			row.sets[distinct] = map[string]bool{}
+		}
+		row.sets[distinct][g.Value] = true
 	case authors:
-		row.authors += g.Values
+		row.distinct[distinct] += g.Values
 	default:
 		row.count += g.Count
 		for k, v := range g.Sums {
@@ -898,8 +937,37 @@ func (a *aggregator) result(schools []Org) []TotalsRow {
 		for k, v := range r.sums {
 			row.Sums[k] = float64(v) / MeasureScale
 		}
+		count := func(dim string) int { return r.distinct[dim] + len(r.sets[dim]) }
 		if a.sp.authors {
-			row.Authors = r.authors + len(r.authorSet)
+			row.Authors = count(DimAuthor)
+		}
+		tmpl := a.sp.tmpls[r.keys[GroupTemplate]]
+		if len(a.sp.templates) == 1 {
+			tmpl = a.sp.tmpls[a.sp.templates[0]]
+		}
+		row.Covered = row.Authors
+		for _, f := range tmpl.Fields {
+			if !f.Distinct() || !slices.Contains(a.sp.distinct, DistinctDim(f.Key)) {
+				continue
+			}
+			n := count(DistinctDim(f.Key))
+			if f.Type == FieldPeople {
+				if row.People == nil {
+					row.People = map[string]int{}
+				}
+				if len(row.People) == 0 && n > 0 {
+					// Coverage counts the persons of the first people
+					// field (trainees), not who filed the records, once
+					// records name them.
+					row.Covered = n
+				}
+				row.People[f.Key] = n
+			} else {
+				if row.Distinct == nil {
+					row.Distinct = map[string]int{}
+				}
+				row.Distinct[f.Key] = n
+			}
 		}
 		for _, sc := range schools {
 			if slices.Contains(sc.Path, r.orgID) {
@@ -950,14 +1018,29 @@ func (a *aggregator) compare(rows, prev []TotalsRow, psp span) []TotalsRow {
 		for g, b := range a.sp.buckets {
 			keys[g] = a.cal.Bucket(b, shiftMonth(a.cal, keys[g], shift))
 		}
-		prior := &PriorRow{Count: pr.Count, Sums: pr.Sums, Schools: pr.Schools, SchoolRate: pr.SchoolRate(),
-			StaffRate: pr.StaffRate(), Filter: pr.Filter}
+		prior := &PriorRow{Count: pr.Count, Sums: pr.Sums, Schools: pr.Schools, People: pr.People, Distinct: pr.Distinct,
+			SchoolRate: pr.SchoolRate(), StaffRate: pr.StaffRate(), Filter: pr.Filter}
 		i, ok := at[key(keys)]
 		if !ok {
-			r := TotalsRow{Keys: keys, Sums: map[string]float64{}, Authors: -1, SchoolsTotal: pr.SchoolsTotal,
+			r := TotalsRow{Keys: keys, Sums: map[string]float64{}, Authors: -1, Covered: -1, SchoolsTotal: pr.SchoolsTotal,
 				Staff: pr.Staff, Filter: a.filter(keys, pr.Filter.OrgID)}
 			if pr.Authors >= 0 {
 				r.Authors = 0
+			}
+			if pr.Covered >= 0 {
+				r.Covered = 0
+			}
+			for k := range pr.People {
+				if r.People == nil {
+					r.People = map[string]int{}
+				}
+				r.People[k] = 0
+			}
+			for k := range pr.Distinct {
+				if r.Distinct == nil {
+					r.Distinct = map[string]int{}
+				}
+				r.Distinct[k] = 0
 			}
 			rows = append(rows, r)
 			i = len(rows) - 1
@@ -972,7 +1055,7 @@ func (a *aggregator) compare(rows, prev []TotalsRow, psp span) []TotalsRow {
 			if r.SchoolsTotal > 0 {
 				r.Previous.SchoolRate = 0
 			}
-			if r.Authors >= 0 && r.Staff > 0 {
+			if r.Covered >= 0 && r.Staff > 0 {
 				r.Previous.StaffRate = 0
 			}
 		}
@@ -994,6 +1077,17 @@ func change(r TotalsRow, prev PriorRow) *RowChange {
 			c.Sums[k] = roundSum(-v)
 		}
 	}
+	diff := func(cur, old map[string]int) map[string]int {
+		if cur == nil {
+			return nil
+		}
+		out := make(map[string]int, len(cur))
+		for k, n := range cur {
+			out[k] = n - old[k]
+		}
+		return out
+	}
+	c.People, c.Distinct = diff(r.People, prev.People), diff(r.Distinct, prev.Distinct)
 	if x, y := r.SchoolRate(), prev.SchoolRate; x >= 0 && y >= 0 {
 		c.SchoolRate = roundRate(x - y)
 	}

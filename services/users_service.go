@@ -218,6 +218,27 @@ func (s *Users) Get(ctx context.Context, p Principal, id string) (User, error) {
 	return u, nil
 }
 
+// Staff lists the teachers and principals of a school inside the caller's
+// scope, in id order: who a record's people field may name (a teacher
+// picks the colleagues trained with them). Anyone who files records may
+// read it; units outside the scope are ErrNotFound, other units than
+// schools not_school.
+func (s *Users) Staff(ctx context.Context, p Principal, schoolID string, page Page) ([]User, error) {
+	const op = "users.staff"
+	o, err := s.orgs.Org(ctx, p.Scope(), schoolID)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if o.Kind != OrgSchool {
+		return nil, Invalid(op, Field("id", "not_school"))
+	}
+	users, err := s.users.Users(ctx, ScopeOrg(o.ID), UserQuery{OrgID: o.ID, Page: page.Normalize()})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return users, nil
+}
+
 // List returns one page of the accounts the caller can see.
 func (s *Users) List(ctx context.Context, p Principal, q UserQuery) ([]User, error) {
 	if p.User.Role.Rank() < RolePrincipal.Rank() {

@@ -42,6 +42,8 @@ type rollupDoc struct {
 	Author   string            `bson:"a"`
 	Dims     map[string]string `bson:"d"`
 	Sums     map[string]int64  `bson:"v"`
+	// Distinct holds the values of the distinct measures (people).
+	Distinct map[string][]string `bson:"x,omitempty"`
 }
 
 func fromRollup(r services.Rollup) *rollupDoc {
@@ -49,7 +51,7 @@ func fromRollup(r services.Rollup) *rollupDoc {
 		return nil
 	}
 	return &rollupDoc{OrgID: r.OrgID, OrgPath: r.OrgPath, Template: r.Template, Status: string(r.Status),
-		Month: r.Month, Author: r.Author, Dims: r.Dims, Sums: r.Sums}
+		Month: r.Month, Author: r.Author, Dims: r.Dims, Sums: r.Sums, Distinct: r.Distinct}
 }
 
 func toRollup(d *rollupDoc) services.Rollup {
@@ -57,7 +59,8 @@ func toRollup(d *rollupDoc) services.Rollup {
 		return services.Rollup{}
 	}
 	return services.Rollup{OrgID: d.OrgID, OrgPath: d.OrgPath, Template: d.Template,
-		Status: services.RecordStatus(d.Status), Month: d.Month, Author: d.Author, Dims: d.Dims, Sums: d.Sums}
+		Status: services.RecordStatus(d.Status), Month: d.Month, Author: d.Author, Dims: d.Dims, Sums: d.Sums,
+		Distinct: d.Distinct}
 }
 
 // cellIDs lists the ids of the cells r adds to.
@@ -691,7 +694,8 @@ func (s *Store) rewriteCell(ctx context.Context, id string, old cellDoc, want *s
 func sameRollup(a, b services.Rollup) bool {
 	return a.OrgID == b.OrgID && a.Template == b.Template && a.Status == b.Status && a.Month == b.Month &&
 		a.Author == b.Author && slices.Equal(a.OrgPath, b.OrgPath) && maps.Equal(nilMap(a.Dims), nilMap(b.Dims)) &&
-		maps.Equal(nonZero(a.Sums), nonZero(b.Sums))
+		maps.Equal(nonZero(a.Sums), nonZero(b.Sums)) &&
+		maps.EqualFunc(a.Distinct, b.Distinct, slices.Equal[[]string])
 }
 
 func nilMap(m map[string]string) map[string]string {

@@ -24,6 +24,8 @@ type rollupDoc struct {
 	Author   string            `json:"a"`
 	Dims     map[string]string `json:"d,omitempty"`
 	Sums     map[string]int64  `json:"v,omitempty"`
+	// Distinct holds the values of the distinct measures (people).
+	Distinct map[string][]string `json:"x,omitempty"`
 }
 
 func encodeRollup(r services.Rollup) (string, error) {
@@ -31,7 +33,7 @@ func encodeRollup(r services.Rollup) (string, error) {
 		return "", nil
 	}
 	b, err := json.Marshal(rollupDoc{OrgID: r.OrgID, OrgPath: r.OrgPath, Template: r.Template,
-		Status: string(r.Status), Month: r.Month, Author: r.Author, Dims: r.Dims, Sums: r.Sums})
+		Status: string(r.Status), Month: r.Month, Author: r.Author, Dims: r.Dims, Sums: r.Sums, Distinct: r.Distinct})
 	return string(b), err
 }
 
@@ -44,7 +46,8 @@ func decodeRollup(s string) (services.Rollup, error) {
 		return services.Rollup{}, fmt.Errorf("stored rollup: %w", err)
 	}
 	return services.Rollup{OrgID: d.OrgID, OrgPath: d.OrgPath, Template: d.Template,
-		Status: services.RecordStatus(d.Status), Month: d.Month, Author: d.Author, Dims: d.Dims, Sums: d.Sums}, nil
+		Status: services.RecordStatus(d.Status), Month: d.Month, Author: d.Author, Dims: d.Dims, Sums: d.Sums,
+		Distinct: d.Distinct}, nil
 }
 
 // encodeSums writes sums as "key:value,..." in key order: cheaper to read
@@ -183,9 +186,11 @@ func (s *Store) upsertCells(ctx context.Context, tx *sql.Tx, deltas []services.C
 }
 
 // inDistrictSums reports whether cells of kind dim are also summed per
-// district: all but combinations and authors (distinct authors cannot be
-// summed).
-func inDistrictSums(dim string) bool { return dim != services.DimCombo && dim != services.DimAuthor }
+// district: all but combinations and the distinct kinds (authors,
+// people: distinct counts cannot be summed).
+func inDistrictSums(dim string) bool {
+	return dim != services.DimCombo && !services.CountsDistinct(dim)
+}
 
 func districtKeyArgs(c services.Cell) []any {
 	return []any{pathAt(c.OrgPath, 1), string(c.Status), c.Dim, c.Template, c.Month, c.Value}
@@ -287,7 +292,7 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 	values := `1`
 	if !q.ByValue {
 		values = `COUNT(DISTINCT value)`
-		if q.Dim != services.DimAuthor {
+		if !services.CountsDistinct(q.Dim) {
 			values = `1`
 		}
 	}
@@ -580,7 +585,7 @@ func districtSumsOf(ctx context.Context, q querier, district, city string, deriv
 		WHERE district_id = ? AND city_id = ?`
 	if derived {
 		query = `SELECT status, dim, template, month, value, SUM(n), hz_norm_sums(group_concat(sums, ',')), SUM(school)
-			FROM totals WHERE district_id = ? AND city_id = ? AND dim NOT IN ('*', '@')
+			FROM totals WHERE district_id = ? AND city_id = ? AND dim NOT IN ('*', '@') AND substr(dim, 1, 1) <> '#'
 			GROUP BY status, dim, template, month, value`
 	}
 	rows, err := q.QueryContext(ctx, query, district, city)
@@ -638,7 +643,7 @@ func rebuildDistrictSums(ctx context.Context, q querier, district, city string) 
 	}
 	_, err := q.ExecContext(ctx, `INSERT INTO totals_district (district_id, status, dim, template, month, value, city_id, n, sums, schools)
 		SELECT district_id, status, dim, template, month, value, city_id, SUM(n), hz_norm_sums(group_concat(sums, ',')), SUM(school)
-		FROM totals WHERE district_id = ? AND city_id = ? AND dim NOT IN ('*', '@')
+		FROM totals WHERE district_id = ? AND city_id = ? AND dim NOT IN ('*', '@') AND substr(dim, 1, 1) <> '#'
 		GROUP BY status, dim, template, month, value`, district, city)
 	return err
 }
