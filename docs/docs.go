@@ -5443,6 +5443,15 @@ const docTemplate = `{
         "TemplateField": {
             "type": "object",
             "properties": {
+                "aggregation": {
+                    "description": "Aggregation of a measure: sum (default: activities add up), last\n(a stock: each school's latest value in the period, summed over\nschools: enrolment, staff), state (each school's latest value up to\nthe period's end, from any earlier day: a title held until\nwithdrawn).",
+                    "type": "string",
+                    "enum": [
+                        "sum",
+                        "last",
+                        "state"
+                    ]
+                },
                 "check": {
                     "type": "string",
                     "enum": [

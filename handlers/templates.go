@@ -43,6 +43,12 @@ type FieldSpec struct {
 	// Per names the numeric field (the occurrences, e.g. drills) the
 	// check divides the value by before comparing.
 	Per string `json:"per,omitempty" example:"drills"`
+	// Aggregation of a measure: sum (default: activities add up), last
+	// (a stock: each school's latest value in the period, summed over
+	// schools: enrolment, staff), state (each school's latest value up to
+	// the period's end, from any earlier day: a title held until
+	// withdrawn).
+	Aggregation string `json:"aggregation,omitempty" enums:"sum,last,state"`
 } //	@name	TemplateField
 
 // TemplateRequest creates a template (POST) or changes one (PATCH: omitted
@@ -103,7 +109,7 @@ func (r TemplateRequest) input() services.TemplateInput {
 		for i, f := range *r.Fields {
 			fs[i] = services.TemplateField{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: services.FieldType(f.Type),
 				Required: f.Required, Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength,
-				Role: services.FieldRole(f.Role), Default: f.Default, Check: f.Check, Per: f.Per}
+				Role: services.FieldRole(f.Role), Default: f.Default, Check: f.Check, Per: f.Per, Aggregation: f.Aggregation}
 			for _, o := range f.Options {
 				fs[i].Options = append(fs[i].Options, services.Option{Value: o.Value, Label: o.Label, LabelEN: o.LabelEN})
 			}
@@ -122,7 +128,7 @@ func (p presenter) template(t services.Template) TemplateResponse {
 	}
 	for i, f := range t.Fields {
 		fs := FieldSpec{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: string(f.Type), Required: f.Required,
-			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default, Check: f.Check, Per: f.Per}
+			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default, Check: f.Check, Per: f.Per, Aggregation: f.Aggregation}
 		for _, o := range f.Options {
 			fs.Options = append(fs.Options, OptionSpec{Value: o.Value, Label: o.Label, LabelEN: o.LabelEN})
 		}

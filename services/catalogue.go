@@ -37,6 +37,14 @@ func text(key, label, labelEN string, maxLength int) TemplateField {
 	return TemplateField{Key: key, Label: label, LabelEN: labelEN, Type: FieldText, MaxLength: maxLength}
 }
 
+// stock is a head count of state at a date (存量): each school's latest
+// value within the period, summed over schools.
+func stock(key, label, labelEN, unit string) TemplateField {
+	f := measure(key, label, labelEN, unit)
+	f.Aggregation = AggregateLast
+	return f
+}
+
 // photos is the attachments field every built-in template has.
 func photos() TemplateField {
 	return TemplateField{Key: "photos", Label: "照片及附件", LabelEN: "Photos and files", Type: FieldAttachments}
@@ -148,6 +156,29 @@ func BuiltinTemplates() []Template {
 			dimension("kind", "类型", "Kind", true, "家长学校", "家长会", "家访", "家长开放日", "留守儿童关爱"),
 			sessions("sessions", "次数", "Sessions", "次"),
 			measure("families", "覆盖家庭", "Families reached", "户")),
+		// The yearly school profile (学校基本情况): stocks, not activities.
+		// A school of several stages files one record per stage; a second
+		// profile in a period replaces the first, never adds to it.
+		t("school_profile", "学校基本情况", "School profile", "profile", school,
+			dimension("stage", "学段", "Stage", false, "幼儿园", "小学", "初中", "高中", "中职", "特殊教育"),
+			stock("students", "在校生", "Students enrolled", "人"),
+			stock("staff", "教职工", "Staff", "人"),
+			stock("teachers", "专任教师", "Full-time teachers", "人"),
+			stock("classes", "班级数", "Classes", "个"),
+			stock("new_students", "一年级新生", "New first-year students", "人")),
+		// Titles a school holds (学校荣誉称号): held from the record that
+		// grants one until a record of the same title and level says 0.
+		t("school_title", "学校荣誉称号", "School titles held", "awards", school,
+			dimension("title", "称号", "Title", true, "校园足球特色学校", "全国文明校园", "绿色学校", "平安校园", "依法治校示范校",
+				"科技教育特色学校", "艺术教育特色学校", "体育传统项目学校", "书香校园", "心理健康教育特色学校", "劳动教育特色学校", "其他"),
+			dimension("level", "级别", "Level", true, levelOptions...),
+			TemplateField{Key: "year_granted", Label: "授予年份", LabelEN: "Year granted", Type: FieldInteger, Min: num(1950), Max: num(2100)},
+			func() TemplateField {
+				f := sessions("held", "持有（撤销填0）", "Held (0 when withdrawn)", "所")
+				f.Max, f.Aggregation = num(1), AggregateState
+				return f
+			}(),
+			text("issuer", "授予单位", "Granted by", 100)),
 		t("petition", "信访办理", "Petitions handled", "petitions", both,
 			dimension("channel", "渠道", "Channel", true, "来信来访", "12345热线", "人大建议", "政协提案", "网络留言"),
 			sessions("received", "受理件数", "Received", "件"),

@@ -210,14 +210,14 @@ func TestCatalogueIsValid(t *testing.T) {
 			t.Errorf("%s: %d measures, %d dimensions, builtin %v active %v", tmpl.Key, measures, dimensions, tmpl.Builtin, tmpl.Active)
 		}
 	}
-	if len(keys) != 12 {
-		t.Errorf("%d templates, want 12", len(keys))
+	if len(keys) != 14 {
+		t.Errorf("%d templates, want 14", len(keys))
 	}
 }
 
 // fuzzTemplate builds a template from fuzz bytes.
 func fuzzTemplate(spec []byte) Template {
-	types := []FieldType{FieldInteger, FieldNumber, FieldText, FieldEnum, FieldMultiEnum, FieldDate, FieldBool, FieldAttachments}
+	types := []FieldType{FieldInteger, FieldNumber, FieldText, FieldEnum, FieldMultiEnum, FieldDate, FieldBool, FieldAttachments, FieldPeople}
 	t := Template{Key: "f", Name: "f", Levels: []OrgKind{OrgSchool}, Active: true}
 	for i := 0; i+2 < len(spec) && len(t.Fields) < 8; i += 3 {
 		f := TemplateField{Key: fmt.Sprintf("f%d", len(t.Fields)), Label: "x", Type: types[int(spec[i])%len(types)],

@@ -213,6 +213,14 @@ func checkField(v *Validation, at string, f TemplateField) TemplateField {
 	} else if len(f.Options) > 0 && f.Type != "" {
 		v.Add(at+".options", "not_allowed")
 	}
+	switch f.Aggregation {
+	case "", AggregateSum, AggregateLast, AggregateState:
+		if f.Aggregation != "" && f.Role != RoleMeasure {
+			v.Add(at+".aggregation", "not_allowed")
+		}
+	default:
+		v.Add(at+".aggregation", "enum", "options", "sum, last, state")
+	}
 	switch f.Role {
 	case RoleNone:
 	case RoleMeasure:

@@ -96,6 +96,35 @@ type TemplateField struct {
 	// 2,360 participations at a 1,200-student school are 1,180 a drill,
 	// plausible; "" compares the value itself.
 	Per string
+	// Aggregation says how totals combine a measure's values: summed
+	// (AggregateSum, the default: activities), or as a stock (存量: each
+	// school's latest value, summed over schools): AggregateLast takes
+	// the latest within the period (enrolment, staff), AggregateState the
+	// latest up to the period's end, from any earlier day (a title held
+	// until a record withdraws it).
+	Aggregation string
+}
+
+// The aggregations of a measure.
+const (
+	AggregateSum   = "sum"
+	AggregateLast  = "last"
+	AggregateState = "state"
+)
+
+// Stock reports whether f is a stock measure (last or state).
+func (f TemplateField) Stock() bool {
+	return f.Role == RoleMeasure && (f.Aggregation == AggregateLast || f.Aggregation == AggregateState)
+}
+
+// HasStock reports whether t has a stock measure.
+func (t Template) HasStock() bool {
+	for _, f := range t.Fields {
+		if f.Stock() {
+			return true
+		}
+	}
+	return false
 }
 
 // Template is a report form (填报模板) at one version. Every change to a

@@ -37,7 +37,32 @@ const (
 	// one cell per person of a people field, or per value of a text field
 	// counted distinct.
 	dimDistinct = "#"
+	// DimLast is the cell of one record of a template with stock
+	// measures (aggregation last or state): its value is LastValue, so a
+	// query finds each school's latest record, and the cell's sums are the
+	// record's measures.
+	DimLast = "~"
 )
+
+// Summable reports whether cells of kind dim add up across units into a
+// meaningful sum (combinations, distinct kinds and stock cells do not).
+func Summable(dim string) bool { return dim != DimCombo && dim != DimLast && !CountsDistinct(dim) }
+
+// LastValue is the value of a DimLast cell: the day the record occurred
+// on, its id (so two records of a day stay apart) and its dimension
+// values, separated by record separators; it sorts by day, then id.
+func LastValue(occurredOn, recordID string, dims map[string]string) string {
+	return occurredOn + "\x1e" + recordID + "\x1e" + ComboValue(dims)
+}
+
+// ParseLastValue decodes a LastValue.
+func ParseLastValue(v string) (occurredOn, recordID string, dims map[string]string) {
+	parts := strings.SplitN(v, "\x1e", 3)
+	for len(parts) < 3 {
+		parts = append(parts, "")
+	}
+	return parts[0], parts[1], ParseCombo(parts[2])
+}
 
 // DistinctDim is the kind of cell of the distinct measure key.
 func DistinctDim(key string) string { return dimDistinct + key }
@@ -67,6 +92,10 @@ type Rollup struct {
 	// ids of a people field, the normalised text of a distinct text
 	// field), sorted; a field left out has none.
 	Distinct map[string][]string
+	// OccurredOn and Record (the record's day and id) are set when the
+	// template has stock measures: the record then adds a DimLast cell.
+	OccurredOn string
+	Record     string
 }
 
 // Empty reports whether r adds nothing.
@@ -91,6 +120,9 @@ func RollupOf(r Record, t Template) Rollup {
 	}
 	out := Rollup{OrgID: r.OrgID, OrgPath: r.OrgPath, Template: r.Template, Status: r.Status,
 		Month: r.OccurredOn[:7], Author: r.AuthorID, Dims: map[string]string{}, Sums: map[string]int64{}}
+	if t.HasStock() {
+		out.OccurredOn, out.Record = r.OccurredOn, r.ID
+	}
 	for _, f := range t.Fields {
 		switch f.Role {
 		case RoleDimension:
@@ -307,6 +339,9 @@ func (r Rollup) Cells() []Cell {
 		out = append(out, cell(k, r.Dims[k], sums))
 	}
 	out = append(out, cell(DimCombo, ComboValue(r.Dims), sums), cell(DimAuthor, r.Author, nil))
+	if r.Record != "" {
+		out = append(out, cell(DimLast, LastValue(r.OccurredOn, r.Record, r.Dims), sums))
+	}
 	for _, k := range slices.Sorted(maps.Keys(r.Distinct)) {
 		for _, v := range r.Distinct[k] {
 			out = append(out, cell(DistinctDim(k), v, nil))

@@ -250,6 +250,8 @@ type span struct {
 	buckets   map[string]Bucket // group key -> bucket
 	dims      []string          // dimension keys grouped by, in order
 	filter    map[string][]string
+	// today bounds the buckets stocks are carried into.
+	today string
 	// compare asks for prev, the period compared with, too.
 	compare bool
 	prev    Period
@@ -275,6 +277,9 @@ func (s *Totals) Get(ctx context.Context, p Principal, q TotalsQuery) (TotalsRep
 	}
 	schools, err := s.schoolsUnder(ctx, sp.org)
 	if err != nil {
+		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := s.profileHeadcounts(ctx, p, sp.org, sp.to, schools); err != nil {
 		return TotalsReport{}, fmt.Errorf("%s: %w", op, err)
 	}
 	agg, rows, err := s.rows(ctx, op, p, sp, schools)
@@ -525,6 +530,7 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 		sp.groupBy = append(sp.groupBy, GroupTemplate)
 	}
 	sp.filter = parseDimFilter(&v, sp.tmpls, q.Filter)
+	sp.today = s.now().In(s.loc).Format(dateLayout)
 	switch q.Compare {
 	case "":
 	case ComparePrevious:
@@ -726,6 +732,9 @@ func (s *Totals) collect(ctx context.Context, p Principal, sp span, agg *aggrega
 			}
 		}
 	}
+	if err := s.collectStocks(ctx, p, sp, agg); err != nil {
+		return err
+	}
 	for _, e := range edges {
 		if err := s.collectRecords(ctx, p, sp, e[0], e[1], func(c Cell) {
 			g := CellGroup{OrgID: c.OrgID, OrgPath: c.OrgPath, School: c.School, Template: c.Template,
@@ -740,6 +749,95 @@ func (s *Totals) collect(ctx context.Context, p Principal, sp span, agg *aggrega
 			return err
 		}
 	}
+	return nil
+}
+
+// ProfileTemplate is the built-in school profile whose latest students
+// and staff replace a school's headcounts as denominators.
+const ProfileTemplate = "school_profile"
+
+// profileHeadcounts sets the Students and Staff of schools (under org) to
+// their latest approved school profile up to the day to, when they have
+// one (a school of several stages: the stages' profiles summed).
+func (s *Totals) profileHeadcounts(ctx context.Context, p Principal, org Org, to string, schools []Org) error {
+	if len(schools) == 0 {
+		return nil
+	}
+	tmpl, err := s.templates.Template(ctx, ViewOf(p), ProfileTemplate)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !tmpl.HasStock() {
+		return nil // a deployment changed it into something else
+	}
+	q := CellQuery{OrgPath: org.Path, Templates: []string{ProfileTemplate}, Statuses: []RecordStatus{StatusApproved},
+		ToMonth: to[:7], Dim: DimLast, ByOrg: OrgLeaf, ByTemplate: true, ByValue: true}
+	latest := map[string]map[string]stockEntry{} // school -> combo -> latest
+	if err := s.cells.Cells(ctx, p.Scope(), q, func(g CellGroup) error {
+		day, id, dims := ParseLastValue(g.Value)
+		if day > to {
+			return nil
+		}
+		e := stockEntry{g: g, day: day, id: id, dims: dims}
+		combo := ComboValue(dims)
+		if latest[g.OrgID] == nil {
+			latest[g.OrgID] = map[string]stockEntry{}
+		}
+		if cur, ok := latest[g.OrgID][combo]; !ok || cur.day+"\x00"+cur.id < day+"\x00"+id {
+			latest[g.OrgID][combo] = e
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i, sc := range schools {
+		stages, ok := latest[sc.ID]
+		if !ok {
+			continue
+		}
+		var students, staff int64
+		for _, e := range stages {
+			students += e.g.Sums["students"]
+			staff += e.g.Sums["staff"]
+		}
+		schools[i].Students, schools[i].Staff = int(students/MeasureScale), int(staff/MeasureScale)
+	}
+	return nil
+}
+
+// collectStocks reads the DimLast cells of the templates with stock
+// measures, one per record (to the day, so partial months need no
+// records), and settles the stocks into agg's rows.
+func (s *Totals) collectStocks(ctx context.Context, p Principal, sp span, agg *aggregator) error {
+	var templates []string
+	fromMonth := sp.from[:7]
+	for _, key := range slices.Sorted(maps.Keys(sp.tmpls)) {
+		t := sp.tmpls[key]
+		if !t.HasStock() {
+			continue
+		}
+		templates = append(templates, key)
+		for _, f := range t.Fields {
+			if f.Stock() && f.Aggregation == AggregateState {
+				fromMonth = "" // a state holds from any day before
+			}
+		}
+	}
+	if len(templates) == 0 {
+		return nil
+	}
+	q := CellQuery{OrgPath: sp.org.Path, Templates: templates, Statuses: sp.statuses, FromMonth: fromMonth,
+		ToMonth: sp.to[:7], Dim: DimLast, ByOrg: OrgLeaf, ByTemplate: true, ByValue: true}
+	if err := s.cells.Cells(ctx, p.Scope(), q, func(g CellGroup) error {
+		agg.addStock(g)
+		return nil
+	}); err != nil {
+		return err
+	}
+	agg.settleStocks()
 	return nil
 }
 
@@ -806,6 +904,8 @@ type aggregator struct {
 	// and authors are then counted here from the units and authors.
 	merge bool
 	rows  map[string]*rowAcc
+	// stocks are the records of templates with stock measures.
+	stocks []stockEntry
 	// err is the first sum that did not fit in int64 (TotalOverflow):
 	// add has no error to return mid-scan, and Get refuses the answer
 	// rather than report a wrapped total.
@@ -824,6 +924,9 @@ type rowAcc struct {
 	// The sets counted when merging.
 	schoolSet map[string]bool
 	sets      map[string]map[string]bool
+	// stock holds the stock measures (each unit's latest value, summed),
+	// which replace their sums.
+	stock map[string]int64
 }
 
 func newAggregator(sp span, cal Calendar) *aggregator {
@@ -855,7 +958,6 @@ func newAggregator(sp span, cal Calendar) *aggregator {
 // of that distinct kind (DimAuthor, a DistinctDim).
 func (a *aggregator) add(g CellGroup, distinct string) {
 	authors := distinct != ""
-	keys := make(map[string]string, len(a.sp.groupBy))
 	var combo map[string]string
 	if a.dim == DimCombo && !authors {
 		combo = ParseCombo(g.Value)
@@ -863,6 +965,38 @@ func (a *aggregator) add(g CellGroup, distinct string) {
 			return
 		}
 	}
+	row := a.rowFor(g, combo, a.merge)
+	switch {
+	case authors && a.merge:
+		if row.sets[distinct] == nil {
+			row.sets[distinct] = map[string]bool{}
+		}
+		row.sets[distinct][g.Value] = true
+	case authors:
+		row.distinct[distinct] += g.Values
+	default:
+		row.count += g.Count
+		for k, v := range g.Sums {
+			sum, ok := AddFixed(row.sums[k], v)
+			if !ok && a.err == nil {
+				a.err = TotalOverflow("totals.get", k)
+			}
+			row.sums[k] = sum
+		}
+		if a.merge && g.School && g.Count > 0 {
+			row.schoolSet[g.OrgID] = true
+		} else if !a.merge {
+			row.schools += g.Schools
+		}
+	}
+}
+
+// rowFor is the row g belongs to (made when new): its dimension values
+// come from combo when given, else from g.Value; with leaf, g is one
+// unit's (OrgPath set) and its row is that of the queried unit's child
+// it lies under.
+func (a *aggregator) rowFor(g CellGroup, combo map[string]string, leaf bool) *rowAcc {
+	keys := make(map[string]string, len(a.sp.groupBy))
 	orgID := a.sp.org.ID
 	var b strings.Builder
 	for _, key := range a.sp.groupBy {
@@ -872,7 +1006,7 @@ func (a *aggregator) add(g CellGroup, distinct string) {
 			// The child unit of the queried one the group lies under,
 			// or the queried unit itself for its own records.
 			val = g.OrgID
-			if a.merge {
+			if leaf {
 				val = a.sp.org.ID
 				if len(g.OrgPath) > a.depth+1 {
 					val = g.OrgPath[a.depth+1]
@@ -899,27 +1033,110 @@ func (a *aggregator) add(g CellGroup, distinct string) {
 			schoolSet: map[string]bool{}, sets: map[string]map[string]bool{}}
 		a.rows[id] = row
 	}
-	switch {
-	case authors && a.merge:
-		if row.sets[distinct] == nil {
-			row.sets[distinct] = map[string]bool{}
+	return row
+}
+
+// stockEntry is one record of a template with stock measures, from its
+// DimLast cell.
+type stockEntry struct {
+	g    CellGroup
+	day  string
+	id   string
+	dims map[string]string
+}
+
+// addStock keeps a DimLast cell group for stocks.
+func (a *aggregator) addStock(g CellGroup) {
+	day, id, dims := ParseLastValue(g.Value)
+	if day > a.sp.to || !matches(a.sp.filter, dims) {
+		return
+	}
+	a.stocks = append(a.stocks, stockEntry{g: g, day: day, id: id, dims: dims})
+}
+
+// settleStocks puts the stock measures into the rows: for each school
+// (unit), template and combination of dimension values, the latest
+// record's value (last: within the period; state: up to its end, from
+// any day), at the end of the period or of each period bucket, summed
+// over units into the rows. Rows that only stocks reach are made.
+func (a *aggregator) settleStocks() {
+	if len(a.stocks) == 0 {
+		return
+	}
+	slices.SortFunc(a.stocks, func(x, y stockEntry) int {
+		return strings.Compare(x.day+"\x00"+x.id, y.day+"\x00"+y.id)
+	})
+	type ident struct{ org, template, combo string }
+	byIdent := map[ident][]stockEntry{}
+	var order []ident
+	for _, e := range a.stocks {
+		k := ident{e.g.OrgID, e.g.Template, ComboValue(e.dims)}
+		if _, ok := byIdent[k]; !ok {
+			order = append(order, k)
 		}
-		row.sets[distinct][g.Value] = true
-	case authors:
-		row.distinct[distinct] += g.Values
-	default:
-		row.count += g.Count
-		for k, v := range g.Sums {
-			sum, ok := AddFixed(row.sums[k], v)
-			if !ok && a.err == nil {
-				a.err = TotalOverflow("totals.get", k)
+		byIdent[k] = append(byIdent[k], e)
+	}
+	// The ends the stocks are taken at: the period's, or each bucket's.
+	type end struct{ bucket, to string }
+	ends := []end{{"", a.sp.to}}
+	if a.bucket != "" {
+		ends = ends[:0]
+		seen := map[string]bool{}
+		for _, m := range slices.Sorted(maps.Keys(a.buckets)) {
+			b := a.buckets[m]
+			if seen[b] {
+				continue
 			}
-			row.sums[k] = sum
+			seen[b] = true
+			// A bucket that has not begun has no state yet.
+			if pd, ok := a.cal.Parse(b); ok && (a.sp.today == "" || pd.From <= a.sp.today) {
+				ends = append(ends, end{b, min(pd.To, a.sp.to)})
+			}
 		}
-		if a.merge && g.School && g.Count > 0 {
-			row.schoolSet[g.OrgID] = true
-		} else if !a.merge {
-			row.schools += g.Schools
+	}
+	for _, k := range order {
+		entries := byIdent[k]
+		tmpl := a.sp.tmpls[k.template]
+		for _, e := range ends {
+			// The latest entry at the end, for each window.
+			var last, state *stockEntry
+			for i := range entries {
+				x := &entries[i]
+				if x.day > e.to {
+					break
+				}
+				state = x
+				if x.day >= a.sp.from {
+					last = x
+				}
+			}
+			if state == nil {
+				continue
+			}
+			g := state.g
+			g.Bucket = e.bucket
+			row := a.rowFor(g, state.dims, true)
+			if row.stock == nil {
+				row.stock = map[string]int64{}
+			}
+			for _, f := range tmpl.Fields {
+				if !f.Stock() {
+					continue
+				}
+				from := state
+				if f.Aggregation == AggregateLast {
+					from = last
+				}
+				v := int64(0)
+				if from != nil {
+					v = from.g.Sums[f.Key]
+				}
+				sum, ok := AddFixed(row.stock[f.Key], v)
+				if !ok && a.err == nil {
+					a.err = TotalOverflow("totals.get", f.Key)
+				}
+				row.stock[f.Key] = sum
+			}
 		}
 	}
 }
@@ -929,12 +1146,15 @@ func (a *aggregator) add(g CellGroup, distinct string) {
 func (a *aggregator) result(schools []Org) []TotalsRow {
 	out := make([]TotalsRow, 0, len(a.rows))
 	for _, r := range a.rows {
-		if r.count == 0 {
+		if r.count == 0 && r.stock == nil {
 			continue
 		}
 		row := TotalsRow{Keys: r.keys, Count: r.count, Sums: make(map[string]float64, len(r.sums)),
 			Schools: r.schools + len(r.schoolSet), Authors: -1}
 		for k, v := range r.sums {
+			row.Sums[k] = float64(v) / MeasureScale
+		}
+		for k, v := range r.stock {
 			row.Sums[k] = float64(v) / MeasureScale
 		}
 		count := func(dim string) int { return r.distinct[dim] + len(r.sets[dim]) }

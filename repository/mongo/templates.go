@@ -22,20 +22,21 @@ type optionDoc struct {
 
 // fieldDoc is one template field as stored.
 type fieldDoc struct {
-	Key       string      `bson:"key"`
-	Label     string      `bson:"label"`
-	LabelEN   string      `bson:"label_en"`
-	Type      string      `bson:"type"`
-	Required  bool        `bson:"required"`
-	Unit      string      `bson:"unit"`
-	Min       *float64    `bson:"min,omitempty"`
-	Max       *float64    `bson:"max,omitempty"`
-	MaxLength int         `bson:"max_length"`
-	Options   []optionDoc `bson:"options"`
-	Role      string      `bson:"role"`
-	Default   *float64    `bson:"default,omitempty"`
-	Check     string      `bson:"check"`
-	Per       string      `bson:"per,omitempty"`
+	Key         string      `bson:"key"`
+	Label       string      `bson:"label"`
+	LabelEN     string      `bson:"label_en"`
+	Type        string      `bson:"type"`
+	Required    bool        `bson:"required"`
+	Unit        string      `bson:"unit"`
+	Min         *float64    `bson:"min,omitempty"`
+	Max         *float64    `bson:"max,omitempty"`
+	MaxLength   int         `bson:"max_length"`
+	Options     []optionDoc `bson:"options"`
+	Role        string      `bson:"role"`
+	Default     *float64    `bson:"default,omitempty"`
+	Check       string      `bson:"check"`
+	Per         string      `bson:"per,omitempty"`
+	Aggregation string      `bson:"aggregation,omitempty"`
 }
 
 // templateDoc is one version of a template: the current one in
@@ -71,7 +72,7 @@ func fromTemplate(t services.Template) templateDoc {
 	}
 	for _, f := range t.Fields {
 		fd := fieldDoc{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: string(f.Type), Required: f.Required,
-			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default, Check: f.Check, Per: f.Per}
+			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default, Check: f.Check, Per: f.Per, Aggregation: f.Aggregation}
 		for _, o := range f.Options {
 			fd.Options = append(fd.Options, optionDoc(o))
 		}
@@ -90,7 +91,7 @@ func toTemplate(d templateDoc) services.Template {
 	for _, fd := range d.Fields {
 		f := services.TemplateField{Key: fd.Key, Label: fd.Label, LabelEN: fd.LabelEN, Type: services.FieldType(fd.Type),
 			Required: fd.Required, Unit: fd.Unit, Min: fd.Min, Max: fd.Max, MaxLength: fd.MaxLength,
-			Role: services.FieldRole(fd.Role), Default: fd.Default, Check: fd.Check, Per: fd.Per}
+			Role: services.FieldRole(fd.Role), Default: fd.Default, Check: fd.Check, Per: fd.Per, Aggregation: fd.Aggregation}
 		for _, o := range fd.Options {
 			f.Options = append(f.Options, services.Option(o))
 		}

@@ -44,6 +44,9 @@ type rollupDoc struct {
 	Sums     map[string]int64  `bson:"v"`
 	// Distinct holds the values of the distinct measures (people).
 	Distinct map[string][]string `bson:"x,omitempty"`
+	// OccurredOn and Record are kept for templates with stock measures.
+	OccurredOn string `bson:"day,omitempty"`
+	Record     string `bson:"r,omitempty"`
 }
 
 func fromRollup(r services.Rollup) *rollupDoc {
@@ -51,7 +54,8 @@ func fromRollup(r services.Rollup) *rollupDoc {
 		return nil
 	}
 	return &rollupDoc{OrgID: r.OrgID, OrgPath: r.OrgPath, Template: r.Template, Status: string(r.Status),
-		Month: r.Month, Author: r.Author, Dims: r.Dims, Sums: r.Sums, Distinct: r.Distinct}
+		Month: r.Month, Author: r.Author, Dims: r.Dims, Sums: r.Sums, Distinct: r.Distinct,
+		OccurredOn: r.OccurredOn, Record: r.Record}
 }
 
 func toRollup(d *rollupDoc) services.Rollup {
@@ -60,7 +64,7 @@ func toRollup(d *rollupDoc) services.Rollup {
 	}
 	return services.Rollup{OrgID: d.OrgID, OrgPath: d.OrgPath, Template: d.Template,
 		Status: services.RecordStatus(d.Status), Month: d.Month, Author: d.Author, Dims: d.Dims, Sums: d.Sums,
-		Distinct: d.Distinct}
+		Distinct: d.Distinct, OccurredOn: d.OccurredOn, Record: d.Record}
 }
 
 // cellIDs lists the ids of the cells r adds to.
@@ -695,7 +699,7 @@ func sameRollup(a, b services.Rollup) bool {
 	return a.OrgID == b.OrgID && a.Template == b.Template && a.Status == b.Status && a.Month == b.Month &&
 		a.Author == b.Author && slices.Equal(a.OrgPath, b.OrgPath) && maps.Equal(nilMap(a.Dims), nilMap(b.Dims)) &&
 		maps.Equal(nonZero(a.Sums), nonZero(b.Sums)) &&
-		maps.EqualFunc(a.Distinct, b.Distinct, slices.Equal[[]string])
+		maps.EqualFunc(a.Distinct, b.Distinct, slices.Equal[[]string]) && a.OccurredOn == b.OccurredOn && a.Record == b.Record
 }
 
 func nilMap(m map[string]string) map[string]string {

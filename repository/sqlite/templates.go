@@ -36,20 +36,21 @@ type templateDoc struct {
 
 // fieldDoc is a stored TemplateField.
 type fieldDoc struct {
-	Key       string      `json:"key"`
-	Label     string      `json:"label"`
-	LabelEN   string      `json:"label_en,omitempty"`
-	Type      string      `json:"type"`
-	Required  bool        `json:"required,omitempty"`
-	Unit      string      `json:"unit,omitempty"`
-	Min       *float64    `json:"min,omitempty"`
-	Max       *float64    `json:"max,omitempty"`
-	MaxLength int         `json:"max_length,omitempty"`
-	Options   []optionDoc `json:"options,omitempty"`
-	Role      string      `json:"role,omitempty"`
-	Default   *float64    `json:"default,omitempty"`
-	Check     string      `json:"check,omitempty"`
-	Per       string      `json:"per,omitempty"`
+	Key         string      `json:"key"`
+	Label       string      `json:"label"`
+	LabelEN     string      `json:"label_en,omitempty"`
+	Type        string      `json:"type"`
+	Required    bool        `json:"required,omitempty"`
+	Unit        string      `json:"unit,omitempty"`
+	Min         *float64    `json:"min,omitempty"`
+	Max         *float64    `json:"max,omitempty"`
+	MaxLength   int         `json:"max_length,omitempty"`
+	Options     []optionDoc `json:"options,omitempty"`
+	Role        string      `json:"role,omitempty"`
+	Default     *float64    `json:"default,omitempty"`
+	Check       string      `json:"check,omitempty"`
+	Per         string      `json:"per,omitempty"`
+	Aggregation string      `json:"aggregation,omitempty"`
 }
 
 // optionDoc is a stored Option.
@@ -87,7 +88,7 @@ func fromTemplate(t services.Template) templateDoc {
 	for i, f := range t.Fields {
 		fd := fieldDoc{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: string(f.Type), Required: f.Required,
 			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default,
-			Check: f.Check, Per: f.Per}
+			Check: f.Check, Per: f.Per, Aggregation: f.Aggregation}
 		for _, o := range f.Options {
 			fd.Options = append(fd.Options, optionDoc(o))
 		}
@@ -106,7 +107,7 @@ func toTemplate(d templateDoc) services.Template {
 	for _, f := range d.Fields {
 		tf := services.TemplateField{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: services.FieldType(f.Type),
 			Required: f.Required, Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength,
-			Role: services.FieldRole(f.Role), Default: f.Default, Check: f.Check, Per: f.Per}
+			Role: services.FieldRole(f.Role), Default: f.Default, Check: f.Check, Per: f.Per, Aggregation: f.Aggregation}
 		for _, o := range f.Options {
 			tf.Options = append(tf.Options, services.Option(o))
 		}

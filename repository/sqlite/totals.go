@@ -26,6 +26,9 @@ type rollupDoc struct {
 	Sums     map[string]int64  `json:"v,omitempty"`
 	// Distinct holds the values of the distinct measures (people).
 	Distinct map[string][]string `json:"x,omitempty"`
+	// OccurredOn and Record are kept for templates with stock measures.
+	OccurredOn string `json:"day,omitempty"`
+	Record     string `json:"r,omitempty"`
 }
 
 func encodeRollup(r services.Rollup) (string, error) {
@@ -33,7 +36,8 @@ func encodeRollup(r services.Rollup) (string, error) {
 		return "", nil
 	}
 	b, err := json.Marshal(rollupDoc{OrgID: r.OrgID, OrgPath: r.OrgPath, Template: r.Template,
-		Status: string(r.Status), Month: r.Month, Author: r.Author, Dims: r.Dims, Sums: r.Sums, Distinct: r.Distinct})
+		Status: string(r.Status), Month: r.Month, Author: r.Author, Dims: r.Dims, Sums: r.Sums, Distinct: r.Distinct,
+		OccurredOn: r.OccurredOn, Record: r.Record})
 	return string(b), err
 }
 
@@ -47,7 +51,7 @@ func decodeRollup(s string) (services.Rollup, error) {
 	}
 	return services.Rollup{OrgID: d.OrgID, OrgPath: d.OrgPath, Template: d.Template,
 		Status: services.RecordStatus(d.Status), Month: d.Month, Author: d.Author, Dims: d.Dims, Sums: d.Sums,
-		Distinct: d.Distinct}, nil
+		Distinct: d.Distinct, OccurredOn: d.OccurredOn, Record: d.Record}, nil
 }
 
 // encodeSums writes sums as "key:value,..." in key order: cheaper to read
@@ -186,11 +190,9 @@ func (s *Store) upsertCells(ctx context.Context, tx *sql.Tx, deltas []services.C
 }
 
 // inDistrictSums reports whether cells of kind dim are also summed per
-// district: all but combinations and the distinct kinds (authors,
-// people: distinct counts cannot be summed).
-func inDistrictSums(dim string) bool {
-	return dim != services.DimCombo && !services.CountsDistinct(dim)
-}
+// district: all but combinations, the distinct kinds (authors, people:
+// distinct counts cannot be summed) and stock cells (one per record).
+func inDistrictSums(dim string) bool { return services.Summable(dim) }
 
 func districtKeyArgs(c services.Cell) []any {
 	return []any{pathAt(c.OrgPath, 1), string(c.Status), c.Dim, c.Template, c.Month, c.Value}
@@ -585,7 +587,7 @@ func districtSumsOf(ctx context.Context, q querier, district, city string, deriv
 		WHERE district_id = ? AND city_id = ?`
 	if derived {
 		query = `SELECT status, dim, template, month, value, SUM(n), hz_norm_sums(group_concat(sums, ',')), SUM(school)
-			FROM totals WHERE district_id = ? AND city_id = ? AND dim NOT IN ('*', '@') AND substr(dim, 1, 1) <> '#'
+			FROM totals WHERE district_id = ? AND city_id = ? AND dim NOT IN ('*', '@', '~') AND substr(dim, 1, 1) <> '#'
 			GROUP BY status, dim, template, month, value`
 	}
 	rows, err := q.QueryContext(ctx, query, district, city)
@@ -643,7 +645,7 @@ func rebuildDistrictSums(ctx context.Context, q querier, district, city string) 
 	}
 	_, err := q.ExecContext(ctx, `INSERT INTO totals_district (district_id, status, dim, template, month, value, city_id, n, sums, schools)
 		SELECT district_id, status, dim, template, month, value, city_id, SUM(n), hz_norm_sums(group_concat(sums, ',')), SUM(school)
-		FROM totals WHERE district_id = ? AND city_id = ? AND dim NOT IN ('*', '@') AND substr(dim, 1, 1) <> '#'
+		FROM totals WHERE district_id = ? AND city_id = ? AND dim NOT IN ('*', '@', '~') AND substr(dim, 1, 1) <> '#'
 		GROUP BY status, dim, template, month, value`, district, city)
 	return err
 }

@@ -91,7 +91,7 @@ func template(key, category string, path ...string) services.Template {
 		Fields: []services.TemplateField{
 			{Key: "count", Label: "人数", LabelEN: "Count", Type: services.FieldInteger, Required: true,
 				Unit: "人", Min: ptr(0), Max: ptr(5000), Role: services.RoleMeasure, Default: ptr(1),
-				Check: services.CheckStudents, Per: "drills"},
+				Check: services.CheckStudents, Per: "drills", Aggregation: services.AggregateSum},
 			{Key: "kind", Label: "类型", Type: services.FieldEnum, Role: services.RoleDimension,
 				Options: []services.Option{{Value: "fire", Label: "消防", LabelEN: "Fire"},
 					{Value: "quake", Label: "地震", LabelEN: "Earthquake"}, {Value: "flood", Label: "防汛"}}},

@@ -566,7 +566,9 @@ func testTotalsDistinct(t *testing.T, s Store) {
 	tmpl := template("training", "training")
 	tmpl.Fields = append(tmpl.Fields,
 		services.TemplateField{Key: "trainees", Label: "参训教师", Type: services.FieldPeople},
-		services.TemplateField{Key: "project", Label: "课题", Type: services.FieldText, Role: services.RoleDistinct})
+		services.TemplateField{Key: "project", Label: "课题", Type: services.FieldText, Role: services.RoleDistinct},
+		services.TemplateField{Key: "enrolled", Label: "在校生", Type: services.FieldInteger, Role: services.RoleMeasure,
+			Aggregation: services.AggregateLast})
 	noErr(t, "CreateTemplate", s.CreateTemplate(t.Context(), tmpl))
 	schools := [][]string{{"c1", "d1", "s1"}, {"c1", "d1", "s2"}, {"c1", "d2", "s3"}}
 	people := []string{"p1", "p2", "p3", "p4", "p5", "p6"}
@@ -579,7 +581,7 @@ func testTotalsDistinct(t *testing.T, s Store) {
 				ids = append(ids, fmt.Sprintf("%q", p))
 			}
 		}
-		d := fmt.Sprintf(`{"count":1,"trainees":[%s]`, strings.Join(ids, ","))
+		d := fmt.Sprintf(`{"count":1,"enrolled":%d,"trainees":[%s]`, 100+rng.IntN(900), strings.Join(ids, ","))
 		if p := projects[rng.IntN(len(projects))]; p != "" {
 			d += fmt.Sprintf(`,"project":%q`, p)
 		}
@@ -600,6 +602,7 @@ func testTotalsDistinct(t *testing.T, s Store) {
 		noErr(t, "Record", err)
 		next := cur
 		next.Status, next.Data = statuses[rng.IntN(len(statuses))], data()
+		next.OccurredOn = fmt.Sprintf("2025-03-%02d", 1+rng.IntN(3))
 		next = rolled(next, tmpl)
 		_, err = s.UpdateRecord(t.Context(), services.ScopeAll(), next, services.RecordEvent{
 			ID: fmt.Sprintf("ev-%s-%d-%d", id, cur.Version+1, op), Version: cur.Version + 1, At: at(5)})
@@ -642,11 +645,45 @@ func testTotalsDistinct(t *testing.T, s Store) {
 			}))
 		}
 	}
-	if len(want) < 11 {
+	if len(want) < 8 || want["c1 trainees"] == 0 || want["c1 project"] == 0 {
 		t.Fatalf("the random edits left too little to count: %v", want)
 	}
 	if d := diff(want, got); d != "" {
 		t.Errorf("distinct counts differ from the records (-want +got):\n%s", d)
+	}
+	// Stocks: one DimLast cell per record standing, each school's latest
+	// (by day, then id) found among them.
+	wantLatest, gotLatest := map[string]string{}, map[string]string{}
+	best := map[string]string{}
+	for _, r := range list {
+		cur, err := s.Record(t.Context(), services.ScopeAll(), r.ID)
+		noErr(t, "Record", err)
+		if ru := services.RollupOf(cur, tmpl); ru.Empty() || ru.Status != services.StatusApproved {
+			continue
+		}
+		var d struct{ Enrolled int }
+		noErr(t, "data", json.Unmarshal(cur.Data, &d))
+		if k := cur.OccurredOn + " " + cur.ID; k > best[cur.OrgID] {
+			best[cur.OrgID], wantLatest[cur.OrgID] = k, fmt.Sprint(d.Enrolled)
+		}
+	}
+	noErr(t, "Cells", s.Cells(t.Context(), services.ScopeAll(), services.CellQuery{OrgPath: []string{"c1"}, Dim: services.DimLast,
+		Statuses: []services.RecordStatus{services.StatusApproved}, ByOrg: services.OrgLeaf, ByTemplate: true, ByValue: true},
+		func(g services.CellGroup) error {
+			day, id, _ := services.ParseLastValue(g.Value)
+			if g.Count != 1 {
+				t.Errorf("stock cell %s holds %d records", g.Value, g.Count)
+			}
+			if k := day + " " + id; k >= best[g.OrgID] {
+				gotLatest[g.OrgID] = fmt.Sprint(g.Sums["enrolled"] / services.MeasureScale)
+			}
+			return nil
+		}))
+	if len(wantLatest) < 2 {
+		t.Fatalf("too few schools with stocks: %v", wantLatest)
+	}
+	if d := diff(wantLatest, gotLatest); d != "" {
+		t.Errorf("latest stock per school (-want +got):\n%s", d)
 	}
 	for _, org := range []string{"s1", "s2", "s3", "d1", "d2"} {
 		drift, err := s.ReconcileTotals(t.Context(), org, rollupOf(tmpl), false)
