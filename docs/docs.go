@@ -551,6 +551,307 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/indicators": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "内置指标及本单位、上级单位定义的指标。The built-in indicators (教师培训覆盖率, 应急演练学校覆盖率, 信访办结率, 信访满意率, 安全隐患整改率, 生均资助金额) and those of the caller's unit, its ancestors and the units below it, in key order; cursor-paginated.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "indicators"
+                ],
+                "summary": "指标列表 List indicators",
+                "operationId": "listIndicators",
+                "parameters": [
+                    {
+                        "type": "integer",
+                        "description": "Page size (1-100, default 20)",
+                        "name": "limit",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "next_cursor of the previous page",
+                        "name": "cursor",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/IndicatorList"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "post": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "区县、市教育局管理员定义指标（满意率、办结率、覆盖率、生均……）：分子、分母各为若干项之和。District and city admins define an indicator, owned by their unit: value = sum of numerator terms / sum of denominator terms × factor. Terms: \u003ctemplate\u003e.\u003cmeasure\u003e with an optional filter [dim=value|value,...] (honor_award.count[level=市级]), \u003ctemplate\u003e.records[...] (records), people(\u003ctemplate\u003e.\u003cfield\u003e) (distinct persons), schools(\u003ctemplate\u003e)[...] (schools that filed), org.students, org.staff, org.schools and org.schools[stage=小学] (the unit's figures; headcounts from the latest school profiles). A term that names an unknown template, measure, dimension or option is 422 naming it (numerator[0]).",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "indicators"
+                ],
+                "summary": "定义指标 Define an indicator",
+                "operationId": "createIndicator",
+                "parameters": [
+                    {
+                        "description": "The indicator",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/IndicatorRequest"
+                        }
+                    },
+                    {
+                        "type": "string",
+                        "description": "Makes a retry safe",
+                        "name": "Idempotency-Key",
+                        "in": "header"
+                    }
+                ],
+                "responses": {
+                    "201": {
+                        "description": "Created",
+                        "schema": {
+                            "$ref": "#/definitions/Indicator"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "413": {
+                        "description": "Request Entity Too Large",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "415": {
+                        "description": "Unsupported Media Type",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/indicators/{key}": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "One indicator the caller can see; others are 404.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "indicators"
+                ],
+                "summary": "指标定义 Get an indicator",
+                "operationId": "getIndicator",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Indicator key",
+                        "name": "key",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/Indicator"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/indicators/{key}/values": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "指标在某单位、某期间的数值：分子、分母、结果，以及每一项背后的汇总查询。An indicator for a unit and a period (as totals take them: period, or from/to, default the current school year), grouped by org (the unit's child units) and/or one period bucket (month, quarter, semester, school_year, year): numerator, denominator and value per row, and each term's value with the totals query that gives it (totals_url), so every figure is traceable. compare=previous adds the previous period and the change (较上年增长). Principals ask for their school, district and city admins for their unit; other units are 404.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "indicators"
+                ],
+                "summary": "指标数值 An indicator's values",
+                "operationId": "getIndicatorValues",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Indicator key",
+                        "name": "key",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "Org unit (default: the caller's)",
+                        "name": "org_id",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Period id (2025, 2025Q1, 202503, 2025AY, 2025AY-S1)",
+                        "name": "period",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "First day (YYYY-MM-DD), with to instead of period",
+                        "name": "from",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Last day (YYYY-MM-DD)",
+                        "name": "to",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "org and/or one of month, quarter, semester, school_year, year",
+                        "name": "group_by",
+                        "in": "query"
+                    },
+                    {
+                        "enum": [
+                            "previous"
+                        ],
+                        "type": "string",
+                        "description": "previous: add the previous period and the change",
+                        "name": "compare",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "approved (default), submitted, or approved,submitted",
+                        "name": "status",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/IndicatorValues"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/me": {
             "get": {
                 "security": [
@@ -4155,6 +4456,259 @@ const docTemplate = `{
                 },
                 "user": {
                     "$ref": "#/definitions/User"
+                }
+            }
+        },
+        "Indicator": {
+            "type": "object",
+            "properties": {
+                "builtin": {
+                    "type": "boolean"
+                },
+                "created_at": {
+                    "type": "string"
+                },
+                "decimals": {
+                    "type": "integer",
+                    "example": 1
+                },
+                "denominator": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "petition.resolved"
+                    ]
+                },
+                "description": {
+                    "type": "string"
+                },
+                "factor": {
+                    "type": "number",
+                    "example": 100
+                },
+                "key": {
+                    "type": "string",
+                    "example": "petition_satisfaction_rate"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "信访满意率"
+                },
+                "name_en": {
+                    "type": "string",
+                    "example": "Petitioners satisfied"
+                },
+                "numerator": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "petition.satisfied"
+                    ]
+                },
+                "owner_id": {
+                    "type": "string"
+                },
+                "unit": {
+                    "type": "string",
+                    "example": "%"
+                },
+                "version": {
+                    "type": "integer",
+                    "example": 1
+                }
+            }
+        },
+        "IndicatorList": {
+            "type": "object",
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/Indicator"
+                    }
+                },
+                "next_cursor": {
+                    "type": "string"
+                }
+            }
+        },
+        "IndicatorPrevious": {
+            "type": "object",
+            "properties": {
+                "denominator": {
+                    "type": "number"
+                },
+                "numerator": {
+                    "type": "number"
+                },
+                "value": {
+                    "type": "number"
+                }
+            }
+        },
+        "IndicatorRequest": {
+            "type": "object",
+            "properties": {
+                "decimals": {
+                    "description": "Decimals rounds the value (0-6, default 2).",
+                    "type": "integer",
+                    "example": 1
+                },
+                "denominator": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "org.staff"
+                    ]
+                },
+                "description": {
+                    "type": "string"
+                },
+                "factor": {
+                    "description": "Factor scales the ratio (100 for a percentage; default 1).",
+                    "type": "number",
+                    "example": 100
+                },
+                "key": {
+                    "type": "string",
+                    "example": "award_teacher_share"
+                },
+                "name": {
+                    "type": "string",
+                    "example": "市级以上表彰教师占比"
+                },
+                "name_en": {
+                    "type": "string",
+                    "example": "Teachers honoured at city level or above"
+                },
+                "numerator": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "honor_award.count[level=国家级|省级|市级]"
+                    ]
+                },
+                "unit": {
+                    "type": "string",
+                    "example": "%"
+                }
+            }
+        },
+        "IndicatorRow": {
+            "type": "object",
+            "properties": {
+                "change": {
+                    "type": "number",
+                    "example": 1.5
+                },
+                "denominator": {
+                    "type": "number",
+                    "example": 200
+                },
+                "keys": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "string"
+                    }
+                },
+                "numerator": {
+                    "type": "number",
+                    "example": 197
+                },
+                "org_name": {
+                    "type": "string"
+                },
+                "previous": {
+                    "description": "With compare=previous: last period's figures and the change of the\nvalue (in the indicator's unit: 9 with unit % is \"增长9个百分点\").",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/IndicatorPrevious"
+                        }
+                    ]
+                },
+                "terms": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/IndicatorTerm"
+                    }
+                },
+                "value": {
+                    "description": "Value is numerator / denominator × factor, rounded; null when the\ndenominator is 0.",
+                    "type": "number",
+                    "example": 98.5
+                }
+            }
+        },
+        "IndicatorTerm": {
+            "type": "object",
+            "properties": {
+                "previous": {
+                    "type": "number"
+                },
+                "side": {
+                    "type": "string",
+                    "enum": [
+                        "numerator",
+                        "denominator"
+                    ]
+                },
+                "term": {
+                    "type": "string",
+                    "example": "petition.satisfied"
+                },
+                "totals_url": {
+                    "description": "TotalsURL is the totals query that gives the value (absent for org\nfigures).",
+                    "type": "string"
+                },
+                "value": {
+                    "type": "number",
+                    "example": 197
+                }
+            }
+        },
+        "IndicatorValues": {
+            "type": "object",
+            "properties": {
+                "from": {
+                    "type": "string",
+                    "example": "2025-09-01"
+                },
+                "group_by": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "indicator": {
+                    "$ref": "#/definitions/Indicator"
+                },
+                "org": {
+                    "$ref": "#/definitions/handlers.TotalsOrg"
+                },
+                "period": {
+                    "type": "string",
+                    "example": "2025AY"
+                },
+                "previous": {
+                    "$ref": "#/definitions/TotalsPeriod"
+                },
+                "rows": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/IndicatorRow"
+                    }
+                },
+                "to": {
+                    "type": "string",
+                    "example": "2026-08-31"
                 }
             }
         },

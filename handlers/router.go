@@ -42,6 +42,7 @@ type Services struct {
 	Attachments *services.Attachments
 	Tasks       *services.Tasks
 	Totals      *services.Totals
+	Indicators  *services.Indicators
 	// RecordBudget and AttachmentBudget are the per-user write budgets:
 	// a record create, edit, submit or withdrawal costs 1, a batch costs
 	// its number of records, an upload 1 (nil: unlimited).
@@ -114,6 +115,10 @@ var policy = map[string]services.Role{
 	"POST /api/v1/totals:rebuild":                  services.RoleSysadmin,
 	"GET /api/v1/audit":                            services.RoleDistrictAdmin,
 	"GET /api/v1/orgs/:id/staff":                   services.RoleTeacher,
+	"POST /api/v1/indicators":                      services.RoleDistrictAdmin,
+	"GET /api/v1/indicators":                       services.RolePrincipal,
+	"GET /api/v1/indicators/:key":                  services.RolePrincipal,
+	"GET /api/v1/indicators/:key/values":           services.RolePrincipal,
 }
 
 // Router is huizong's HTTP handler.
@@ -240,6 +245,12 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 
 	audit := &Audit{audit: svc.Audit, out: out}
 	api.GET("/audit", audit.List)
+
+	indicators := &Indicators{indicators: svc.Indicators, out: out}
+	api.POST("/indicators", idem, indicators.Create)
+	api.GET("/indicators", indicators.List)
+	api.GET("/indicators/:key", indicators.Get)
+	api.GET("/indicators/:key/values", indicators.Values)
 
 	totals := &Totals{totals: svc.Totals}
 	api.GET("/totals", totals.Get)

@@ -34,6 +34,7 @@ type store interface {
 	services.TaskStore
 	services.TotalsStore
 	services.AuditStore
+	services.IndicatorStore
 	Ping(ctx context.Context) error
 	Name() string
 	Close() error
@@ -224,6 +225,12 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		log.Info("installed built-in templates", slog.Int("count", installed))
 	}
 	totals := services.NewTotals(st, st, st, st, calendarOf(cfg), clock, cfg.Location)
+	indicators := services.NewIndicators(st, st, st, totals, clock)
+	if n, err := indicators.EnsureBuiltins(ctx); err != nil {
+		return nil, fmt.Errorf("installing built-in indicators: %w", err)
+	} else if n > 0 {
+		log.Info("installed built-in indicators", slog.Int("count", n))
+	}
 	attachments := services.NewAttachments(st, clock, runtime.NumCPU())
 	attachments.Quota = cfg.Limits.AttachmentQuotaMB << 20
 	router, err := handlers.NewRouter(handlers.Config{
@@ -240,6 +247,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Attachments:      attachments,
 		Tasks:            services.NewTasks(st, st, st, st, clock, cfg.Location, calendarOf(cfg)),
 		Totals:           totals,
+		Indicators:       indicators,
 		RecordBudget:     services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.RecordRate), cfg.Limits.RecordBurst, 100_000, clock),
 		AttachmentBudget: services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.AttachmentRate), cfg.Limits.AttachmentBurst, 100_000, clock),
 	}, st, log)

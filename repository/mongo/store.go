@@ -51,6 +51,8 @@ type Store struct {
 	totals *mongo.Collection
 	// audit holds the audit log (audit.go).
 	audit *mongo.Collection
+	// indicators holds indicator definitions (indicators.go).
+	indicators *mongo.Collection
 }
 
 // Connect builds a client for uri (majority writes, operation timeout),
@@ -107,6 +109,7 @@ func New(ctx context.Context, client *mongo.Client, database string) (*Store, er
 		tasks:            db.Collection("tasks"),
 		totals:           db.Collection("totals"),
 		audit:            db.Collection("audit"),
+		indicators:       db.Collection("indicators"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		return nil, err
@@ -184,6 +187,10 @@ func (s *Store) indexes() map[*mongo.Collection][]index {
 		s.tasks: {
 			idx("path_id", false, "path", "_id"),
 			idx("targets_id", false, "targets", "_id"),
+		},
+		s.indicators: {
+			idx("owner_id", false, "owner_id", "_id"),
+			idx("path_id", false, "path", "_id"),
 		},
 		s.audit: {
 			idx("path_id", false, "path", "_id"),

@@ -24,6 +24,7 @@ type Store interface {
 	services.TaskStore
 	services.TotalsStore
 	services.AuditStore
+	services.IndicatorStore
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Name names the store ("sqlite" or "mongodb").
