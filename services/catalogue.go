@@ -55,7 +55,10 @@ var levelOptions = []string{"国家级", "省级", "市级", "区县级", "校�
 // BuiltinTemplates returns the catalogue installed at first start.
 func BuiltinTemplates() []Template {
 	school := []OrgKind{OrgSchool}
-	both := []OrgKind{OrgSchool, OrgDistrict}
+	// What a bureau also does at its own level (trainings it runs,
+	// commendations it makes, its drills, aid, petitions ...) is filed for
+	// the district or city unit as well as for schools.
+	bureau := []OrgKind{OrgSchool, OrgDistrict, OrgCity}
 	t := func(key, name, nameEN, category string, levels []OrgKind, fields ...TemplateField) Template {
 		return Template{Key: key, Name: name, NameEN: nameEN, Category: category, Levels: levels, Active: true,
 			Builtin: true, Version: 1, Fields: append(fields, photos())}
@@ -76,7 +79,7 @@ func BuiltinTemplates() []Template {
 	hours := TemplateField{Key: "hours", Label: "学时", LabelEN: "Hours", Type: FieldNumber, Unit: "学时",
 		Min: num(0), Max: num(10_000), Role: RoleMeasure}
 	return []Template{
-		t("teacher_training", "教师培训", "Teacher training", "training", both,
+		t("teacher_training", "教师培训", "Teacher training", "training", bureau,
 			dimension("level", "级别", "Level", true, "国家级", "省级", "市级", "区县级", "校本"),
 			dimension("mode", "形式", "Mode", false, "集中面授", "网络研修", "跟岗挂职", "外出考察", "专题讲座"),
 			measure("participants", "参训人次", "Participants", "人次"),
@@ -87,7 +90,7 @@ func BuiltinTemplates() []Template {
 			TemplateField{Key: "trainees", Label: "参训教师", LabelEN: "Teachers trained", Type: FieldPeople},
 			text("organizer", "主办单位", "Organiser", 100),
 			text("location", "地点", "Location", 100)),
-		t("honor_award", "表彰奖励", "Honours and awards", "awards", school,
+		t("honor_award", "表彰奖励", "Honours and awards", "awards", bureau,
 			dimension("level", "级别", "Level", true, levelOptions...),
 			dimension("recipient_kind", "对象", "Recipient", true, "教师", "学生", "班集体", "学校"),
 			dimension("category", "类别", "Category", false, "优秀教师", "优秀班主任", "师德先进", "骨干教师", "学科带头人", "教坛新秀",
@@ -95,7 +98,7 @@ func BuiltinTemplates() []Template {
 			dimension("rank", "等次", "Rank", false, "特等奖", "一等奖", "二等奖", "三等奖", "优秀奖", "称号"),
 			sessions("count", "人数/个数", "Number honoured", "名"),
 			text("issuer", "颁发单位", "Issued by", 100)),
-		t("safety_drill", "应急疏散演练", "Emergency evacuation drill", "safety", school,
+		t("safety_drill", "应急疏散演练", "Emergency evacuation drill", "safety", bureau,
 			dimension("kind", "类型", "Kind", true, "消防", "地震", "防汛", "防踩踏", "反恐防暴", "防溺水", "其他"),
 			sessions("drills", "场次", "Drills", "场次"),
 			students,
@@ -103,19 +106,19 @@ func BuiltinTemplates() []Template {
 			TemplateField{Key: "duration_minutes", Label: "用时（分钟）", LabelEN: "Duration (minutes)", Type: FieldInteger, Unit: "分钟", Min: num(0), Max: num(1440)},
 			TemplateField{Key: "evacuation_seconds", Label: "疏散用时（秒）", LabelEN: "Evacuation time (seconds)", Type: FieldInteger, Unit: "秒", Min: num(0), Max: num(86400)},
 			text("problems", "发现问题", "Problems found", 1000)),
-		t("safety_inspection", "安全检查", "Safety inspection", "safety", both,
+		t("safety_inspection", "安全检查", "Safety inspection", "safety", bureau,
 			dimension("kind", "类型", "Kind", true, "开学安全大检查", "校车安全", "食堂食品安全", "校舍安全", "消防设施", "周边治安", "其他"),
 			inspectionAgencies,
 			sessions("inspections", "次数", "Inspections", "次"),
 			measure("hazards_found", "排查隐患", "Hazards found", "处"),
 			measure("hazards_fixed", "整改隐患", "Hazards fixed", "处")),
-		t("outreach", "送教帮扶", "Outreach and pairing", "outreach", both,
+		t("outreach", "送教帮扶", "Outreach and pairing", "outreach", bureau,
 			dimension("kind", "类型", "Kind", true, "送教下乡", "结对帮扶", "名师送教", "专题讲座", "事迹报告会", "送教上门(特殊教育)"),
 			sessions("sessions", "场次", "Sessions", "场次"),
 			measure("teachers", "参与教师人次", "Teachers taking part", "人次"),
 			measure("beneficiaries", "受益师生人次", "Beneficiaries", "人次"),
 			text("partner", "对口单位", "Partner", 100)),
-		t("teaching_research", "教研活动", "Teaching research", "research", both,
+		t("teaching_research", "教研活动", "Teaching research", "research", bureau,
 			dimension("kind", "类型", "Kind", true, "公开课", "同课异构", "集体备课", "课题研究", "教学比武", "晒课", "专题讲座", "名师工作室"),
 			dimension("level", "级别", "Level", false, levelOptions...),
 			dimension("subject", "学科", "Subject", false, "语文", "数学", "英语", "物理", "化学", "生物", "历史", "地理", "政治",
@@ -127,18 +130,18 @@ func BuiltinTemplates() []Template {
 			// report on them (4项区级重点课题).
 			TemplateField{Key: "project", Label: "课题名称", LabelEN: "Research project", Type: FieldText, MaxLength: 200,
 				Role: RoleDistinct}),
-		t("student_aid", "学生资助", "Student financial aid", "aid", both,
+		t("student_aid", "学生资助", "Student financial aid", "aid", bureau,
 			dimension("program", "项目", "Programme", true, "学前教育资助", "义务教育寄宿生生活补助", "普通高中国家助学金", "中职免学费",
 				"生源地助学贷款", "励耕计划", "社会捐助", "其他"),
 			measure("students", "受助人数", "Students aided", "名"),
 			amount),
-		t("construction", "校舍建设", "Construction and repair", "construction", both,
+		t("construction", "校舍建设", "Construction and repair", "construction", bureau,
 			dimension("kind", "类型", "Kind", true, "新建", "改扩建", "维修改造", "抗震加固", "运动场改造", "校园文化建设", "信息化装备"),
 			dimension("stage", "进度", "Stage", true, "立项", "方案设计", "开工建设", "主体完工", "竣工", "投入使用"),
 			investment,
 			area,
 			measure("seats_added", "新增学位", "Seats added", "个")),
-		t("arts_sports_science", "体艺科技活动", "Sports, arts and science events", "activities", both,
+		t("arts_sports_science", "体艺科技活动", "Sports, arts and science events", "activities", bureau,
 			dimension("kind", "类型", "Kind", true, "运动会", "校园足球联赛", "篮球赛", "艺术节", "合唱节", "科技创新大赛", "机器人比赛", "其他"),
 			dimension("level", "级别", "Level", false, levelOptions...),
 			sessions("events", "场次", "Events", "场次"),
@@ -179,7 +182,7 @@ func BuiltinTemplates() []Template {
 				return f
 			}(),
 			text("issuer", "授予单位", "Granted by", 100)),
-		t("petition", "信访办理", "Petitions handled", "petitions", both,
+		t("petition", "信访办理", "Petitions handled", "petitions", bureau,
 			dimension("channel", "渠道", "Channel", true, "来信来访", "12345热线", "人大建议", "政协提案", "网络留言"),
 			sessions("received", "受理件数", "Received", "件"),
 			measure("resolved", "办结件数", "Resolved", "件"),

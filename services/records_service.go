@@ -721,19 +721,74 @@ func (s *Records) Submit(ctx context.Context, p Principal, id string, version in
 	return s.save(ctx, op, p, next, ActionSubmit, "", recordChanges(r, next))
 }
 
-// outranks reports whether p may review records by someone of role
-// author: reviewers stand above the author and never review themselves.
+// Who reviews a record. Never its author. A sysadmin reviews anything;
+// everyone else only records of their own subtree (which is also all
+// that load lets them read). The level right above the author approves
+// (a school's principal for its teachers, the district for principals,
+// the city for district admins); anyone above the author may return or
+// reopen, and so may whoever may approve.
+//
+// A record a bureau admin (district or city) files belongs to the unit it
+// is filed for, and that unit's own heads review it: for the bureau's own
+// figures another admin of the same unit (four eyes), for a record filed
+// on a school's behalf that school's principal (and the district above,
+// as for the school's own records). See unitReviews.
+
+// outranks reports whether p may return, reopen or withdraw r: p may
+// approve it, or stands above its author.
 func outranks(p Principal, r Record) bool {
-	return p.User.ID != r.AuthorID &&
-		(p.User.Role == RoleSysadmin || p.User.Role.Rank() > r.AuthorRole.Rank())
+	return approves(p, r) ||
+		(p.User.ID != r.AuthorID && reaches(p, r) && p.User.Role.Rank() > r.AuthorRole.Rank())
 }
 
-// approves reports whether p is the record's approver: the level right
-// above its author (a school's principal for its teachers, the district
-// for principals), or a sysadmin.
+// approves reports whether p is an approver of r: a sysadmin, the level
+// right above its author, or (for a bureau admin's record) a reviewer of
+// the unit it was filed for.
 func approves(p Principal, r Record) bool {
-	return p.User.ID != r.AuthorID &&
-		(p.User.Role == RoleSysadmin || p.User.Role.Rank() == r.AuthorRole.Rank()+1)
+	switch {
+	case p.User.ID == r.AuthorID || !reaches(p, r):
+		return false
+	case p.User.Role == RoleSysadmin || p.User.Role.Rank() == r.AuthorRole.Rank()+1:
+		return true
+	}
+	return unitReviews(p, r)
+}
+
+// unitReviews reports whether p reviews r as the unit r was filed for,
+// when a district or city admin filed it: a head of that very unit (its
+// principal for a school, another admin of the same role for a district
+// or city), or, for a school's record, an admin of the school's district.
+func unitReviews(p Principal, r Record) bool {
+	if r.AuthorRole != RoleDistrictAdmin && r.AuthorRole != RoleCityAdmin || len(r.OrgPath) == 0 {
+		return false
+	}
+	head := p.User.Role != RoleTeacher && p.User.Role.OrgKind() == pathKind(r.OrgPath)
+	switch {
+	case head && p.User.OrgID == r.OrgID:
+		return true
+	case IsSchoolPath(r.OrgPath):
+		return p.User.Role == RoleDistrictAdmin && p.User.OrgID == r.OrgPath[1]
+	}
+	return false
+}
+
+// reaches reports whether r lies in p's part of the tree.
+func reaches(p Principal, r Record) bool {
+	return p.User.Role == RoleSysadmin || (p.User.OrgID != "" && slices.Contains(r.OrgPath, p.User.OrgID))
+}
+
+// pathKind is the level of the unit an org path ends at: the tree is
+// city, district, school.
+func pathKind(path []string) OrgKind {
+	switch len(path) {
+	case 1:
+		return OrgCity
+	case 2:
+		return OrgDistrict
+	case 3:
+		return OrgSchool
+	}
+	return ""
 }
 
 // Review actions a reviewer takes.

@@ -40,8 +40,8 @@ func CheckTemplate(t Template) (Template, []FieldError) {
 	var levels []OrgKind
 	for i, l := range t.Levels {
 		switch {
-		case l != OrgSchool && l != OrgDistrict:
-			v.Add(fmt.Sprintf("levels[%d]", i), "enum", "options", "school, district")
+		case !l.Valid():
+			v.Add(fmt.Sprintf("levels[%d]", i), "enum", "options", "school, district, city")
 		case !slices.Contains(levels, l):
 			levels = append(levels, l)
 		}
