@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 )
 
@@ -53,16 +54,38 @@ func ViewOf(p Principal) TemplateView {
 }
 
 // EnsureBuiltins installs the built-in catalogue templates that are not
-// there yet; ones an admin has changed are left alone. It returns how many
-// it installed.
+// there yet, and brings the ones nobody has changed up to this release's
+// definition as a new version (records keep the version they were written
+// against); ones an admin has changed are left alone. It returns how many
+// it installed or upgraded.
 func (s *Templates) EnsureBuiltins(ctx context.Context) (int, error) {
 	now := s.now().UTC()
 	n := 0
+	all := TemplateView{Scope: ScopeAll()}
 	for _, t := range BuiltinTemplates() {
 		t.CreatedAt, t.UpdatedAt = now, now
 		err := s.store.CreateTemplate(ctx, t)
 		switch {
 		case errors.Is(err, ErrConflict):
+			cur, err := s.store.Template(ctx, all, t.Key)
+			if err != nil {
+				return n, fmt.Errorf("templates.builtins: %s: %w", t.Key, err)
+			}
+			if !cur.Builtin || cur.UpdatedBy != "" || sameDefinition(cur, t) {
+				continue
+			}
+			next := t
+			next.Version, next.CreatedAt, next.CreatedBy = cur.Version, cur.CreatedAt, cur.CreatedBy
+			next.Active = cur.Active
+			_, err = s.store.UpdateTemplate(ctx, all, next)
+			switch {
+			case errors.Is(err, ErrStale):
+				// Another instance upgraded it first.
+			case err != nil:
+				return n, fmt.Errorf("templates.builtins: upgrade %s: %w", t.Key, err)
+			default:
+				n++
+			}
 		case err != nil:
 			return n, fmt.Errorf("templates.builtins: %s: %w", t.Key, err)
 		default:
@@ -70,6 +93,24 @@ func (s *Templates) EnsureBuiltins(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// sameDefinition reports whether a and b define the same template
+// (names, category, levels and fields), whatever their versions and times.
+func sameDefinition(a, b Template) bool {
+	return a.Name == b.Name && a.NameEN == b.NameEN && a.Category == b.Category &&
+		slices.Equal(a.Levels, b.Levels) && reflect.DeepEqual(normFields(a.Fields), normFields(b.Fields))
+}
+
+// normFields makes empty lists nil, as stores give them back.
+func normFields(fs []TemplateField) []TemplateField {
+	out := slices.Clone(fs)
+	for i := range out {
+		if len(out[i].Options) == 0 {
+			out[i].Options = nil
+		}
+	}
+	return out
 }
 
 // Create defines a template owned by the caller's unit (or a unit below

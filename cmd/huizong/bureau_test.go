@@ -168,3 +168,26 @@ func TestBureauRecords(t *testing.T) {
 		}
 	})
 }
+
+// TestBuiltinsStableAcrossRestarts: starting again finds every built-in
+// template as it left it, on either store: no new version per restart.
+func TestBuiltinsStableAcrossRestarts(t *testing.T) {
+	s := newTestServer(t, nil)
+	s.restart()
+	admin := s.adminToken()
+	var list struct {
+		Items []struct {
+			Key     string `json:"key"`
+			Version int64  `json:"version"`
+		} `json:"items"`
+	}
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/templates?limit=100", token: admin}).decode(t, &list)
+	if len(list.Items) < 14 {
+		t.Fatalf("templates %+v", list.Items)
+	}
+	for _, x := range list.Items {
+		if x.Version != 1 {
+			t.Errorf("%s at version %d after a restart, want 1", x.Key, x.Version)
+		}
+	}
+}
