@@ -3084,7 +3084,7 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "Returns the current version of a template with its fields. Phones cache it: answers its ETag and 304 to a matching If-None-Match.",
+                "description": "Returns the current version of a template with its fields, as the caller's unit sees it: with the options and fields its district and city added (extensions), listed in extensions. Phones cache it: answers its ETag (which changes with the template and with its extensions) and 304 to a matching If-None-Match.",
                 "produces": [
                     "application/json"
                 ],
@@ -3315,6 +3315,158 @@ const docTemplate = `{
                     },
                     "413": {
                         "description": "Request Entity Too Large",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
+        "/api/v1/templates/{key}/extension": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "区县、市教育局为本辖区在模板上增加的选项和字段（保留模板键名，数据仍为同一序列）。The options and fields the caller's district or city added to a template for its own subtree, keeping the template's key so the series stays one. 404 when it has none.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "templates"
+                ],
+                "summary": "本单位的模板扩展 My unit's extension of a template",
+                "operationId": "getTemplateExtension",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Template key",
+                        "name": "key",
+                        "in": "path",
+                        "required": true
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/TemplateExtension"
+                        },
+                        "headers": {
+                            "ETag": {
+                                "type": "string",
+                                "description": "Version of the extension"
+                            }
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            },
+            "put": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "区县、市教育局管理员为本辖区扩展模板：在枚举字段上增加选项（如表彰类别“诚信好少年”、校舍建设类型“旱厕改造”），或增加字段；不能修改已有字段。District and city admins extend a template they can see, for their own subtree, keeping its key: options added to enum fields, fields added; existing fields never change. The body is the whole extension: a new version replaces the last (records keep the version they were written against). Creating one needs no If-Match; changing it needs the extension's ETag. Schools below see the merged definition; a city's totals show a district's own options as their own rows.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "templates"
+                ],
+                "summary": "扩展模板 Extend a template for my district",
+                "operationId": "extendTemplate",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Template key",
+                        "name": "key",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "ETag of the extension being changed",
+                        "name": "If-Match",
+                        "in": "header"
+                    },
+                    {
+                        "description": "The extension",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/ExtensionRequest"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/TemplateExtension"
+                        },
+                        "headers": {
+                            "ETag": {
+                                "type": "string",
+                                "description": "Version of the extension"
+                            }
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "412": {
+                        "description": "Precondition Failed",
                         "schema": {
                             "$ref": "#/definitions/Problem"
                         }
@@ -4395,6 +4547,38 @@ const docTemplate = `{
                 "version": {
                     "type": "integer",
                     "example": 1
+                }
+            }
+        },
+        "ExtensionRef": {
+            "type": "object",
+            "properties": {
+                "org_id": {
+                    "type": "string"
+                },
+                "version": {
+                    "type": "integer",
+                    "example": 2
+                }
+            }
+        },
+        "ExtensionRequest": {
+            "type": "object",
+            "properties": {
+                "fields": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/TemplateField"
+                    }
+                },
+                "options": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "array",
+                        "items": {
+                            "$ref": "#/definitions/TemplateOption"
+                        }
+                    }
                 }
             }
         },
@@ -5936,6 +6120,13 @@ const docTemplate = `{
                 "created_at": {
                     "type": "string"
                 },
+                "extensions": {
+                    "description": "Extensions lists the extensions merged in (GET of one template, as\nthe caller's unit sees it).",
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/ExtensionRef"
+                    }
+                },
                 "fields": {
                     "type": "array",
                     "items": {
@@ -5991,6 +6182,40 @@ const docTemplate = `{
                 },
                 "owner_id": {
                     "type": "string"
+                }
+            }
+        },
+        "TemplateExtension": {
+            "type": "object",
+            "properties": {
+                "fields": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/TemplateField"
+                    }
+                },
+                "options": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "array",
+                        "items": {
+                            "$ref": "#/definitions/TemplateOption"
+                        }
+                    }
+                },
+                "org_id": {
+                    "type": "string"
+                },
+                "template": {
+                    "type": "string",
+                    "example": "honor_award"
+                },
+                "updated_at": {
+                    "type": "string"
+                },
+                "version": {
+                    "type": "integer",
+                    "example": 1
                 }
             }
         },

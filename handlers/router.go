@@ -115,6 +115,8 @@ var policy = map[string]services.Role{
 	"POST /api/v1/totals:rebuild":                  services.RoleSysadmin,
 	"GET /api/v1/audit":                            services.RoleDistrictAdmin,
 	"GET /api/v1/orgs/:id/staff":                   services.RoleTeacher,
+	"GET /api/v1/templates/:key/extension":         services.RoleDistrictAdmin,
+	"PUT /api/v1/templates/:key/extension":         services.RoleDistrictAdmin,
 	"POST /api/v1/indicators":                      services.RoleDistrictAdmin,
 	"GET /api/v1/indicators":                       services.RolePrincipal,
 	"GET /api/v1/indicators/:key":                  services.RolePrincipal,
@@ -214,6 +216,8 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 	api.POST("/templates", idem, templates.Create)
 	api.POST("/templates/:key/copy", idem, templates.Copy)
 	api.PATCH("/templates/:key", templates.Update)
+	api.GET("/templates/:key/extension", templates.Extension)
+	api.PUT("/templates/:key/extension", templates.Extend)
 
 	records := &Records{records: svc.Records, out: out, budget: svc.RecordBudget}
 	write := spend(svc.RecordBudget)

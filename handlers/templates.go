@@ -3,6 +3,7 @@ package handlers
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -74,18 +75,21 @@ type TemplateCopyRequest struct {
 
 // TemplateResponse is one version of a template.
 type TemplateResponse struct {
-	Key       string      `json:"key" example:"safety_drill"`
-	Version   int64       `json:"version" example:"1"`
-	Name      string      `json:"name" example:"应急疏散演练"`
-	NameEN    string      `json:"name_en,omitempty" example:"Emergency evacuation drill"`
-	Category  string      `json:"category,omitempty" example:"safety"`
-	OwnerID   string      `json:"owner_id,omitempty"`
-	Levels    []string    `json:"levels" example:"school"`
-	Active    bool        `json:"active"`
-	Builtin   bool        `json:"builtin"`
-	Fields    []FieldSpec `json:"fields"`
-	CreatedAt string      `json:"created_at"`
-	UpdatedAt string      `json:"updated_at"`
+	Key      string      `json:"key" example:"safety_drill"`
+	Version  int64       `json:"version" example:"1"`
+	Name     string      `json:"name" example:"应急疏散演练"`
+	NameEN   string      `json:"name_en,omitempty" example:"Emergency evacuation drill"`
+	Category string      `json:"category,omitempty" example:"safety"`
+	OwnerID  string      `json:"owner_id,omitempty"`
+	Levels   []string    `json:"levels" example:"school"`
+	Active   bool        `json:"active"`
+	Builtin  bool        `json:"builtin"`
+	Fields   []FieldSpec `json:"fields"`
+	// Extensions lists the extensions merged in (GET of one template, as
+	// the caller's unit sees it).
+	Extensions []ExtensionRefResponse `json:"extensions,omitempty"`
+	CreatedAt  string                 `json:"created_at"`
+	UpdatedAt  string                 `json:"updated_at"`
 } //	@name	Template
 
 // TemplateList is one page of templates.
@@ -213,7 +217,7 @@ func (h *Templates) Copy(c *gin.Context) {
 // Get returns a template.
 //
 //	@Summary		Get a template
-//	@Description	Returns the current version of a template with its fields. Phones cache it: answers its ETag and 304 to a matching If-None-Match.
+//	@Description	Returns the current version of a template with its fields, as the caller's unit sees it: with the options and fields its district and city added (extensions), listed in extensions. Phones cache it: answers its ETag (which changes with the template and with its extensions) and 304 to a matching If-None-Match.
 //	@ID				getTemplate
 //	@Tags			templates
 //	@Security		BearerAuth
@@ -226,15 +230,142 @@ func (h *Templates) Copy(c *gin.Context) {
 //	@Failure		401,404	{object}	Problem
 //	@Router			/api/v1/templates/{key} [get]
 func (h *Templates) Get(c *gin.Context) {
-	t, err := h.templates.Get(c.Request.Context(), caller(c), c.Param("key"))
+	t, refs, err := h.templates.For(c.Request.Context(), caller(c), c.Param("key"))
 	if err != nil {
 		respondError(c, err)
 		return
 	}
-	if notModified(c, etag(t.Version)) {
+	if notModified(c, extendedETag(t.Version, refs)) {
 		return
 	}
-	c.JSON(http.StatusOK, h.out.template(t))
+	out := h.out.template(t)
+	for _, r := range refs {
+		out.Extensions = append(out.Extensions, ExtensionRefResponse{OrgID: r.Owner, Version: r.Version})
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// extendedETag is the ETag of a template as a unit sees it: "v<version>",
+// and the extension versions after a "+" (If-Match reads the version).
+func extendedETag(version int64, refs []services.ExtensionRef) string {
+	tag := etag(version)
+	if len(refs) == 0 {
+		return tag
+	}
+	var b strings.Builder
+	b.WriteString(strings.TrimSuffix(tag, `"`))
+	for _, r := range refs {
+		fmt.Fprintf(&b, "+%s.%d", r.Owner, r.Version)
+	}
+	return b.String() + `"`
+}
+
+// ExtensionRefResponse names an extension version a template or record
+// includes.
+type ExtensionRefResponse struct {
+	OrgID   string `json:"org_id"`
+	Version int64  `json:"version" example:"2"`
+} //	@name	ExtensionRef
+
+// ExtensionRequest is a bureau's whole extension of a template: options
+// added to its enum fields, by field key, and fields added.
+type ExtensionRequest struct {
+	Options map[string][]OptionSpec `json:"options,omitempty"`
+	Fields  []FieldSpec             `json:"fields,omitempty"`
+} //	@name	ExtensionRequest
+
+// ExtensionResponse is a bureau's extension of a template.
+type ExtensionResponse struct {
+	Template  string                  `json:"template" example:"honor_award"`
+	OrgID     string                  `json:"org_id"`
+	Version   int64                   `json:"version" example:"1"`
+	Options   map[string][]OptionSpec `json:"options"`
+	Fields    []FieldSpec             `json:"fields"`
+	UpdatedAt string                  `json:"updated_at"`
+} //	@name	TemplateExtension
+
+func (p presenter) extension(e services.TemplateExtension) ExtensionResponse {
+	out := ExtensionResponse{Template: e.Template, OrgID: e.OwnerID, Version: e.Version, Options: map[string][]OptionSpec{},
+		Fields: p.template(services.Template{Fields: e.Fields}).Fields, UpdatedAt: p.time(e.UpdatedAt)}
+	for k, opts := range e.Options {
+		for _, o := range opts {
+			out.Options[k] = append(out.Options[k], OptionSpec{Value: o.Value, Label: o.Label, LabelEN: o.LabelEN})
+		}
+	}
+	return out
+}
+
+// Extension returns the caller's unit's extension of a template.
+//
+//	@Summary		本单位的模板扩展 My unit's extension of a template
+//	@Description	区县、市教育局为本辖区在模板上增加的选项和字段（保留模板键名，数据仍为同一序列）。The options and fields the caller's district or city added to a template for its own subtree, keeping the template's key so the series stays one. 404 when it has none.
+//	@ID				getTemplateExtension
+//	@Tags			templates
+//	@Security		BearerAuth
+//	@Produce		json
+//	@Param			key			path		string	true	"Template key"
+//	@Success		200			{object}	ExtensionResponse
+//	@Header			200			{string}	ETag	"Version of the extension"
+//	@Failure		401,403,404	{object}	Problem
+//	@Router			/api/v1/templates/{key}/extension [get]
+func (h *Templates) Extension(c *gin.Context) {
+	e, err := h.templates.Extension(c.Request.Context(), caller(c), c.Param("key"))
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Header("ETag", etag(e.Version))
+	c.JSON(http.StatusOK, h.out.extension(e))
+}
+
+// Extend stores the caller's unit's extension of a template.
+//
+//	@Summary		扩展模板 Extend a template for my district
+//	@Description	区县、市教育局管理员为本辖区扩展模板：在枚举字段上增加选项（如表彰类别“诚信好少年”、校舍建设类型“旱厕改造”），或增加字段；不能修改已有字段。District and city admins extend a template they can see, for their own subtree, keeping its key: options added to enum fields, fields added; existing fields never change. The body is the whole extension: a new version replaces the last (records keep the version they were written against). Creating one needs no If-Match; changing it needs the extension's ETag. Schools below see the merged definition; a city's totals show a district's own options as their own rows.
+//	@ID				extendTemplate
+//	@Tags			templates
+//	@Security		BearerAuth
+//	@Accept			json
+//	@Produce		json
+//	@Param			key						path		string				true	"Template key"
+//	@Param			If-Match				header		string				false	"ETag of the extension being changed"
+//	@Param			body					body		ExtensionRequest	true	"The extension"
+//	@Success		200						{object}	ExtensionResponse
+//	@Header			200						{string}	ETag	"Version of the extension"
+//	@Failure		400,401,403,404,412,422	{object}	Problem
+//	@Router			/api/v1/templates/{key}/extension [put]
+func (h *Templates) Extend(c *gin.Context) {
+	var req ExtensionRequest
+	if err := bindJSON(c, &req); err != nil {
+		respondError(c, err)
+		return
+	}
+	var version int64
+	if c.GetHeader("If-Match") != "" {
+		v, err := ifMatch(c)
+		if err != nil {
+			respondError(c, err)
+			return
+		}
+		version = v
+	}
+	in := services.ExtensionInput{Options: map[string][]services.Option{}}
+	for k, opts := range req.Options {
+		for _, o := range opts {
+			in.Options[k] = append(in.Options[k], services.Option{Value: o.Value, Label: o.Label, LabelEN: o.LabelEN})
+		}
+	}
+	if len(req.Fields) > 0 {
+		fields := TemplateRequest{Fields: &req.Fields}.input().Fields
+		in.Fields = *fields
+	}
+	e, err := h.templates.Extend(c.Request.Context(), caller(c), c.Param("key"), version, in)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Header("ETag", etag(e.Version))
+	c.JSON(http.StatusOK, h.out.extension(e))
 }
 
 // Version returns one version of a template.

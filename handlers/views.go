@@ -87,7 +87,10 @@ func ifMatch(c *gin.Context) (int64, error) {
 	if h == "" {
 		return 0, &services.Error{Op: "if-match", Kind: services.KindPreconditionRequired, Code: "precondition_required"}
 	}
-	v, ok := strings.CutPrefix(strings.Trim(h, `"`), "v")
+	// A template as a unit sees it is tagged "v3+<extensions>": the
+	// version is what a change is conditional on.
+	tag, _, _ := strings.Cut(strings.Trim(h, `"`), "+")
+	v, ok := strings.CutPrefix(tag, "v")
 	n, err := strconv.ParseInt(v, 10, 64)
 	if !ok || err != nil || n < 1 {
 		return 0, &services.Error{Op: "if-match", Kind: services.KindStale, Code: "precondition_failed", Err: services.ErrStale}

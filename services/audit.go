@@ -50,6 +50,8 @@ const (
 	AuditTemplateCreated AuditKind = "template_created"
 	AuditTemplateUpdated AuditKind = "template_updated"
 	AuditTemplateCopied  AuditKind = "template_copied"
+	// AuditTemplateExtended: a bureau changed its extension of a template.
+	AuditTemplateExtended AuditKind = "template_extended"
 )
 
 // AuditKinds lists every kind, for validation and documentation.
@@ -57,7 +59,7 @@ var AuditKinds = []AuditKind{
 	AuditLoginFailed, AuditLogin, AuditLogout, AuditSessionRevoked, AuditRefreshReuse,
 	AuditPasswordChanged, AuditPasswordReset, AuditUserCreated, AuditRoleChanged, AuditOrgChanged,
 	AuditUserDisabled, AuditUserEnabled, AuditKeyRotated,
-	AuditTemplateCreated, AuditTemplateUpdated, AuditTemplateCopied,
+	AuditTemplateCreated, AuditTemplateUpdated, AuditTemplateCopied, AuditTemplateExtended,
 }
 
 // Valid reports whether k is a known kind.

@@ -52,7 +52,10 @@ type Record struct {
 	ClientID        string
 	Template        string
 	TemplateVersion int64
-	OrgID           string
+	// Extensions pins the extensions of the template (a district's own
+	// options and fields) the record was written against, city first.
+	Extensions []ExtensionRef
+	OrgID      string
 	// OrgPath is the record's org path (ancestors, then the unit), copied
 	// so records are scoped with one match.
 	OrgPath    []string

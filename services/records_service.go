@@ -27,8 +27,10 @@ type Records struct {
 	// users names authors, reviewers and actors; nil when the record
 	// store keeps no users (names are then left out).
 	users UserStore
-	now   Clock
-	loc   *time.Location
+	// exts merges bureaus' extensions into templates (nil: none).
+	exts ExtensionStore
+	now  Clock
+	loc  *time.Location
 }
 
 // NewRecords returns the record service. Dates ("today", the future) are
@@ -38,7 +40,9 @@ func NewRecords(store RecordStore, templates TemplateStore, orgs OrgStore, attac
 		loc = time.UTC
 	}
 	users, _ := store.(UserStore) // both stores keep users beside records
-	return &Records{store: store, templates: templates, orgs: orgs, attachments: attachments, users: users, now: now, loc: loc}
+	exts, _ := templates.(ExtensionStore)
+	return &Records{store: store, templates: templates, orgs: orgs, attachments: attachments, users: users, exts: exts,
+		now: now, loc: loc}
 }
 
 // UserNames returns the names of the users ids that lie inside p's scope,
@@ -271,6 +275,12 @@ func (s *Records) build(ctx context.Context, p Principal, in RecordInput, v *Val
 	r.Title, r.Description = CleanText(in.Title), CleanText(in.Description)
 	s.checkStandard(v, r)
 	if tmpl.Key != "" && org.ID != "" {
+		// The unit's bureaus may have added options and fields.
+		t, refs, err := extended(ctx, s.exts, tmpl, org)
+		if err != nil {
+			return Record{}, err
+		}
+		tmpl, r.Extensions = t, refs
 		if err := s.checkData(ctx, p, v, tmpl, org, in.Data, &r); err != nil {
 			return Record{}, err
 		}
@@ -573,7 +583,7 @@ func (s *Records) Update(ctx context.Context, p Principal, id string, version in
 		if err != nil {
 			v.Add("data", "type", "expected", "object")
 		} else {
-			t, err := s.templates.TemplateVersion(ctx, r.Template, r.TemplateVersion)
+			t, err := s.recordTemplate(ctx, r)
 			if err != nil {
 				return Record{}, fmt.Errorf("%s: %w", op, err)
 			}
@@ -626,12 +636,22 @@ func (s *Records) withRollup(ctx context.Context, r Record) (Record, error) {
 	if !countsInTotals(r) {
 		return r, nil
 	}
-	t, err := s.templates.TemplateVersion(ctx, r.Template, r.TemplateVersion)
+	t, err := s.recordTemplate(ctx, r)
 	if err != nil {
 		return Record{}, err
 	}
 	r.Rollup = RollupOf(r, t)
 	return r, nil
+}
+
+// recordTemplate is the definition r was written against: its template
+// version with the extension versions it pins.
+func (s *Records) recordTemplate(ctx context.Context, r Record) (Template, error) {
+	t, err := s.templates.TemplateVersion(ctx, r.Template, r.TemplateVersion)
+	if err != nil {
+		return Template{}, err
+	}
+	return pinned(ctx, s.exts, t, r.Extensions)
 }
 
 // mergeData applies patch to data as a JSON merge patch one level deep:

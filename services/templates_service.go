@@ -13,6 +13,8 @@ import (
 type Templates struct {
 	store TemplateStore
 	orgs  OrgStore
+	// exts keeps the bureaus' extensions; nil when the store has none.
+	exts  ExtensionStore
 	audit *Audit
 	now   Clock
 }
@@ -20,7 +22,8 @@ type Templates struct {
 // NewTemplates returns the template service; template changes go to
 // audit (nil: not recorded).
 func NewTemplates(store TemplateStore, orgs OrgStore, audit *Audit, now Clock) *Templates {
-	return &Templates{store: store, orgs: orgs, audit: audit, now: now}
+	exts, _ := store.(ExtensionStore) // both stores keep extensions beside templates
+	return &Templates{store: store, orgs: orgs, exts: exts, audit: audit, now: now}
 }
 
 // templateEvent is the audit event of p doing kind to t.

@@ -83,13 +83,17 @@ func (s *Totals) rollupFunc(ctx context.Context) func(Record) (Rollup, error) {
 		if !countsInTotals(r) {
 			return Rollup{}, nil
 		}
-		key := fmt.Sprintf("%s@%d", r.Template, r.TemplateVersion)
+		key := fmt.Sprintf("%s@%d%v", r.Template, r.TemplateVersion, r.Extensions)
 		mu.Lock()
 		t, ok := versions[key]
 		mu.Unlock()
 		if !ok {
 			var err error
 			if t, err = s.templates.TemplateVersion(ctx, r.Template, r.TemplateVersion); err != nil {
+				return Rollup{}, err
+			}
+			exts, _ := s.templates.(ExtensionStore)
+			if t, err = pinned(ctx, exts, t, r.Extensions); err != nil {
 				return Rollup{}, err
 			}
 			mu.Lock()

@@ -498,6 +498,9 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 			return span{}, fmt.Errorf("%s: %w", op, err)
 		}
 	}
+	if err := s.mergeExtensions(ctx, p, org, sp.tmpls); err != nil {
+		return span{}, fmt.Errorf("%s: %w", op, err)
+	}
 	if len(q.GroupBy) > maxTotalsGroupBy {
 		v.Add("group_by", "too_many", "max", maxTotalsGroupBy)
 	}
@@ -623,6 +626,41 @@ func matches(f map[string][]string, combo map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// mergeExtensions merges into each template of m the extensions that
+// reach org's figures: those of org's path, and for a city those of its
+// districts (their own options and dimensions are the city's rows too).
+func (s *Totals) mergeExtensions(ctx context.Context, p Principal, org Org, m map[string]Template) error {
+	exts, ok := s.templates.(ExtensionStore)
+	if !ok || len(m) == 0 {
+		return nil
+	}
+	owners := slices.Clone(org.Path)
+	if org.Kind == OrgCity {
+		q := OrgQuery{ParentID: org.ID, Page: Page{Limit: MaxLimit}}
+		for {
+			list, err := s.orgs.Orgs(ctx, p.Scope(), q)
+			if err != nil {
+				return err
+			}
+			for _, o := range list {
+				owners = append(owners, o.ID)
+			}
+			if len(list) < MaxLimit {
+				break
+			}
+			q.Page.After = list[len(list)-1].ID
+		}
+	}
+	for key, t := range m {
+		list, err := exts.Extensions(ctx, key, owners)
+		if err != nil {
+			return err
+		}
+		m[key] = Merge(t, list)
+	}
+	return nil
 }
 
 // visibleTemplates loads every template p may see into m.

@@ -35,6 +35,7 @@ type store interface {
 	services.TotalsStore
 	services.AuditStore
 	services.IndicatorStore
+	services.ExtensionStore
 	Ping(ctx context.Context) error
 	Name() string
 	Close() error

@@ -56,6 +56,7 @@ type recordDoc struct {
 	AuthorRole      string       `bson:"author_role"`
 	Template        string       `bson:"template"`
 	TemplateVersion int64        `bson:"template_version"`
+	Extensions      []extRefDoc  `bson:"extensions,omitempty"`
 	OrgID           string       `bson:"org_id"`
 	Path            []string     `bson:"path"`
 	OccurredOn      string       `bson:"occurred_on"`
@@ -162,6 +163,9 @@ func fromRecord(r services.Record) (recordDoc, error) {
 		SubmittedAt: ms(r.SubmittedAt),
 		Review: reviewDoc{By: r.Review.By, Role: string(r.Review.Role), At: ms(r.Review.At), Action: r.Review.Action,
 			Comment: r.Review.Comment}}
+	for _, e := range r.Extensions {
+		d.Extensions = append(d.Extensions, extRefDoc(e))
+	}
 	if d.Attachments == nil {
 		d.Attachments = []string{}
 	}
@@ -187,6 +191,9 @@ func toRecord(d recordDoc) (services.Record, error) {
 		SubmittedAt: timeOf(d.SubmittedAt),
 		Review: services.Review{By: d.Review.By, Role: services.Role(d.Review.Role), At: timeOf(d.Review.At),
 			Action: d.Review.Action, Comment: d.Review.Comment}}
+	for _, e := range d.Extensions {
+		r.Extensions = append(r.Extensions, services.ExtensionRef(e))
+	}
 	for _, w := range d.Warnings {
 		r.Warnings = append(r.Warnings, services.Warning(w))
 	}
@@ -428,6 +435,7 @@ func (s *Store) writeRecord(ctx context.Context, f bson.D, r services.Record, ev
 	}
 	set := bson.D{
 		{Key: "template", Value: d.Template}, {Key: "template_version", Value: d.TemplateVersion},
+		{Key: "extensions", Value: d.Extensions},
 		{Key: "org_id", Value: d.OrgID}, {Key: "path", Value: d.Path}, {Key: "occurred_on", Value: d.OccurredOn},
 		{Key: "end_on", Value: d.EndOn}, {Key: "title", Value: d.Title}, {Key: "description", Value: d.Description},
 		{Key: "data", Value: d.Data}, {Key: "attachments", Value: d.Attachments}, {Key: "status", Value: d.Status},

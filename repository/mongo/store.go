@@ -53,6 +53,9 @@ type Store struct {
 	audit *mongo.Collection
 	// indicators holds indicator definitions (indicators.go).
 	indicators *mongo.Collection
+	// extensions and extensionVersions hold template extensions
+	// (extensions.go).
+	extensions, extensionVersions *mongo.Collection
 }
 
 // Connect builds a client for uri (majority writes, operation timeout),
@@ -101,15 +104,17 @@ func New(ctx context.Context, client *mongo.Client, database string) (*Store, er
 		idempotency: db.Collection("idempotency"),
 		batches:     db.Collection("user_batches"),
 
-		templates:        db.Collection("templates"),
-		templateVersions: db.Collection("template_versions"),
-		records:          db.Collection("records"),
-		attachments:      db.Collection("attachments"),
-		files:            db.GridFSBucket(options.GridFSBucket().SetName("attachments")),
-		tasks:            db.Collection("tasks"),
-		totals:           db.Collection("totals"),
-		audit:            db.Collection("audit"),
-		indicators:       db.Collection("indicators"),
+		templates:         db.Collection("templates"),
+		templateVersions:  db.Collection("template_versions"),
+		records:           db.Collection("records"),
+		attachments:       db.Collection("attachments"),
+		files:             db.GridFSBucket(options.GridFSBucket().SetName("attachments")),
+		tasks:             db.Collection("tasks"),
+		totals:            db.Collection("totals"),
+		audit:             db.Collection("audit"),
+		indicators:        db.Collection("indicators"),
+		extensions:        db.Collection("template_extensions"),
+		extensionVersions: db.Collection("extension_versions"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ import (
 const recordCols = `r.id, r.client_id, r.author_id, r.author_role, r.template, r.template_version, r.org_id,
 	r.org_path, r.occurred_on, r.end_on, r.title, r.description, r.data, r.attachments, r.status, r.warnings,
 	r.review_by, r.review_role, r.review_at, r.review_action, r.review_comment, r.hash, r.version,
-	r.created_at, r.updated_at, r.deleted_at, r.submitted_at`
+	r.created_at, r.updated_at, r.deleted_at, r.submitted_at, r.extensions`
 
 // warningDoc is a stored Warning.
 type warningDoc struct {
@@ -119,6 +119,7 @@ func scanRecordWith(row scanner, extra ...any) (services.Record, error) {
 	var (
 		r                                 services.Record
 		role, path, data, atts, st, warns string
+		exts                              string
 		reviewRole                        string
 		reviewAt, createdAt, deletedAt    sql.NullInt64
 		submittedAt                       sql.NullInt64
@@ -127,7 +128,7 @@ func scanRecordWith(row scanner, extra ...any) (services.Record, error) {
 	dest := []any{&r.ID, &r.ClientID, &r.AuthorID, &role, &r.Template, &r.TemplateVersion, &r.OrgID,
 		&path, &r.OccurredOn, &r.EndOn, &r.Title, &r.Description, &data, &atts, &st, &warns,
 		&r.Review.By, &reviewRole, &reviewAt, &r.Review.Action, &r.Review.Comment, &r.Hash, &r.Version,
-		&createdAt, &updatedAt, &deletedAt, &submittedAt}
+		&createdAt, &updatedAt, &deletedAt, &submittedAt, &exts}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return services.Record{}, err
 	}
@@ -140,6 +141,11 @@ func scanRecordWith(row scanner, extra ...any) (services.Record, error) {
 	}
 	if err := fromJSON(atts, &r.Attachments); err != nil {
 		return services.Record{}, err
+	}
+	if exts != "" && exts != "[]" {
+		if err := json.Unmarshal([]byte(exts), &r.Extensions); err != nil {
+			return services.Record{}, err
+		}
 	}
 	var err error
 	if r.Warnings, err = decodeWarnings(warns); err != nil {
@@ -190,8 +196,8 @@ const insertEventSQL = `INSERT INTO record_events (record_id, version, id, at, a
 const insertRecordSQL = `INSERT INTO records (id, client_id, author_id, author_role, template,
 			template_version, org_id, org_path, occurred_on, end_on, title, description, data, attachments, status,
 			warnings, review_by, review_role, review_at, review_action, review_comment, hash, version, created_at,
-			updated_at, deleted_at, submitted_at, rollup)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+			updated_at, deleted_at, submitted_at, rollup, extensions)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, recordID string, ev services.RecordEvent) error {
 	changes, err := encodeChanges(ev.Changes)
@@ -226,7 +232,7 @@ func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services
 			toJSON(r.OrgPath), r.OccurredOn, r.EndOn, r.Title, r.Description, data, toJSON(r.Attachments),
 			string(r.Status), warns, r.Review.By, string(r.Review.Role), msOf(r.Review.At), r.Review.Action,
 			r.Review.Comment, r.Hash, r.Version, msOf(r.CreatedAt), updated, msOf(r.DeletedAt),
-			msOf(r.SubmittedAt), rollup); err != nil {
+			msOf(r.SubmittedAt), rollup, extensionsJSON(r.Extensions)); err != nil {
 			return err
 		}
 		if err := s.insertRecordScope(ctx, tx, r.ID, r.OrgPath, updated); err != nil {
@@ -455,11 +461,11 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 			org_path = ?, occurred_on = ?, end_on = ?, title = ?, description = ?, data = ?, attachments = ?,
 			status = ?, warnings = ?, review_by = ?, review_role = ?, review_at = ?, review_action = ?,
 			review_comment = ?, hash = ?, version = ?, updated_at = ?, deleted_at = ?, submitted_at = ?,
-			rollup = ? WHERE id = ?`,
+			rollup = ?, extensions = ? WHERE id = ?`,
 			r.Template, r.TemplateVersion, r.OrgID, toJSON(r.OrgPath), r.OccurredOn, r.EndOn, r.Title,
 			r.Description, data, toJSON(r.Attachments), string(r.Status), warns, r.Review.By,
 			string(r.Review.Role), msOf(r.Review.At), r.Review.Action, r.Review.Comment, r.Hash, r.Version+1,
-			updated, msOf(r.DeletedAt), msOf(r.SubmittedAt), rollup, r.ID); err != nil {
+			updated, msOf(r.DeletedAt), msOf(r.SubmittedAt), rollup, extensionsJSON(r.Extensions), r.ID); err != nil {
 			return err
 		}
 		// The scope rows carry updated_at for the sync list: rewrite them
@@ -521,4 +527,13 @@ func (s *Store) RecordHistory(ctx context.Context, sc services.Scope, id string,
 		list = append(list, ev)
 	}
 	return list, wrap(op, rows.Err())
+}
+
+// extensionsJSON is a record's pinned extensions as stored.
+func extensionsJSON(refs []services.ExtensionRef) string {
+	if len(refs) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(refs)
+	return string(b)
 }

@@ -25,6 +25,7 @@ type Store interface {
 	services.TotalsStore
 	services.AuditStore
 	services.IndicatorStore
+	services.ExtensionStore
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Name names the store ("sqlite" or "mongodb").

@@ -116,6 +116,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Totals", func(t *testing.T) { runTotals(t, open) })
 	t.Run("Audit", func(t *testing.T) { runAudit(t, open) })
 	t.Run("Indicators", func(t *testing.T) { testIndicators(t, open(t)) })
+	t.Run("Extensions", func(t *testing.T) { testExtensions(t, open(t)) })
 }
 
 // base is the suite's clock: an instant with nanoseconds in a zone other
