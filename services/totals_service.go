@@ -561,7 +561,9 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 		sp.authors = true
 		sp.distinct = append(sp.distinct, DimAuthor)
 	}
-	if len(sp.dims) == 0 && len(sp.filter) == 0 {
+	// Distinct measures cost a query each: counted for the templates a
+	// query names, not for an overview of every template.
+	if len(sp.dims) == 0 && len(sp.filter) == 0 && len(sp.templates) > 0 {
 		for _, key := range slices.Sorted(maps.Keys(sp.tmpls)) {
 			for _, f := range sp.tmpls[key].Fields {
 				if d := DistinctDim(f.Key); f.Distinct() && !slices.Contains(sp.distinct, d) {
@@ -811,8 +813,9 @@ func (s *Totals) profileHeadcounts(ctx context.Context, p Principal, org Org, to
 	if !tmpl.HasStock() {
 		return nil // a deployment changed it into something else
 	}
+	// A profile older than two years no longer describes the school.
 	q := CellQuery{OrgPath: org.Path, Templates: []string{ProfileTemplate}, Statuses: []RecordStatus{StatusApproved},
-		ToMonth: to[:7], Dim: DimLast, ByOrg: OrgLeaf, ByTemplate: true, ByValue: true}
+		FromMonth: profileLookback(to), ToMonth: to[:7], Dim: DimLast, ByOrg: OrgLeaf, ByTemplate: true, ByValue: true}
 	latest := map[string]map[string]stockEntry{} // school -> combo -> latest
 	if err := s.cells.Cells(ctx, p.Scope(), q, func(g CellGroup) error {
 		day, id, dims := ParseLastValue(g.Value)
@@ -844,6 +847,16 @@ func (s *Totals) profileHeadcounts(ctx context.Context, p Principal, org Org, to
 		schools[i].Students, schools[i].Staff = int(students/MeasureScale), int(staff/MeasureScale)
 	}
 	return nil
+}
+
+// profileLookback is the first month whose school profiles still count
+// as headcounts on the day to: two years back.
+func profileLookback(to string) string {
+	t, err := time.Parse(dateLayout, to)
+	if err != nil {
+		return ""
+	}
+	return t.AddDate(-2, 0, 0).Format("2006-01")
 }
 
 // collectStocks reads the DimLast cells of the templates with stock
