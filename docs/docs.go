@@ -551,6 +551,119 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/exports/records": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "按记录列表的筛选条件导出：每个模板一个工作表（以模板中文名命名），列为字段中文名（带单位），其后为学校、学校标识码、区县、填报人、发生日期、状态、审核人、审核通过时间、记录编号和附件链接。Records as bureau staff work with them, with the record list's filters (org_id subtree, template, status, period or from/to, author_id, and data.\u003ckey\u003e=\u003cvalue\u003e per dimension): one sheet per template named by its Chinese name, a column per field headed by its label and unit (投资(万元)), options as their labels (several joined by 、), numbers as numbers, dates as dates, then school, school code, district, author, date, status, reviewer, approval time, record id and attachment links; a frozen header row and an autofilter. format=csv gives UTF-8 with a BOM (Excel on Chinese Windows opens it), one file for one template, else a zip of one CSV per template. Cells that start with = + - @ tab or CR are written as text. Rows are read from the store page by page, so memory stays flat; a client that hangs up stops the export. The file name names the unit, template and period (城区_应急疏散演练_2025学年.xlsx). Principals and admins; each export is in the audit log.",
+                "produces": [
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "text/csv",
+                    "application/zip",
+                    "application/problem+json"
+                ],
+                "tags": [
+                    "exports"
+                ],
+                "summary": "导出记录 Export records (Excel, CSV)",
+                "operationId": "exportRecords",
+                "parameters": [
+                    {
+                        "enum": [
+                            "xlsx",
+                            "csv"
+                        ],
+                        "type": "string",
+                        "description": "xlsx (default) or csv",
+                        "name": "format",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Only this org unit and its subtree",
+                        "name": "org_id",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Template key (default: every template, a sheet each)",
+                        "name": "template",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Status, or several separated by commas (approved,submitted)",
+                        "name": "status",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Period id (2025AY, 2025AY-S1, 2025, 2025Q1, 202503), instead of from/to",
+                        "name": "period",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Occurred on or after (YYYY-MM-DD)",
+                        "name": "from",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Occurred on or before (YYYY-MM-DD)",
+                        "name": "to",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Only this author's records",
+                        "name": "author_id",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "file"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/indicators": {
             "get": {
                 "security": [

@@ -26,7 +26,8 @@ type queryParams struct {
 // as no Swagger 2.0 parameter can: data.<key> filters records by a
 // dimension value.
 var queryPrefixes = map[string]string{
-	"GET /api/v1/records": "data.",
+	"GET /api/v1/records":         "data.",
+	"GET /api/v1/exports/records": "data.",
 }
 
 // specQueryParams reads the query parameters of every operation of the

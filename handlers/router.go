@@ -43,6 +43,7 @@ type Services struct {
 	Tasks       *services.Tasks
 	Totals      *services.Totals
 	Indicators  *services.Indicators
+	Exports     *services.Exports
 	// RecordBudget and AttachmentBudget are the per-user write budgets:
 	// a record create, edit, submit or withdrawal costs 1, a batch costs
 	// its number of records, an upload 1 (nil: unlimited).
@@ -118,6 +119,7 @@ var policy = map[string]services.Role{
 	"GET /api/v1/templates/:key/extension":         services.RoleDistrictAdmin,
 	"PUT /api/v1/templates/:key/extension":         services.RoleDistrictAdmin,
 	"POST /api/v1/indicators":                      services.RoleDistrictAdmin,
+	"GET /api/v1/exports/records":                  services.RolePrincipal,
 	"GET /api/v1/indicators":                       services.RolePrincipal,
 	"GET /api/v1/indicators/:key":                  services.RolePrincipal,
 	"GET /api/v1/indicators/:key/values":           services.RolePrincipal,
@@ -249,6 +251,9 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 
 	audit := &Audit{audit: svc.Audit, out: out}
 	api.GET("/audit", audit.List)
+
+	exports := &Exports{exports: svc.Exports, loc: cfg.Location}
+	api.GET("/exports/records", exports.Records)
 
 	indicators := &Indicators{indicators: svc.Indicators, out: out}
 	api.POST("/indicators", idem, indicators.Create)

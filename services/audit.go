@@ -52,6 +52,8 @@ const (
 	AuditTemplateCopied  AuditKind = "template_copied"
 	// AuditTemplateExtended: a bureau changed its extension of a template.
 	AuditTemplateExtended AuditKind = "template_extended"
+	// AuditExport: someone exported records (Detail: how many).
+	AuditExport AuditKind = "records_exported"
 )
 
 // AuditKinds lists every kind, for validation and documentation.
@@ -59,7 +61,7 @@ var AuditKinds = []AuditKind{
 	AuditLoginFailed, AuditLogin, AuditLogout, AuditSessionRevoked, AuditRefreshReuse,
 	AuditPasswordChanged, AuditPasswordReset, AuditUserCreated, AuditRoleChanged, AuditOrgChanged,
 	AuditUserDisabled, AuditUserEnabled, AuditKeyRotated,
-	AuditTemplateCreated, AuditTemplateUpdated, AuditTemplateCopied, AuditTemplateExtended,
+	AuditTemplateCreated, AuditTemplateUpdated, AuditTemplateCopied, AuditTemplateExtended, AuditExport,
 }
 
 // Valid reports whether k is a known kind.

@@ -667,9 +667,14 @@ func (s *Totals) mergeExtensions(ctx context.Context, p Principal, org Org, m ma
 
 // visibleTemplates loads every template p may see into m.
 func (s *Totals) visibleTemplates(ctx context.Context, p Principal, m map[string]Template) error {
+	return visibleTemplates(ctx, s.templates, p, m)
+}
+
+// visibleTemplates loads every template of store p may see into m.
+func visibleTemplates(ctx context.Context, store TemplateStore, p Principal, m map[string]Template) error {
 	q := TemplateQuery{Page: Page{Limit: MaxLimit}}
 	for {
-		list, err := s.templates.Templates(ctx, ViewOf(p), q)
+		list, err := store.Templates(ctx, ViewOf(p), q)
 		if err != nil {
 			return err
 		}

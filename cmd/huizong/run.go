@@ -227,6 +227,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	}
 	totals := services.NewTotals(st, st, st, st, calendarOf(cfg), clock, cfg.Location)
 	indicators := services.NewIndicators(st, st, st, totals, clock)
+	records := services.NewRecords(st, st, st, st, clock, cfg.Location)
 	if n, err := indicators.EnsureBuiltins(ctx); err != nil {
 		return nil, fmt.Errorf("installing built-in indicators: %w", err)
 	} else if n > 0 {
@@ -244,11 +245,12 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Orgs:             services.NewOrgs(st, clock),
 		Users:            services.NewUsers(st, st, st, passwords, audit, clock),
 		Templates:        templates,
-		Records:          services.NewRecords(st, st, st, st, clock, cfg.Location),
+		Records:          records,
 		Attachments:      attachments,
 		Tasks:            services.NewTasks(st, st, st, st, clock, cfg.Location, calendarOf(cfg)),
 		Totals:           totals,
 		Indicators:       indicators,
+		Exports:          services.NewExports(records, st, st, audit, calendarOf(cfg)),
 		RecordBudget:     services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.RecordRate), cfg.Limits.RecordBurst, 100_000, clock),
 		AttachmentBudget: services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.AttachmentRate), cfg.Limits.AttachmentBurst, 100_000, clock),
 	}, st, log)

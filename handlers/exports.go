@@ -1,0 +1,334 @@
+package handlers
+
+import (
+	"archive/zip"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/huizong/huizong/services"
+)
+
+// Exports serves the files bureau staff take away.
+type Exports struct {
+	exports *services.Exports
+	loc     *time.Location
+}
+
+// Records exports records.
+//
+//	@Summary		导出记录 Export records (Excel, CSV)
+//	@Description	按记录列表的筛选条件导出：每个模板一个工作表（以模板中文名命名），列为字段中文名（带单位），其后为学校、学校标识码、区县、填报人、发生日期、状态、审核人、审核通过时间、记录编号和附件链接。Records as bureau staff work with them, with the record list's filters (org_id subtree, template, status, period or from/to, author_id, and data.<key>=<value> per dimension): one sheet per template named by its Chinese name, a column per field headed by its label and unit (投资(万元)), options as their labels (several joined by 、), numbers as numbers, dates as dates, then school, school code, district, author, date, status, reviewer, approval time, record id and attachment links; a frozen header row and an autofilter. format=csv gives UTF-8 with a BOM (Excel on Chinese Windows opens it), one file for one template, else a zip of one CSV per template. Cells that start with = + - @ tab or CR are written as text. Rows are read from the store page by page, so memory stays flat; a client that hangs up stops the export. The file name names the unit, template and period (城区_应急疏散演练_2025学年.xlsx). Principals and admins; each export is in the audit log.
+//	@ID				exportRecords
+//	@Tags			exports
+//	@Security		BearerAuth
+//	@Produce		application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,text/csv,application/zip,application/problem+json
+//	@Param			format				query		string	false	"xlsx (default) or csv"	Enums(xlsx, csv)
+//	@Param			org_id				query		string	false	"Only this org unit and its subtree"
+//	@Param			template			query		string	false	"Template key (default: every template, a sheet each)"
+//	@Param			status				query		string	false	"Status, or several separated by commas (approved,submitted)"
+//	@Param			period				query		string	false	"Period id (2025AY, 2025AY-S1, 2025, 2025Q1, 202503), instead of from/to"
+//	@Param			from				query		string	false	"Occurred on or after (YYYY-MM-DD)"
+//	@Param			to					query		string	false	"Occurred on or before (YYYY-MM-DD)"
+//	@Param			author_id			query		string	false	"Only this author's records"
+//	@Success		200					{file}		file
+//	@Failure		400,401,403,404,422	{object}	Problem
+//	@Router			/api/v1/exports/records [get]
+func (h *Exports) Records(c *gin.Context) {
+	const op = "exports.records"
+	format := c.DefaultQuery("format", "xlsx")
+	if format != "xlsx" && format != "csv" {
+		respondError(c, badField(op, "format", "enum", map[string]any{"options": "xlsx, csv"}))
+		return
+	}
+	q := services.ExportQuery{RecordQuery: services.RecordQuery{Template: c.Query("template"), OrgID: c.Query("org_id"),
+		AuthorID: c.Query("author_id"), From: c.Query("from"), To: c.Query("to")}, Period: c.Query("period")}
+	if st := strings.Split(c.Query("status"), ","); len(st) > 1 {
+		for _, s := range st {
+			q.Statuses = append(q.Statuses, services.RecordStatus(strings.TrimSpace(s)))
+		}
+	} else {
+		q.Status = services.RecordStatus(st[0])
+	}
+	for k, v := range c.Request.URL.Query() {
+		if key, ok := strings.CutPrefix(k, "data."); ok {
+			if q.Data == nil {
+				q.Data = map[string]string{}
+			}
+			q.Data[key] = v[0]
+		}
+	}
+	for _, f := range []struct{ name, val string }{{"template", q.Template}, {"org_id", q.OrgID}, {"author_id", q.AuthorID}} {
+		if f.val != "" && !filterPattern.MatchString(f.val) {
+			respondError(c, badField(op, f.name, "format", nil))
+			return
+		}
+	}
+	ctx, p := c.Request.Context(), caller(c)
+	info, err := h.exports.Plan(ctx, p, &q)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	var (
+		sheets interface {
+			services.SheetWriter
+			Close(w io.Writer) error
+		}
+		ext, ctype string
+	)
+	switch {
+	case format == "xlsx":
+		sheets, ext, ctype = newXLSXSheets(h.loc), "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	case q.Template != "":
+		sheets, ext, ctype = newCSVSheets(c.Writer, false), "csv", "text/csv; charset=utf-8"
+	default:
+		sheets, ext, ctype = newCSVSheets(c.Writer, true), "zip", "application/zip"
+	}
+	c.Header("Content-Type", ctype)
+	c.Header("Content-Disposition", attachment(info.FileName+"."+ext))
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Status(http.StatusOK)
+	if _, err := h.exports.Write(ctx, p, q, info, sheets); err != nil {
+		// The status line has left: all that can be done is to stop.
+		logger(c).WarnContext(ctx, "export stopped", "error", err.Error())
+		return
+	}
+	if err := sheets.Close(c.Writer); err != nil {
+		logger(c).WarnContext(ctx, "export not finished", "error", err.Error())
+	}
+}
+
+// attachment is a Content-Disposition naming a download (RFC 6266), with
+// the Chinese name in filename* (RFC 5987) and an ASCII fallback.
+func attachment(name string) string {
+	ascii := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' || r == '%' {
+			return -1
+		}
+		return r
+	}, name)
+	if i := strings.LastIndex(name, "."); strings.Trim(ascii, "._") == "" || !strings.Contains(ascii, ".") {
+		ascii = "export" + name[max(i, 0):]
+	}
+	return fmt.Sprintf(`attachment; filename="%s"; filename*=UTF-8''%s`, ascii, url.PathEscape(name))
+}
+
+// neutral writes a cell a spreadsheet would read as a formula (= + - @,
+// tab, CR or NUL first) as text, with a leading apostrophe.
+func neutral(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r\x00", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// csvSheets writes sheets as CSV: UTF-8 with a BOM, one file, or with
+// zipped one file per sheet.
+type csvSheets struct {
+	out   io.Writer
+	zip   *zip.Writer
+	w     *csv.Writer
+	names []string
+	cols  []services.Column
+}
+
+func newCSVSheets(w io.Writer, zipped bool) *csvSheets {
+	s := &csvSheets{out: w}
+	if zipped {
+		s.zip = zip.NewWriter(w)
+	}
+	return s
+}
+
+func (s *csvSheets) Sheet(name string, cols []services.Column) error {
+	var dst io.Writer = s.out
+	if s.w != nil {
+		s.w.Flush()
+		if err := s.w.Error(); err != nil {
+			return err
+		}
+		if s.zip == nil {
+			return nil // one file: one sheet
+		}
+	}
+	if s.zip != nil {
+		n := services.SheetName(name, s.names)
+		s.names = append(s.names, n)
+		f, err := s.zip.CreateHeader(&zip.FileHeader{Name: n + ".csv", Method: zip.Deflate, Modified: time.Now()})
+		if err != nil {
+			return err
+		}
+		dst = f
+	}
+	if _, err := io.WriteString(dst, "\uFEFF"); err != nil {
+		return err
+	}
+	s.w, s.cols = csv.NewWriter(dst), cols
+	s.w.UseCRLF = true
+	header := make([]string, len(cols))
+	for i, c := range cols {
+		header[i] = neutral(c.Header)
+	}
+	return s.w.Write(header)
+}
+
+func (s *csvSheets) Row(cells []services.SheetCell) error {
+	rec := make([]string, len(cells))
+	for i, c := range cells {
+		if c.IsNumber {
+			rec[i] = formatNumber(c.Number)
+		} else {
+			rec[i] = neutral(c.Text)
+		}
+	}
+	return s.w.Write(rec)
+}
+
+func (s *csvSheets) Close(io.Writer) error {
+	if s.w == nil && s.zip == nil {
+		// Nothing matched: an empty file still opens.
+		_, err := io.WriteString(s.out, "\uFEFF")
+		return err
+	}
+	if s.w != nil {
+		s.w.Flush()
+		if err := s.w.Error(); err != nil {
+			return err
+		}
+	}
+	if s.zip != nil {
+		return s.zip.Close()
+	}
+	return nil
+}
+
+func formatNumber(x float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.4f", x), "0"), ".")
+}
+
+// xlsxSheets writes sheets with excelize's stream writer: rows go to
+// temporary files as they come, so memory stays flat at any size; the
+// workbook is assembled when it is closed.
+type xlsxSheets struct {
+	f      *excelize.File
+	sw     *excelize.StreamWriter
+	names  []string
+	cols   []services.Column
+	row    int
+	date   int
+	header int
+	loc    *time.Location
+}
+
+func newXLSXSheets(loc *time.Location) *xlsxSheets {
+	f := excelize.NewFile()
+	date, _ := f.NewStyle(&excelize.Style{NumFmt: 14, CustomNumFmt: ptrStr("yyyy-mm-dd")})
+	header, _ := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true},
+		Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"DDEBF7"}}})
+	return &xlsxSheets{f: f, date: date, header: header, loc: loc}
+}
+
+func ptrStr(s string) *string { return &s }
+
+// finish ends the current sheet: a table over what was written, which
+// gives the header row its autofilter.
+func (s *xlsxSheets) finish() error {
+	if s.sw == nil {
+		return nil
+	}
+	last, _ := excelize.CoordinatesToCellName(len(s.cols), max(s.row, 2))
+	noStripes := false
+	if err := s.sw.AddTable(&excelize.Table{Range: "A1:" + last, Name: fmt.Sprintf("Records%d", len(s.names)),
+		StyleName: "TableStyleLight9", ShowRowStripes: &noStripes}); err != nil {
+		return err
+	}
+	return s.sw.Flush()
+}
+
+func (s *xlsxSheets) Sheet(name string, cols []services.Column) error {
+	if err := s.finish(); err != nil {
+		return err
+	}
+	n := services.SheetName(name, s.names)
+	if len(s.names) == 0 {
+		if err := s.f.SetSheetName("Sheet1", n); err != nil {
+			return err
+		}
+	} else if _, err := s.f.NewSheet(n); err != nil {
+		return err
+	}
+	s.names = append(s.names, n)
+	sw, err := s.f.NewStreamWriter(n)
+	if err != nil {
+		return err
+	}
+	s.sw, s.cols, s.row = sw, cols, 1
+	for i, c := range cols {
+		if err := sw.SetColWidth(i+1, i+1, float64(max(c.Width, 6))); err != nil {
+			return err
+		}
+	}
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+		return err
+	}
+	head := make([]any, len(cols))
+	seen := map[string]bool{}
+	for i, c := range cols {
+		// A table's headers must differ.
+		h := neutral(c.Header)
+		for n := 2; seen[h]; n++ {
+			h = fmt.Sprintf("%s(%d)", neutral(c.Header), n)
+		}
+		seen[h] = true
+		head[i] = excelize.Cell{StyleID: s.header, Value: h}
+	}
+	return sw.SetRow("A1", head)
+}
+
+func (s *xlsxSheets) Row(cells []services.SheetCell) error {
+	s.row++
+	vals := make([]any, len(cells))
+	for i, c := range cells {
+		switch {
+		case c.IsNumber:
+			vals[i] = c.Number
+		case i < len(s.cols) && s.cols[i].Kind == services.ColumnDate && c.Text != "":
+			if d, err := time.ParseInLocation(time.DateOnly, c.Text, time.UTC); err == nil {
+				vals[i] = excelize.Cell{StyleID: s.date, Value: d}
+				continue
+			}
+			vals[i] = neutral(c.Text)
+		case c.Text == "":
+			vals[i] = nil
+		default:
+			vals[i] = neutral(c.Text)
+		}
+	}
+	cell, _ := excelize.CoordinatesToCellName(1, s.row)
+	return s.sw.SetRow(cell, vals)
+}
+
+func (s *xlsxSheets) Close(w io.Writer) error {
+	defer s.f.Close()
+	if s.sw == nil {
+		// Nothing matched: one sheet saying so.
+		if err := s.f.SetSheetName("Sheet1", "无数据"); err != nil {
+			return err
+		}
+		if err := s.f.SetCellValue("无数据", "A1", "没有符合条件的记录"); err != nil {
+			return err
+		}
+	} else if err := s.finish(); err != nil {
+		return err
+	}
+	_, err := s.f.WriteTo(w)
+	return err
+}

@@ -1,0 +1,460 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Exports writes records out as the sheets bureau staff work with: one
+// sheet per template, a column per field with its Chinese label, then
+// who, where, when and the review. The rows come page by page from the
+// store (never all in memory); the writer decides the file format.
+type Exports struct {
+	records   *Records
+	templates TemplateStore
+	orgs      OrgStore
+	audit     *Audit
+	cal       Calendar
+}
+
+// NewExports returns the export service.
+func NewExports(records *Records, templates TemplateStore, orgs OrgStore, audit *Audit, cal Calendar) *Exports {
+	return &Exports{records: records, templates: templates, orgs: orgs, audit: audit, cal: cal}
+}
+
+// ColumnKind is how a column's cells are written.
+type ColumnKind int
+
+// The column kinds.
+const (
+	ColumnText ColumnKind = iota
+	ColumnNumber
+	ColumnDate
+)
+
+// Column is one column of a sheet.
+type Column struct {
+	Header string
+	Kind   ColumnKind
+	// Width is a sensible width in characters.
+	Width int
+}
+
+// SheetCell is one value: Number when the column is numeric and the
+// record has a value, else Text (a date as YYYY-MM-DD).
+type SheetCell struct {
+	Text     string
+	Number   float64
+	IsNumber bool
+}
+
+// SheetWriter receives the sheets of an export: each sheet, then its rows.
+type SheetWriter interface {
+	Sheet(name string, columns []Column) error
+	Row(cells []SheetCell) error
+}
+
+// ExportQuery selects the records of an export: the record list's filters
+// (Data, Template, OrgID, AuthorID, Statuses, From, To), or a Period.
+type ExportQuery struct {
+	RecordQuery
+	Period string
+}
+
+// ExportInfo describes a finished (or started) export.
+type ExportInfo struct {
+	// FileName is a name for the file without extension: unit, template
+	// and period (城区_应急疏散演练_2025学年).
+	FileName string
+	// Templates are the templates exported, in sheet order.
+	Templates []Template
+}
+
+// exportPage is how many records one store read brings.
+const exportPage = 500
+
+// Plan checks q for p and works out what the export holds, before any
+// byte of it is written (so a bad query is a problem document, not a
+// broken file).
+func (s *Exports) Plan(ctx context.Context, p Principal, q *ExportQuery) (ExportInfo, error) {
+	const op = "exports.records"
+	if p.User.Role.Rank() < RolePrincipal.Rank() {
+		return ExportInfo{}, Fail(op, KindForbidden, "forbidden", nil)
+	}
+	var v Validation
+	period := ""
+	if q.Period != "" {
+		pd, ok := s.cal.Parse(q.Period)
+		switch {
+		case q.From != "" || q.To != "":
+			v.Add("period", "exclusive", "other", "from, to")
+		case !ok:
+			v.Add("period", "period")
+		default:
+			q.From, q.To, period = pd.From, pd.To, periodLabel(q.Period)
+		}
+	}
+	if err := v.Err(op); err != nil {
+		return ExportInfo{}, err
+	}
+	// The record list's own checks, on a one-record probe.
+	probe := q.RecordQuery
+	probe.Limit = 1
+	if _, err := s.records.List(ctx, p, probe); err != nil {
+		return ExportInfo{}, err
+	}
+	orgID := q.OrgID
+	if orgID == "" {
+		orgID = p.User.OrgID
+	}
+	unit := "全部"
+	if orgID != "" {
+		o, err := s.orgs.Org(ctx, p.Scope(), orgID)
+		if err != nil {
+			return ExportInfo{}, fmt.Errorf("%s: %w", op, err)
+		}
+		unit = o.Name
+	}
+	var info ExportInfo
+	if q.Template != "" {
+		t, err := s.templates.Template(ctx, ViewOf(p), q.Template)
+		if errors.Is(err, ErrNotFound) {
+			return ExportInfo{}, Invalid(op, Field("template", "not_found"))
+		}
+		if err != nil {
+			return ExportInfo{}, fmt.Errorf("%s: %w", op, err)
+		}
+		info.Templates = []Template{t}
+	} else {
+		m := map[string]Template{}
+		if err := visibleTemplates(ctx, s.templates, p, m); err != nil {
+			return ExportInfo{}, fmt.Errorf("%s: %w", op, err)
+		}
+		for _, k := range sortedKeys(m) {
+			info.Templates = append(info.Templates, m[k])
+		}
+	}
+	// The unit's own options and fields (its bureaus' extensions) have
+	// columns too.
+	if org, err := s.orgs.Org(ctx, p.Scope(), orgID); err == nil {
+		exts, _ := s.templates.(ExtensionStore)
+		for i, t := range info.Templates {
+			if info.Templates[i], _, err = extended(ctx, exts, t, org); err != nil {
+				return ExportInfo{}, fmt.Errorf("%s: %w", op, err)
+			}
+		}
+	}
+	name := "全部记录"
+	if len(info.Templates) == 1 {
+		name = info.Templates[0].Name
+	}
+	if period == "" {
+		switch {
+		case q.From != "" && q.To != "":
+			period = q.From + "至" + q.To
+		case q.From != "":
+			period = q.From + "起"
+		case q.To != "":
+			period = "至" + q.To
+		}
+	}
+	parts := []string{unit, name}
+	if period != "" {
+		parts = append(parts, period)
+	}
+	info.FileName = strings.Join(parts, "_")
+	return info, nil
+}
+
+// periodLabel names a period the way a bureau writes it: 2025学年,
+// 2025学年第一学期, 2025年, 2025年第1季度, 2025年3月.
+func periodLabel(id string) string {
+	y, rest := id[:4], id[4:]
+	switch {
+	case rest == "":
+		return y + "年"
+	case rest == "AY":
+		return y + "学年"
+	case rest == "AY-S1":
+		return y + "学年第一学期"
+	case rest == "AY-S2":
+		return y + "学年第二学期"
+	case strings.HasPrefix(rest, "Q"):
+		return y + "年第" + rest[1:] + "季度"
+	}
+	m, _ := strconv.Atoi(rest)
+	return fmt.Sprintf("%s年%d月", y, m)
+}
+
+// exportStatus is a status as bureau staff read it.
+var exportStatus = map[RecordStatus]string{
+	StatusDraft: "草稿", StatusSubmitted: "待审核", StatusApproved: "已通过", StatusReturned: "已退回", StatusWithdrawn: "已撤回",
+}
+
+// standardColumns follow a template's fields in every sheet.
+var standardColumns = []Column{
+	{Header: "学校/单位", Width: 24}, {Header: "学校标识码", Width: 12}, {Header: "区县", Width: 12},
+	{Header: "填报人", Width: 10}, {Header: "发生日期", Kind: ColumnDate, Width: 12}, {Header: "状态", Width: 8},
+	{Header: "审核人", Width: 10}, {Header: "审核通过时间", Width: 20}, {Header: "记录编号", Width: 28}, {Header: "照片及附件", Width: 40},
+}
+
+// Write streams the records info plans into w, sheet by sheet, and
+// records the export in the audit log. A cancelled ctx (the client hung
+// up) stops it between pages.
+func (s *Exports) Write(ctx context.Context, p Principal, q ExportQuery, info ExportInfo, w SheetWriter) (int, error) {
+	names := newNameCache(s, p)
+	total := 0
+	for _, t := range info.Templates {
+		fields := exportFields(t)
+		cols := make([]Column, 0, len(fields)+len(standardColumns))
+		for _, f := range fields {
+			cols = append(cols, fieldColumn(f))
+		}
+		cols = append(cols, standardColumns...)
+		rq := q.RecordQuery
+		rq.Template, rq.Limit, rq.After = t.Key, exportPage, RecordCursor{}
+		started := false
+		for {
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
+			list, err := s.records.store.Records(ctx, p.RecordScope(), rq)
+			if err != nil {
+				return total, fmt.Errorf("exports.records: %w", err)
+			}
+			if len(list) > 0 && !started {
+				if err := w.Sheet(t.Name, cols); err != nil {
+					return total, err
+				}
+				started = true
+			}
+			for _, r := range list {
+				cells, err := s.row(ctx, names, fields, r)
+				if err != nil {
+					return total, err
+				}
+				if err := w.Row(cells); err != nil {
+					return total, err
+				}
+				total++
+			}
+			if len(list) < rq.Limit {
+				break
+			}
+			rq.After = RecordCursor{ID: list[len(list)-1].ID}
+		}
+	}
+	e := auditBy(p, AuditExport)
+	e.SubjectType, e.SubjectName, e.OrgPath = "export", info.FileName, p.User.OrgPath
+	e.Detail = fmt.Sprintf("%d records", total)
+	s.audit.Record(ctx, e)
+	return total, nil
+}
+
+// exportFields are the fields of t that get a column (all but
+// attachments, which the standard columns link).
+func exportFields(t Template) []TemplateField {
+	var out []TemplateField
+	for _, f := range t.Fields {
+		if f.Type != FieldAttachments {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// fieldColumn is the column of a field: its label with the unit
+// (参与学生人次, 投资(万元)).
+func fieldColumn(f TemplateField) Column {
+	h := f.Label
+	if f.Unit != "" && !strings.Contains(h, f.Unit) {
+		h += "(" + f.Unit + ")"
+	}
+	c := Column{Header: h, Width: max(8, min(40, 2*len([]rune(h))+2))}
+	switch f.Type {
+	case FieldInteger, FieldNumber:
+		c.Kind = ColumnNumber
+	case FieldDate:
+		c.Kind, c.Width = ColumnDate, 12
+	case FieldText:
+		c.Width = 30
+	}
+	return c
+}
+
+// row is the cells of r.
+func (s *Exports) row(ctx context.Context, names *nameCache, fields []TemplateField, r Record) ([]SheetCell, error) {
+	data, err := DecodeRecordData(r.Data)
+	if err != nil {
+		data = map[string]any{}
+	}
+	cells := make([]SheetCell, 0, len(fields)+len(standardColumns))
+	for _, f := range fields {
+		c, err := s.fieldCell(ctx, names, f, data[f.Key])
+		if err != nil {
+			return nil, err
+		}
+		cells = append(cells, c)
+	}
+	org, err := names.org(ctx, r.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	district := ""
+	if len(r.OrgPath) >= 2 && r.OrgPath[1] != r.OrgID {
+		d, err := names.org(ctx, r.OrgPath[1])
+		if err != nil {
+			return nil, err
+		}
+		district = d.Name
+	}
+	author, err := names.user(ctx, r.AuthorID)
+	if err != nil {
+		return nil, err
+	}
+	reviewer, approvedAt := "", ""
+	if r.Review.By != "" {
+		if reviewer, err = names.user(ctx, r.Review.By); err != nil {
+			return nil, err
+		}
+	}
+	if r.Status == StatusApproved && !r.Review.At.IsZero() {
+		approvedAt = r.Review.At.In(names.loc()).Format("2006-01-02 15:04")
+	}
+	var links []string
+	for _, id := range r.Attachments {
+		links = append(links, "/api/v1/attachments/"+id+"/content")
+	}
+	for _, x := range []string{org.Name, org.Code, district, author, r.OccurredOn, exportStatus[r.Status], reviewer, approvedAt,
+		r.ID, strings.Join(links, " ")} {
+		cells = append(cells, SheetCell{Text: x})
+	}
+	return cells, nil
+}
+
+// fieldCell is a field's value as bureau staff read it: numbers as
+// numbers, options as their labels (several joined by 、), 是/否, people
+// by name.
+func (s *Exports) fieldCell(ctx context.Context, names *nameCache, f TemplateField, v any) (SheetCell, error) {
+	label := func(val string) string {
+		for _, o := range f.Options {
+			if o.Value == val && o.Label != "" {
+				return o.Label
+			}
+		}
+		return val
+	}
+	switch x := v.(type) {
+	case nil:
+		return SheetCell{}, nil
+	case float64:
+		return SheetCell{Number: x, IsNumber: true}, nil
+	case bool:
+		if x {
+			return SheetCell{Text: "是"}, nil
+		}
+		return SheetCell{Text: "否"}, nil
+	case string:
+		if f.Type == FieldEnum {
+			return SheetCell{Text: label(x)}, nil
+		}
+		return SheetCell{Text: x}, nil
+	case []any:
+		parts := make([]string, 0, len(x))
+		for _, e := range x {
+			sv, _ := e.(string)
+			switch f.Type {
+			case FieldPeople:
+				n, err := names.user(ctx, sv)
+				if err != nil {
+					return SheetCell{}, err
+				}
+				parts = append(parts, n)
+			case FieldMultiEnum:
+				parts = append(parts, label(sv))
+			default:
+				parts = append(parts, sv)
+			}
+		}
+		return SheetCell{Text: strings.Join(parts, "、")}, nil
+	}
+	return SheetCell{Text: fmt.Sprint(v)}, nil
+}
+
+// nameCache looks up each unit and user once per export, inside the
+// caller's scope (a name outside it is left out).
+type nameCache struct {
+	s     *Exports
+	p     Principal
+	orgs  map[string]Org
+	users map[string]string
+}
+
+func newNameCache(s *Exports, p Principal) *nameCache {
+	return &nameCache{s: s, p: p, orgs: map[string]Org{}, users: map[string]string{}}
+}
+
+func (c *nameCache) loc() *time.Location { return c.s.records.loc }
+
+func (c *nameCache) org(ctx context.Context, id string) (Org, error) {
+	if o, ok := c.orgs[id]; ok {
+		return o, nil
+	}
+	o, err := c.s.orgs.Org(ctx, c.p.Scope(), id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Org{}, err
+	}
+	c.orgs[id] = o
+	return o, nil
+}
+
+func (c *nameCache) user(ctx context.Context, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	if n, ok := c.users[id]; ok {
+		return n, nil
+	}
+	if len(c.users) > 100_000 {
+		clear(c.users) // bounded, whatever the export's size
+	}
+	names, err := c.s.records.UserNames(ctx, c.p, id)
+	if err != nil {
+		return "", err
+	}
+	c.users[id] = names[id]
+	return names[id], nil
+}
+
+// SheetName makes a sheet name Excel accepts: at most 31 characters,
+// none of []:*?/\, unique among names.
+func SheetName(name string, taken []string) string {
+	name = strings.Map(func(r rune) rune {
+		if strings.ContainsRune(`[]:*?/\`, r) {
+			return '_'
+		}
+		return r
+	}, name)
+	if name == "" {
+		name = "Sheet"
+	}
+	r := []rune(name)
+	if len(r) > 31 {
+		r = r[:31]
+	}
+	out := string(r)
+	for i := 2; slices.Contains(taken, out); i++ {
+		suffix := fmt.Sprintf("(%d)", i)
+		base := []rune(string(r))
+		if len(base)+len(suffix) > 31 {
+			base = base[:31-len(suffix)]
+		}
+		out = string(base) + suffix
+	}
+	return out
+}
