@@ -664,6 +664,113 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/exports/totals": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "上报用的统计表：区县的各学校（按学段分组，含小计）或市的各区县为行，末行合计；列为所选模板的统计量、其主要维度的分项、开展学校数、覆盖教职工数和所选指标。The table a bureau files upward: a row per school of a district (grouped under its stage, with a subtotal per stage) or per district of a city, the bureau's own records on their own row, then 合计; columns are each chosen template's measures, its record count and the schools that filed, its main dimension broken out for its first measure (演练场次 by 消防/地震/防汛), the staff its people field covers, and the chosen indicators (worked out from the summed numerators and denominators of each group). Every number equals what GET /api/v1/totals answers. The XLSX has a chart sheet of the first measure by unit. District and city admins.",
+                "produces": [
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "text/csv",
+                    "application/problem+json"
+                ],
+                "tags": [
+                    "exports"
+                ],
+                "summary": "导出统计表 The statistics table (统计表)",
+                "operationId": "exportTotals",
+                "parameters": [
+                    {
+                        "enum": [
+                            "xlsx",
+                            "csv"
+                        ],
+                        "type": "string",
+                        "description": "xlsx (default) or csv",
+                        "name": "format",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "District or city (default: the caller's)",
+                        "name": "org_id",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Period id (default: the current school year)",
+                        "name": "period",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "First day (YYYY-MM-DD), with to instead of period",
+                        "name": "from",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Last day (YYYY-MM-DD)",
+                        "name": "to",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Template key(s), comma-separated (up to 8)",
+                        "name": "template",
+                        "in": "query",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "Indicator key(s), comma-separated (up to 8)",
+                        "name": "indicator",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "file"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/indicators": {
             "get": {
                 "security": [

@@ -18,8 +18,10 @@ import (
 
 // Exports serves the files bureau staff take away.
 type Exports struct {
-	exports *services.Exports
-	loc     *time.Location
+	exports    *services.Exports
+	totals     *services.Totals
+	indicators *services.Indicators
+	loc        *time.Location
 }
 
 // Records exports records.
@@ -250,7 +252,9 @@ func (s *xlsxSheets) finish() error {
 		StyleName: "TableStyleLight9", ShowRowStripes: &noStripes}); err != nil {
 		return err
 	}
-	return s.sw.Flush()
+	err := s.sw.Flush()
+	s.sw = nil
+	return err
 }
 
 func (s *xlsxSheets) Sheet(name string, cols []services.Column) error {
@@ -318,7 +322,7 @@ func (s *xlsxSheets) Row(cells []services.SheetCell) error {
 
 func (s *xlsxSheets) Close(w io.Writer) error {
 	defer s.f.Close()
-	if s.sw == nil {
+	if len(s.names) == 0 {
 		// Nothing matched: one sheet saying so.
 		if err := s.f.SetSheetName("Sheet1", "无数据"); err != nil {
 			return err
@@ -331,4 +335,111 @@ func (s *xlsxSheets) Close(w io.Writer) error {
 	}
 	_, err := s.f.WriteTo(w)
 	return err
+}
+
+// Totals exports the statistics table.
+//
+//	@Summary		导出统计表 The statistics table (统计表)
+//	@Description	上报用的统计表：区县的各学校（按学段分组，含小计）或市的各区县为行，末行合计；列为所选模板的统计量、其主要维度的分项、开展学校数、覆盖教职工数和所选指标。The table a bureau files upward: a row per school of a district (grouped under its stage, with a subtotal per stage) or per district of a city, the bureau's own records on their own row, then 合计; columns are each chosen template's measures, its record count and the schools that filed, its main dimension broken out for its first measure (演练场次 by 消防/地震/防汛), the staff its people field covers, and the chosen indicators (worked out from the summed numerators and denominators of each group). Every number equals what GET /api/v1/totals answers. The XLSX has a chart sheet of the first measure by unit. District and city admins.
+//	@ID				exportTotals
+//	@Tags			exports
+//	@Security		BearerAuth
+//	@Produce		application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,text/csv,application/problem+json
+//	@Param			format				query		string	false	"xlsx (default) or csv"	Enums(xlsx, csv)
+//	@Param			org_id				query		string	false	"District or city (default: the caller's)"
+//	@Param			period				query		string	false	"Period id (default: the current school year)"
+//	@Param			from				query		string	false	"First day (YYYY-MM-DD), with to instead of period"
+//	@Param			to					query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			template			query		string	true	"Template key(s), comma-separated (up to 8)"
+//	@Param			indicator			query		string	false	"Indicator key(s), comma-separated (up to 8)"
+//	@Success		200					{file}		file
+//	@Failure		400,401,403,404,422	{object}	Problem
+//	@Router			/api/v1/exports/totals [get]
+func (h *Exports) Totals(c *gin.Context) {
+	const op = "exports.totals"
+	format := c.DefaultQuery("format", "xlsx")
+	if format != "xlsx" && format != "csv" {
+		respondError(c, badField(op, "format", "enum", map[string]any{"options": "xlsx, csv"}))
+		return
+	}
+	q := services.StatQuery{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to"),
+		Templates: splitList(c, "template"), Indicators: splitList(c, "indicator")}
+	if q.OrgID != "" && !filterPattern.MatchString(q.OrgID) {
+		respondError(c, badField(op, "org_id", "format", nil))
+		return
+	}
+	ctx := c.Request.Context()
+	table, err := h.exports.StatTable(ctx, caller(c), h.totals, h.indicators, q)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	var sheets interface {
+		services.SheetWriter
+		Close(w io.Writer) error
+	}
+	var x *xlsxSheets
+	ext, ctype := "csv", "text/csv; charset=utf-8"
+	if format == "xlsx" {
+		x = newXLSXSheets(h.loc)
+		sheets, ext, ctype = x, "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	} else {
+		sheets = newCSVSheets(c.Writer, false)
+	}
+	c.Header("Content-Type", ctype)
+	c.Header("Content-Disposition", attachment(table.FileName+"."+ext))
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Status(http.StatusOK)
+	err = sheets.Sheet("统计表", table.Columns)
+	for _, r := range table.Rows {
+		if err == nil {
+			err = sheets.Row(r.Cells)
+		}
+	}
+	if err == nil && x != nil {
+		err = x.chart(table)
+	}
+	if err == nil {
+		err = sheets.Close(c.Writer)
+	}
+	if err != nil {
+		logger(c).WarnContext(ctx, "statistics table not finished", "error", err.Error())
+	}
+}
+
+// chart adds a sheet charting the table's first measure by unit (the unit
+// rows, not the subtotals).
+func (s *xlsxSheets) chart(t services.StatTable) error {
+	if len(t.Columns) < 4 {
+		return nil
+	}
+	if err := s.finish(); err != nil {
+		return err
+	}
+	const sheet = "图表"
+	if _, err := s.f.NewSheet(sheet); err != nil {
+		return err
+	}
+	if err := s.f.SetSheetRow(sheet, "A1", &[]any{"单位", t.Columns[3].Header}); err != nil {
+		return err
+	}
+	n := 1
+	for _, r := range t.Rows {
+		if r.Kind != "unit" {
+			continue
+		}
+		n++
+		cell, _ := excelize.CoordinatesToCellName(1, n)
+		if err := s.f.SetSheetRow(sheet, cell, &[]any{neutral(r.Cells[0].Text), r.Cells[3].Number}); err != nil {
+			return err
+		}
+	}
+	if n < 2 {
+		return nil
+	}
+	ref := func(col string) string { return fmt.Sprintf("'%s'!$%s$2:$%s$%d", sheet, col, col, n) }
+	return s.f.AddChart(sheet, "D2", &excelize.Chart{Type: excelize.Col,
+		Series:    []excelize.ChartSeries{{Name: fmt.Sprintf("'%s'!$B$1", sheet), Categories: ref("A"), Values: ref("B")}},
+		Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: t.Columns[3].Header}}},
+		Dimension: excelize.ChartDimension{Width: 720, Height: 400}})
 }

@@ -120,6 +120,7 @@ var policy = map[string]services.Role{
 	"PUT /api/v1/templates/:key/extension":         services.RoleDistrictAdmin,
 	"POST /api/v1/indicators":                      services.RoleDistrictAdmin,
 	"GET /api/v1/exports/records":                  services.RolePrincipal,
+	"GET /api/v1/exports/totals":                   services.RoleDistrictAdmin,
 	"GET /api/v1/indicators":                       services.RolePrincipal,
 	"GET /api/v1/indicators/:key":                  services.RolePrincipal,
 	"GET /api/v1/indicators/:key/values":           services.RolePrincipal,
@@ -252,8 +253,9 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 	audit := &Audit{audit: svc.Audit, out: out}
 	api.GET("/audit", audit.List)
 
-	exports := &Exports{exports: svc.Exports, loc: cfg.Location}
+	exports := &Exports{exports: svc.Exports, totals: svc.Totals, indicators: svc.Indicators, loc: cfg.Location}
 	api.GET("/exports/records", exports.Records)
+	api.GET("/exports/totals", exports.Totals)
 
 	indicators := &Indicators{indicators: svc.Indicators, out: out}
 	api.POST("/indicators", idem, indicators.Create)

@@ -324,7 +324,8 @@ func (s *Indicators) Values(ctx context.Context, p Principal, key string, q Valu
 		if err != nil {
 			return IndicatorReport{}, fmt.Errorf("%s: %w", op, err)
 		}
-		if len(rows) == 0 && byOrg && len(q.GroupBy) == 1 {
+		if byOrg && len(q.GroupBy) == 1 {
+			// Every unit has a row, records or not: its figures count.
 			for _, id := range sortedKeys(figs) {
 				rowOf(map[string]string{GroupOrg: id})
 			}

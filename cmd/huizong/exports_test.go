@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -144,4 +145,109 @@ func TestExportRecords(t *testing.T) {
 	if _, err := excelize.OpenReader(bytes.NewReader(r.body)); err != nil {
 		t.Errorf("empty export: %v", err)
 	}
+}
+
+// TestStatTable: the 统计表 a district files: its schools grouped under
+// their stage with subtotals, then 合计; measures, the main dimension
+// broken out, schools that filed, staff covered and indicators; every
+// number equal to the totals API's.
+func TestStatTable(t *testing.T) {
+	s := newTestServer(t, nil)
+	w := s.seed()
+	adminA := w.tokens["adminA"]
+	// A third school: two primary schools and a middle school.
+	var a3 idOnly
+	s.must(http.StatusCreated, req{method: "POST", path: "/api/v1/orgs", token: w.admin,
+		body: map[string]any{"kind": "school", "name": "成华区第三小学", "parent_id": w.distA, "stages": []string{"小学"}}}).decode(t, &a3)
+	for org, stages := range map[string][]string{w.schoolA1: {"小学"}, w.schoolA2: {"初中"}} {
+		tag := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/orgs/" + org, token: w.admin}).header.Get("ETag")
+		s.must(http.StatusOK, req{method: "PATCH", path: "/api/v1/orgs/" + org, token: w.admin, header: map[string]string{"If-Match": tag},
+			body: map[string]any{"stages": stages}})
+	}
+	a := approver{s: s, w: w, approver: map[string]string{"teacherA1": w.tokens["principalA1"], "principalA2": adminA}}
+	d := func(kind string, n, students int) map[string]any {
+		b := drillOn("2025-10-09", kind, students)
+		b["data"].(map[string]any)["drills"] = n
+		return b
+	}
+	a.approve("teacherA1", d("消防", 2, 900))
+	a.approve("teacherA1", d("地震", 1, 450))
+	a.approve("principalA2", d("消防", 3, 1200))
+	query := "org_id=" + w.distA + "&period=2025AY&template=safety_drill&indicator=drill_school_coverage"
+	r := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/exports/totals?format=csv&" + query, token: adminA})
+	if !strings.Contains(r.header.Get("Content-Disposition"), url.PathEscape("成华区_统计表_2025学年.csv")) {
+		t.Errorf("Content-Disposition %q", r.header.Get("Content-Disposition"))
+	}
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(r.body, []byte("\xEF\xBB\xBF")))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := recs[0]
+	col := func(h string) int {
+		i := slices.Index(head, h)
+		if i < 0 {
+			t.Fatalf("no column %s in %v", h, head)
+		}
+		return i
+	}
+	rows := map[string][]string{}
+	var labels []string
+	for _, rec := range recs[1:] {
+		rows[rec[0]] = rec
+		labels = append(labels, rec[0])
+	}
+	want := []string{"成华区实验小学", "成华区第三小学", "小学小计", "成华区第二中学", "合计"}
+	if !slices.Equal(labels, want) {
+		t.Errorf("rows %v, want %v", labels, want)
+	}
+	check := func(row, column, want string) {
+		t.Helper()
+		if got := rows[row][col(column)]; got != want {
+			t.Errorf("%s / %s = %q, want %q", row, column, got, want)
+		}
+	}
+	check("成华区实验小学", "应急疏散演练·场次", "3")
+	check("成华区实验小学", "应急疏散演练·场次·消防", "2")
+	check("成华区实验小学", "应急疏散演练·场次·地震", "1")
+	check("成华区第三小学", "应急疏散演练·场次", "0")
+	check("小学小计", "应急疏散演练·场次", "3")
+	check("小学小计", "学校数", "2")
+	check("小学小计", "应急演练学校覆盖率(%)", "50")
+	check("合计", "应急疏散演练·场次", "6")
+	check("合计", "应急疏散演练·参与学生人次", "2550")
+	check("合计", "应急疏散演练·开展学校数", "2")
+	check("合计", "学校数", "3")
+	check("合计", "应急演练学校覆盖率(%)", "66.7")
+	// The same numbers as the totals API.
+	b := s.totals(adminA, "org_id="+w.distA+"&period=2025AY&template=safety_drill")
+	if len(b.Rows) != 1 || formatFloat(b.Rows[0].Sums["drills"]) != rows["合计"][col("应急疏散演练·场次")] ||
+		formatFloat(b.Rows[0].Sums["students"]) != rows["合计"][col("应急疏散演练·参与学生人次")] {
+		t.Errorf("totals %+v disagree with the table", b.Rows)
+	}
+	// The workbook has the table and a chart.
+	r = s.must(http.StatusOK, req{method: "GET", path: "/api/v1/exports/totals?" + query, token: adminA})
+	f, err := excelize.OpenReader(bytes.NewReader(r.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.GetSheetList(); !slices.Equal(got, []string{"统计表", "图表"}) {
+		t.Errorf("sheets %v", got)
+	}
+	z, _ := zip.NewReader(bytes.NewReader(r.body), int64(len(r.body)))
+	if !slices.ContainsFunc(z.File, func(f *zip.File) bool { return strings.HasPrefix(f.Name, "xl/charts/chart") }) {
+		t.Error("no chart in the workbook")
+	}
+	p := s.must(http.StatusUnprocessableEntity, req{method: "GET", path: "/api/v1/exports/totals?org_id=" + w.distA, token: adminA}).problem(t)
+	if !p.hasField("template") {
+		t.Errorf("without template: %+v", p)
+	}
+	p = s.must(http.StatusUnprocessableEntity, req{method: "GET", path: "/api/v1/exports/totals?template=safety_drill,nope", token: adminA}).problem(t)
+	if !p.hasField("template[1]") {
+		t.Errorf("unknown template: %+v", p)
+	}
+	s.must(http.StatusForbidden, req{method: "GET", path: "/api/v1/exports/totals?template=safety_drill", token: w.tokens["principalA1"]})
+}
+
+func formatFloat(x float64) string {
+	return strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(x, 'f', 4, 64), "0"), ".")
 }

@@ -1,0 +1,359 @@
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// StatTable is the statistics table (统计表) a bureau files upward: a row
+// per school of a district (grouped under its stage, with a subtotal per
+// stage) or per district of a city, then 合计; columns are the chosen
+// templates' measures, their main dimension broken out, coverage and the
+// chosen indicators. Every number is one GET /api/v1/totals answers.
+type StatTable struct {
+	Org     Org
+	Period  string
+	From    string
+	To      string
+	Columns []Column
+	Rows    []StatRow
+	// FileName names the file without extension (城区_统计表_2025学年).
+	FileName string
+}
+
+// StatRow is one row: a unit, a subtotal or the total.
+type StatRow struct {
+	Label string
+	// Kind is "unit", "subtotal" or "total".
+	Kind  string
+	Cells []SheetCell
+}
+
+// StatQuery asks for a statistics table.
+type StatQuery struct {
+	OrgID      string
+	Period     string
+	From       string
+	To         string
+	Templates  []string
+	Indicators []string
+}
+
+// Limits on a statistics table.
+const (
+	maxStatTemplates  = 8
+	maxStatIndicators = 8
+)
+
+// statCol is what one numeric column adds up: a template's measure (of
+// the records with dim = value when dim is set), schools that filed,
+// staff covered, or an indicator's numerator and denominator.
+type statCol struct {
+	kind      string // measure, count, schools, staff, indicator
+	template  string
+	key       string
+	dim, val  string
+	indicator Indicator
+}
+
+// StatTable builds the statistics table for q.
+func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, indicators *Indicators, q StatQuery) (StatTable, error) {
+	const op = "exports.totals"
+	if p.User.Role.Rank() < RoleDistrictAdmin.Rank() {
+		return StatTable{}, Fail(op, KindForbidden, "forbidden", nil)
+	}
+	var v Validation
+	switch {
+	case len(q.Templates) == 0:
+		v.Add("template", "required")
+	case len(q.Templates) > maxStatTemplates:
+		v.Add("template", "too_many", "max", maxStatTemplates)
+	}
+	if len(q.Indicators) > maxStatIndicators {
+		v.Add("indicator", "too_many", "max", maxStatIndicators)
+	}
+	if err := v.Err(op); err != nil {
+		return StatTable{}, err
+	}
+	// Per unit (the queried unit's children), per template: the totals.
+	base := TotalsQuery{OrgID: q.OrgID, Period: q.Period, From: q.From, To: q.To, GroupBy: []string{GroupOrg}}
+	type cellKey struct{ unit, col string }
+	values := map[cellKey]float64{}
+	var cols []statCol
+	var headers []Column
+	var rep TotalsReport
+	for i, key := range q.Templates {
+		tq := base
+		tq.Templates = []string{key}
+		r, err := totals.Get(ctx, p, tq)
+		if err != nil {
+			return StatTable{}, prefixField(err, "template", i)
+		}
+		rep = r
+		t := r.Measures
+		tmpl := totals.templateOf(ctx, p, key)
+		name := tmpl.Name
+		// The measures, in template order.
+		for _, m := range t {
+			c := statCol{kind: "measure", template: key, key: m.Key}
+			cols = append(cols, c)
+			h := name + "·" + m.Label
+			if m.Unit != "" && !strings.Contains(m.Label, m.Unit) {
+				h += "(" + m.Unit + ")"
+			}
+			headers = append(headers, Column{Header: h, Kind: ColumnNumber, Width: 14})
+			for _, row := range r.Rows {
+				values[cellKey{row.Keys[GroupOrg], fmt.Sprint(len(cols) - 1)}] = row.Sums[m.Key]
+			}
+		}
+		recCol := len(cols)
+		cols = append(cols, statCol{kind: "count", template: key})
+		headers = append(headers, Column{Header: name + "·记录数", Kind: ColumnNumber, Width: 10})
+		schoolCol := len(cols)
+		cols = append(cols, statCol{kind: "schools", template: key})
+		headers = append(headers, Column{Header: name + "·开展学校数", Kind: ColumnNumber, Width: 12})
+		for _, row := range r.Rows {
+			values[cellKey{row.Keys[GroupOrg], fmt.Sprint(recCol)}] = float64(row.Count)
+			values[cellKey{row.Keys[GroupOrg], fmt.Sprint(schoolCol)}] = float64(row.Schools)
+		}
+		// The main dimension broken out, for the first measure.
+		if dim, ok := firstDimension(tmpl); ok && len(t) > 0 {
+			dq := tq
+			dq.GroupBy = []string{GroupOrg, dim.Key}
+			dr, err := totals.Get(ctx, p, dq)
+			if err != nil {
+				return StatTable{}, err
+			}
+			first := t[0]
+			for _, o := range dim.Options {
+				cols = append(cols, statCol{kind: "measure", template: key, key: first.Key, dim: dim.Key, val: o.Value})
+				headers = append(headers, Column{Header: name + "·" + first.Label + "·" + o.Label, Kind: ColumnNumber, Width: 12})
+				for _, row := range dr.Rows {
+					if row.Keys[dim.Key] == o.Value {
+						values[cellKey{row.Keys[GroupOrg], fmt.Sprint(len(cols) - 1)}] = row.Sums[first.Key]
+					}
+				}
+			}
+		}
+		// Staff covered, where the template counts people.
+		if people := firstPeople(tmpl); people != "" {
+			cols = append(cols, statCol{kind: "staff", template: key, key: people})
+			headers = append(headers, Column{Header: name + "·覆盖教职工数", Kind: ColumnNumber, Width: 12})
+			for _, row := range r.Rows {
+				values[cellKey{row.Keys[GroupOrg], fmt.Sprint(len(cols) - 1)}] = float64(row.People[people])
+			}
+		}
+	}
+	// Indicators: numerator and denominator per unit, so groups add up.
+	indCols := map[int]bool{}
+	for i, key := range q.Indicators {
+		iv, err := indicators.Values(ctx, p, key, ValuesQuery{OrgID: q.OrgID, Period: q.Period, From: q.From, To: q.To,
+			GroupBy: []string{GroupOrg}})
+		if err != nil {
+			return StatTable{}, prefixField(err, "indicator", i)
+		}
+		cols = append(cols, statCol{kind: "indicator", indicator: iv.Indicator})
+		h := iv.Indicator.Name
+		if iv.Indicator.Unit != "" {
+			h += "(" + iv.Indicator.Unit + ")"
+		}
+		headers = append(headers, Column{Header: h, Kind: ColumnNumber, Width: 14})
+		indCols[len(cols)-1] = true
+		for _, row := range iv.Rows {
+			c := fmt.Sprint(len(cols) - 1)
+			values[cellKey{row.Keys[GroupOrg], c + "/n"}] = row.Numerator
+			values[cellKey{row.Keys[GroupOrg], c + "/d"}] = row.Denominator
+		}
+	}
+	// The units: the children of the queried unit (its schools, or its
+	// districts), the unit's own records under its own row.
+	org := rep.Org
+	units, err := s.childUnits(ctx, p, org)
+	if err != nil {
+		return StatTable{}, fmt.Errorf("%s: %w", op, err)
+	}
+	schoolsOf := map[string]int{}
+	if org.Kind != OrgSchool {
+		figs, err := totals.UnitFigures(ctx, p, org, rep.To, true)
+		if err != nil {
+			return StatTable{}, fmt.Errorf("%s: %w", op, err)
+		}
+		for id, f := range figs {
+			schoolsOf[id] = f.Schools
+		}
+	}
+	cellsFor := func(ids []string) []SheetCell {
+		out := make([]SheetCell, len(cols))
+		for i, c := range cols {
+			var x float64
+			if c.kind == "indicator" {
+				var n, d float64
+				for _, id := range ids {
+					n += values[cellKey{id, fmt.Sprint(i) + "/n"}]
+					d += values[cellKey{id, fmt.Sprint(i) + "/d"}]
+				}
+				if d == 0 {
+					continue
+				}
+				x = c.indicator.value(n, d)
+			} else {
+				for _, id := range ids {
+					x += values[cellKey{id, fmt.Sprint(i)}]
+				}
+				x = math.Round(x*MeasureScale) / MeasureScale
+			}
+			out[i] = SheetCell{Number: x, IsNumber: true}
+		}
+		return out
+	}
+	table := StatTable{Org: org, Period: rep.Period, From: rep.From, To: rep.To}
+	table.Columns = append([]Column{{Header: "单位", Width: 24}, {Header: "学段/类别", Width: 10}, {Header: "学校数", Kind: ColumnNumber, Width: 8}}, headers...)
+	row := func(label, group, kind string, ids []string) StatRow {
+		n := 0
+		for _, id := range ids {
+			n += schoolsOf[id]
+		}
+		cells := append([]SheetCell{{Text: label}, {Text: group}, {Number: float64(n), IsNumber: true}}, cellsFor(ids)...)
+		return StatRow{Label: label, Kind: kind, Cells: cells}
+	}
+	var all []string
+	for _, g := range groupUnits(units) {
+		var ids []string
+		for _, u := range g.units {
+			table.Rows = append(table.Rows, row(u.Name, g.name, "unit", []string{u.ID}))
+			ids = append(ids, u.ID)
+		}
+		all = append(all, ids...)
+		if g.name != "" && len(g.units) > 1 {
+			table.Rows = append(table.Rows, row(g.name+"小计", g.name, "subtotal", ids))
+		}
+	}
+	own := false
+	for k := range values {
+		if k.unit == org.ID && org.Kind != OrgSchool {
+			own = true
+			break
+		}
+	}
+	if own {
+		table.Rows = append(table.Rows, row(org.Name+"（本级）", "", "unit", []string{org.ID}))
+		all = append(all, org.ID)
+	}
+	table.Rows = append(table.Rows, row("合计", "", "total", all))
+	label := rep.Period
+	if label != "" {
+		label = periodLabel(label)
+	} else {
+		label = rep.From + "至" + rep.To
+	}
+	table.FileName = org.Name + "_统计表_" + label
+	return table, nil
+}
+
+// prefixField renames the template fields of err, raised by a query of
+// one template (template[0]), to the i-th value of the list parameter
+// name (template[2], indicator[1]).
+func prefixField(err error, name string, i int) error {
+	var se *Error
+	if !errors.As(err, &se) || len(se.Fields) == 0 {
+		return err
+	}
+	out := *se
+	out.Fields = slices.Clone(se.Fields)
+	for j, f := range out.Fields {
+		if f.Field == "template" || f.Field == "template[0]" || name == "indicator" {
+			out.Fields[j].Field = fmt.Sprintf("%s[%d]", name, i)
+		}
+	}
+	return &out
+}
+
+// firstDimension is a template's main dimension: its first enum
+// dimension with options.
+func firstDimension(t Template) (TemplateField, bool) {
+	for _, f := range t.Fields {
+		if f.Role == RoleDimension && f.Type == FieldEnum && len(f.Options) > 0 {
+			return f, true
+		}
+	}
+	return TemplateField{}, false
+}
+
+// firstPeople is the key of a template's first people field.
+func firstPeople(t Template) string {
+	for _, f := range t.Fields {
+		if f.Type == FieldPeople {
+			return f.Key
+		}
+	}
+	return ""
+}
+
+// templateOf is template key as p sees it, merged with the extensions of
+// p's unit (the zero Template when it cannot be read).
+func (s *Totals) templateOf(ctx context.Context, p Principal, key string) Template {
+	t, err := s.templates.Template(ctx, ViewOf(p), key)
+	if err != nil {
+		return Template{Key: key, Name: key}
+	}
+	m := map[string]Template{key: t}
+	if org, err := s.orgs.Org(ctx, p.Scope(), p.User.OrgID); err == nil {
+		_ = s.mergeExtensions(ctx, p, org, m)
+	}
+	return m[key]
+}
+
+// childUnits lists the child units of org inside p's scope, in id order.
+func (s *Exports) childUnits(ctx context.Context, p Principal, org Org) ([]Org, error) {
+	if org.Kind == OrgSchool {
+		return []Org{org}, nil
+	}
+	var out []Org
+	q := OrgQuery{ParentID: org.ID, Page: Page{Limit: MaxLimit}}
+	for {
+		list, err := s.orgs.Orgs(ctx, p.Scope(), q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, list...)
+		if len(list) < MaxLimit {
+			return out, nil
+		}
+		q.Page.After = list[len(list)-1].ID
+	}
+}
+
+type unitGroup struct {
+	name  string
+	units []Org
+}
+
+// groupUnits groups schools under their first stage, in the order of
+// Stages (other units, such as districts, form one unnamed group).
+func groupUnits(units []Org) []unitGroup {
+	by := map[string][]Org{}
+	for _, u := range units {
+		g := ""
+		if u.Kind == OrgSchool {
+			g = "其他"
+			if len(u.Stages) > 0 {
+				g = u.Stages[0]
+			}
+		}
+		by[g] = append(by[g], u)
+	}
+	order := append([]string{""}, Stages...)
+	order = append(order, "其他")
+	var out []unitGroup
+	for _, g := range order {
+		if list := by[g]; len(list) > 0 {
+			slices.SortFunc(list, func(a, b Org) int { return strings.Compare(a.Code+a.Name, b.Code+b.Name) })
+			out = append(out, unitGroup{name: g, units: list})
+		}
+	}
+	return out
+}
