@@ -664,6 +664,77 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/exports/tasks/{id}": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "填报任务的进度表：每所目标学校的已提交、已通过、已退回、应报数，按时完成/逾期完成/未完成/逾期未报，以及校长姓名和联系电话，便于逐一电话催报。Each target school: submitted, approved, returned, needed, on time / late / incomplete / missing after the due day, when it completed, and its principal's name and mobile, for the phone calls that follow. Admins whose scope covers the task's bureau.",
+                "produces": [
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "text/csv",
+                    "application/problem+json"
+                ],
+                "tags": [
+                    "exports"
+                ],
+                "summary": "导出填报进度 A collection task's progress sheet",
+                "operationId": "exportTaskProgress",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Task id",
+                        "name": "id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "enum": [
+                            "xlsx",
+                            "csv"
+                        ],
+                        "type": "string",
+                        "description": "xlsx (default) or csv",
+                        "name": "format",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "type": "file"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/exports/totals": {
             "get": {
                 "security": [

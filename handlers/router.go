@@ -121,6 +121,7 @@ var policy = map[string]services.Role{
 	"POST /api/v1/indicators":                      services.RoleDistrictAdmin,
 	"GET /api/v1/exports/records":                  services.RolePrincipal,
 	"GET /api/v1/exports/totals":                   services.RoleDistrictAdmin,
+	"GET /api/v1/exports/tasks/:id":                services.RoleDistrictAdmin,
 	"GET /api/v1/indicators":                       services.RolePrincipal,
 	"GET /api/v1/indicators/:key":                  services.RolePrincipal,
 	"GET /api/v1/indicators/:key/values":           services.RolePrincipal,
@@ -253,9 +254,11 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 	audit := &Audit{audit: svc.Audit, out: out}
 	api.GET("/audit", audit.List)
 
-	exports := &Exports{exports: svc.Exports, totals: svc.Totals, indicators: svc.Indicators, loc: cfg.Location}
+	exports := &Exports{exports: svc.Exports, totals: svc.Totals, indicators: svc.Indicators, tasks: svc.Tasks,
+		loc: cfg.Location}
 	api.GET("/exports/records", exports.Records)
 	api.GET("/exports/totals", exports.Totals)
+	api.GET("/exports/tasks/:id", exports.Task)
 
 	indicators := &Indicators{indicators: svc.Indicators, out: out}
 	api.POST("/indicators", idem, indicators.Create)

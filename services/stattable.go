@@ -357,3 +357,62 @@ func groupUnits(units []Org) []unitGroup {
 	}
 	return out
 }
+
+// TaskSheet is a collection task's progress as a sheet for the phone
+// calls that follow: each target school, what it filed, whether it is on
+// time, late or missing, and its principals' names and mobiles.
+func (s *Exports) TaskSheet(ctx context.Context, p Principal, tasks *Tasks, id string) (StatTable, error) {
+	users := s.records.users
+	if users == nil {
+		return StatTable{}, errors.New("exports.task: no user store")
+	}
+	pr, err := tasks.Progress(ctx, p, id)
+	if err != nil {
+		return StatTable{}, err
+	}
+	table := StatTable{Period: pr.Task.Period, From: pr.Task.From, To: pr.Task.To,
+		FileName: pr.Task.Name + "_填报进度", Columns: []Column{
+			{Header: "学校", Width: 24}, {Header: "区县", Width: 12}, {Header: "已提交", Kind: ColumnNumber, Width: 8},
+			{Header: "已通过", Kind: ColumnNumber, Width: 8}, {Header: "已退回", Kind: ColumnNumber, Width: 8},
+			{Header: "应报", Kind: ColumnNumber, Width: 6}, {Header: "完成情况", Width: 10}, {Header: "完成时间", Width: 18},
+			{Header: "校长", Width: 12}, {Header: "联系电话", Width: 14}}}
+	names := newNameCache(s, p)
+	for _, sp := range pr.Schools {
+		status := "未完成"
+		switch {
+		case sp.Complete && sp.OnTime:
+			status = "按时完成"
+		case sp.Complete:
+			status = "逾期完成"
+		case pr.Overdue:
+			status = "逾期未报"
+		}
+		done := ""
+		if !sp.CompletedAt.IsZero() {
+			done = sp.CompletedAt.In(names.loc()).Format("2006-01-02 15:04")
+		}
+		district := ""
+		if sp.DistrictID != "" {
+			d, err := names.org(ctx, sp.DistrictID)
+			if err != nil {
+				return StatTable{}, err
+			}
+			district = d.Name
+		}
+		heads, err := users.Users(ctx, p.Scope(), UserQuery{OrgID: sp.SchoolID, Role: RolePrincipal, Page: Page{Limit: 5}})
+		if err != nil {
+			return StatTable{}, err
+		}
+		var who, mobile []string
+		for _, u := range heads {
+			if !u.Disabled {
+				who, mobile = append(who, u.Name), append(mobile, u.Mobile)
+			}
+		}
+		num := func(n int) SheetCell { return SheetCell{Number: float64(n), IsNumber: true} }
+		table.Rows = append(table.Rows, StatRow{Label: sp.SchoolName, Kind: "unit", Cells: []SheetCell{
+			{Text: sp.SchoolName}, {Text: district}, num(sp.Submitted), num(sp.Approved), num(sp.Returned), num(sp.Needed),
+			{Text: status}, {Text: done}, {Text: strings.Join(who, "、")}, {Text: strings.Join(mobile, "、")}}})
+	}
+	return table, nil
+}

@@ -251,3 +251,43 @@ func TestStatTable(t *testing.T) {
 func formatFloat(x float64) string {
 	return strings.TrimSuffix(strings.TrimRight(strconv.FormatFloat(x, 'f', 4, 64), "0"), ".")
 }
+
+// TestExportTaskProgress: a task's progress sheet lists every target
+// school with what it filed, its state and its principal's mobile.
+func TestExportTaskProgress(t *testing.T) {
+	s := newTestServer(t, nil)
+	w := s.seed()
+	adminA := w.tokens["adminA"]
+	today := s.clock.Now().In(s.cfg.Location)
+	var task idOnly
+	s.must(http.StatusCreated, req{method: "POST", path: "/api/v1/tasks", token: adminA, body: map[string]any{
+		"name": "本月应急演练", "templates": []string{"safety_drill"}, "period": today.Format("200601"),
+		"due_on": today.AddDate(0, 0, 5).Format("2006-01-02")}}).decode(t, &task)
+	s.createRecord(w.tokens["teacherA1"], drillOn(today.Format("2006-01-02"), "消防", 100))
+	r := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/exports/tasks/" + task.ID + "?format=csv", token: adminA})
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(r.body, []byte("\xEF\xBB\xBF")))).ReadAll()
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("sheet %v %v", recs, err)
+	}
+	head := recs[0]
+	rows := map[string][]string{}
+	for _, rec := range recs[1:] {
+		rows[rec[0]] = rec
+	}
+	a1 := rows["成华区实验小学"]
+	if a1 == nil || a1[slices.Index(head, "已提交")] != "1" || a1[slices.Index(head, "完成情况")] != "按时完成" ||
+		a1[slices.Index(head, "校长")] != "principalA1" || a1[slices.Index(head, "联系电话")] != "13900000004" {
+		t.Errorf("school A1 row %v (head %v)", a1, head)
+	}
+	if a2 := rows["成华区第二中学"]; a2 == nil || a2[slices.Index(head, "完成情况")] != "未完成" {
+		t.Errorf("school A2 row %v", a2)
+	}
+	if !strings.Contains(r.header.Get("Content-Disposition"), url.PathEscape("本月应急演练_填报进度.csv")) {
+		t.Errorf("Content-Disposition %q", r.header.Get("Content-Disposition"))
+	}
+	r = s.must(http.StatusOK, req{method: "GET", path: "/api/v1/exports/tasks/" + task.ID, token: adminA})
+	if _, err := excelize.OpenReader(bytes.NewReader(r.body)); err != nil {
+		t.Errorf("xlsx: %v", err)
+	}
+	s.must(http.StatusNotFound, req{method: "GET", path: "/api/v1/exports/tasks/" + task.ID, token: w.tokens["adminB"]})
+}
