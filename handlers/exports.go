@@ -14,15 +14,13 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/huizong/huizong/services"
+	"github.com/huizong/huizong/services/export"
 )
 
 // Exports serves the files bureau staff take away.
 type Exports struct {
-	exports    *services.Exports
-	totals     *services.Totals
-	indicators *services.Indicators
-	tasks      *services.Tasks
-	loc        *time.Location
+	exports *export.Service
+	loc     *time.Location
 }
 
 // Records exports records.
@@ -48,10 +46,10 @@ func (h *Exports) Records(c *gin.Context) {
 	const op = "exports.records"
 	format := c.DefaultQuery("format", "xlsx")
 	if format != "xlsx" && format != "csv" {
-		respondError(c, badField(op, "format", "enum", map[string]any{"options": "xlsx, csv"}))
+		respondError(c, services.Invalid(op, services.Field("format", "enum", "options", "xlsx, csv")))
 		return
 	}
-	q := services.ExportQuery{RecordQuery: services.RecordQuery{Template: c.Query("template"), OrgID: c.Query("org_id"),
+	q := export.ExportQuery{RecordQuery: services.RecordQuery{Template: c.Query("template"), OrgID: c.Query("org_id"),
 		AuthorID: c.Query("author_id"), From: c.Query("from"), To: c.Query("to")}, Period: c.Query("period")}
 	if st := strings.Split(c.Query("status"), ","); len(st) > 1 {
 		for _, s := range st {
@@ -82,7 +80,7 @@ func (h *Exports) Records(c *gin.Context) {
 	}
 	var (
 		sheets interface {
-			services.SheetWriter
+			export.SheetWriter
 			Close(w io.Writer) error
 		}
 		ext, ctype string
@@ -140,7 +138,7 @@ type csvSheets struct {
 	zip   *zip.Writer
 	w     *csv.Writer
 	names []string
-	cols  []services.Column
+	cols  []export.Column
 }
 
 func newCSVSheets(w io.Writer, zipped bool) *csvSheets {
@@ -151,7 +149,7 @@ func newCSVSheets(w io.Writer, zipped bool) *csvSheets {
 	return s
 }
 
-func (s *csvSheets) Sheet(name string, cols []services.Column) error {
+func (s *csvSheets) Sheet(name string, cols []export.Column) error {
 	var dst io.Writer = s.out
 	if s.w != nil {
 		s.w.Flush()
@@ -163,7 +161,7 @@ func (s *csvSheets) Sheet(name string, cols []services.Column) error {
 		}
 	}
 	if s.zip != nil {
-		n := services.SheetName(name, s.names)
+		n := export.SheetName(name, s.names)
 		s.names = append(s.names, n)
 		f, err := s.zip.CreateHeader(&zip.FileHeader{Name: n + ".csv", Method: zip.Deflate, Modified: time.Now()})
 		if err != nil {
@@ -183,7 +181,7 @@ func (s *csvSheets) Sheet(name string, cols []services.Column) error {
 	return s.w.Write(header)
 }
 
-func (s *csvSheets) Row(cells []services.SheetCell) error {
+func (s *csvSheets) Row(cells []export.SheetCell) error {
 	rec := make([]string, len(cells))
 	for i, c := range cells {
 		if c.IsNumber {
@@ -224,7 +222,7 @@ type xlsxSheets struct {
 	f      *excelize.File
 	sw     *excelize.StreamWriter
 	names  []string
-	cols   []services.Column
+	cols   []export.Column
 	row    int
 	date   int
 	header int
@@ -258,11 +256,11 @@ func (s *xlsxSheets) finish() error {
 	return err
 }
 
-func (s *xlsxSheets) Sheet(name string, cols []services.Column) error {
+func (s *xlsxSheets) Sheet(name string, cols []export.Column) error {
 	if err := s.finish(); err != nil {
 		return err
 	}
-	n := services.SheetName(name, s.names)
+	n := export.SheetName(name, s.names)
 	if len(s.names) == 0 {
 		if err := s.f.SetSheetName("Sheet1", n); err != nil {
 			return err
@@ -298,14 +296,14 @@ func (s *xlsxSheets) Sheet(name string, cols []services.Column) error {
 	return sw.SetRow("A1", head)
 }
 
-func (s *xlsxSheets) Row(cells []services.SheetCell) error {
+func (s *xlsxSheets) Row(cells []export.SheetCell) error {
 	s.row++
 	vals := make([]any, len(cells))
 	for i, c := range cells {
 		switch {
 		case c.IsNumber:
 			vals[i] = c.Number
-		case i < len(s.cols) && s.cols[i].Kind == services.ColumnDate && c.Text != "":
+		case i < len(s.cols) && s.cols[i].Kind == export.ColumnDate && c.Text != "":
 			if d, err := time.ParseInLocation(time.DateOnly, c.Text, time.UTC); err == nil {
 				vals[i] = excelize.Cell{StyleID: s.date, Value: d}
 				continue
@@ -360,23 +358,23 @@ func (h *Exports) Totals(c *gin.Context) {
 	const op = "exports.totals"
 	format := c.DefaultQuery("format", "xlsx")
 	if format != "xlsx" && format != "csv" {
-		respondError(c, badField(op, "format", "enum", map[string]any{"options": "xlsx, csv"}))
+		respondError(c, services.Invalid(op, services.Field("format", "enum", "options", "xlsx, csv")))
 		return
 	}
-	q := services.StatQuery{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to"),
+	q := export.StatQuery{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to"),
 		Templates: splitList(c, "template"), Indicators: splitList(c, "indicator")}
 	if q.OrgID != "" && !filterPattern.MatchString(q.OrgID) {
 		respondError(c, badField(op, "org_id", "format", nil))
 		return
 	}
 	ctx := c.Request.Context()
-	table, err := h.exports.StatTable(ctx, caller(c), h.totals, h.indicators, q)
+	table, err := h.exports.StatTable(ctx, caller(c), q)
 	if err != nil {
 		respondError(c, err)
 		return
 	}
 	var sheets interface {
-		services.SheetWriter
+		export.SheetWriter
 		Close(w io.Writer) error
 	}
 	var x *xlsxSheets
@@ -410,7 +408,7 @@ func (h *Exports) Totals(c *gin.Context) {
 
 // chart adds a sheet charting the table's first measure by unit (the unit
 // rows, not the subtotals).
-func (s *xlsxSheets) chart(t services.StatTable) error {
+func (s *xlsxSheets) chart(t export.StatTable) error {
 	if len(t.Columns) < 4 {
 		return nil
 	}
@@ -461,17 +459,17 @@ func (s *xlsxSheets) chart(t services.StatTable) error {
 func (h *Exports) Task(c *gin.Context) {
 	format := c.DefaultQuery("format", "xlsx")
 	if format != "xlsx" && format != "csv" {
-		respondError(c, badField("exports.task", "format", "enum", map[string]any{"options": "xlsx, csv"}))
+		respondError(c, services.Invalid("exports.task", services.Field("format", "enum", "options", "xlsx, csv")))
 		return
 	}
 	ctx := c.Request.Context()
-	table, err := h.exports.TaskSheet(ctx, caller(c), h.tasks, c.Param("id"))
+	table, err := h.exports.TaskSheet(ctx, caller(c), c.Param("id"))
 	if err != nil {
 		respondError(c, err)
 		return
 	}
 	var sheets interface {
-		services.SheetWriter
+		export.SheetWriter
 		Close(w io.Writer) error
 	}
 	ext, ctype := "csv", "text/csv; charset=utf-8"

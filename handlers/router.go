@@ -16,6 +16,7 @@ import (
 	// one import of it.
 	_ "github.com/huizong/huizong/docs"
 	"github.com/huizong/huizong/services"
+	"github.com/huizong/huizong/services/export"
 )
 
 // Config is what the router needs from the configuration.
@@ -43,7 +44,7 @@ type Services struct {
 	Tasks       *services.Tasks
 	Totals      *services.Totals
 	Indicators  *services.Indicators
-	Exports     *services.Exports
+	Exports     *export.Service
 	// RecordBudget and AttachmentBudget are the per-user write budgets:
 	// a record create, edit, submit or withdrawal costs 1, a batch costs
 	// its number of records, an upload 1 (nil: unlimited).
@@ -254,8 +255,7 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 	audit := &Audit{audit: svc.Audit, out: out}
 	api.GET("/audit", audit.List)
 
-	exports := &Exports{exports: svc.Exports, totals: svc.Totals, indicators: svc.Indicators, tasks: svc.Tasks,
-		loc: cfg.Location}
+	exports := &Exports{exports: svc.Exports, loc: cfg.Location}
 	api.GET("/exports/records", exports.Records)
 	api.GET("/exports/totals", exports.Totals)
 	api.GET("/exports/tasks/:id", exports.Task)

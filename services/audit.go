@@ -52,8 +52,9 @@ const (
 	AuditTemplateCopied  AuditKind = "template_copied"
 	// AuditTemplateExtended: a bureau changed its extension of a template.
 	AuditTemplateExtended AuditKind = "template_extended"
-	// AuditExport: someone exported records (Detail: how many).
-	AuditExport AuditKind = "records_exported"
+	// AuditExport: someone exported records or a report (SubjectID the
+	// endpoint, SubjectName the file, Detail how many rows).
+	AuditExport AuditKind = "export"
 )
 
 // AuditKinds lists every kind, for validation and documentation.

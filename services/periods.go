@@ -3,6 +3,7 @@ package services
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -192,4 +193,23 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// periodLabel names a period the way a bureau writes it.
+func periodLabel(id string) string {
+	y, rest := id[:4], id[4:]
+	switch {
+	case rest == "":
+		return y + "年"
+	case rest == "AY":
+		return y + "学年"
+	case rest == "AY-S1":
+		return y + "学年第一学期"
+	case rest == "AY-S2":
+		return y + "学年第二学期"
+	case strings.HasPrefix(rest, "Q"):
+		return y + "年第" + rest[1:] + "季度"
+	}
+	m, _ := strconv.Atoi(rest)
+	return fmt.Sprintf("%s年%d月", y, m)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/huizong/huizong/repository/mongo"
 	"github.com/huizong/huizong/repository/sqlite"
 	"github.com/huizong/huizong/services"
+	"github.com/huizong/huizong/services/export"
 )
 
 // store is everything the server needs from a store.
@@ -228,6 +229,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	totals := services.NewTotals(st, st, st, st, calendarOf(cfg), clock, cfg.Location)
 	indicators := services.NewIndicators(st, st, st, totals, clock)
 	records := services.NewRecords(st, st, st, st, clock, cfg.Location)
+	tasks := services.NewTasks(st, st, st, st, clock, cfg.Location, calendarOf(cfg))
 	if n, err := indicators.EnsureBuiltins(ctx); err != nil {
 		return nil, fmt.Errorf("installing built-in indicators: %w", err)
 	} else if n > 0 {
@@ -239,18 +241,19 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
 		Location: cfg.Location, Development: cfg.Mode == "development", SwaggerUI: cfg.SwaggerUI,
 	}, handlers.Services{
-		Auth:             auth,
-		Audit:            audit,
-		Idempotency:      services.NewIdempotency(st, clock),
-		Orgs:             services.NewOrgs(st, clock),
-		Users:            services.NewUsers(st, st, st, passwords, audit, clock),
-		Templates:        templates,
-		Records:          records,
-		Attachments:      attachments,
-		Tasks:            services.NewTasks(st, st, st, st, clock, cfg.Location, calendarOf(cfg)),
-		Totals:           totals,
-		Indicators:       indicators,
-		Exports:          services.NewExports(records, st, st, audit, calendarOf(cfg)),
+		Auth:        auth,
+		Audit:       audit,
+		Idempotency: services.NewIdempotency(st, clock),
+		Orgs:        services.NewOrgs(st, clock),
+		Users:       services.NewUsers(st, st, st, passwords, audit, clock),
+		Templates:   templates,
+		Records:     records,
+		Attachments: attachments,
+		Tasks:       tasks,
+		Totals:      totals,
+		Indicators:  indicators,
+		Exports: export.New(export.Deps{Records: records, Templates: st, Orgs: st, Users: st, Totals: totals,
+			Indicators: indicators, Tasks: tasks, Audit: audit, Calendar: calendarOf(cfg)}),
 		RecordBudget:     services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.RecordRate), cfg.Limits.RecordBurst, 100_000, clock),
 		AttachmentBudget: services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.AttachmentRate), cfg.Limits.AttachmentBurst, 100_000, clock),
 	}, st, log)

@@ -1,30 +1,55 @@
-package services
+// Package export writes what bureau staff take away: records as Excel or
+// CSV sheets, the statistics table (统计表) and a collection task's
+// progress sheet. It reads through the records, totals, indicators and
+// tasks services and owns only the shaping of rows and columns; the file
+// formats are the caller's (a SheetWriter).
+package export
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/huizong/huizong/services"
 )
 
-// Exports writes records out as the sheets bureau staff work with: one
+// Service writes records out as the sheets bureau staff work with: one
 // sheet per template, a column per field with its Chinese label, then
-// who, where, when and the review. The rows come page by page from the
-// store (never all in memory); the writer decides the file format.
-type Exports struct {
-	records   *Records
-	templates TemplateStore
-	orgs      OrgStore
-	audit     *Audit
-	cal       Calendar
+// who, where, when and the review; and the statistics table and a task's
+// progress sheet. Rows come page by page from the store (never all in
+// memory); the writer decides the file format.
+type Service struct {
+	records    *services.Records
+	templates  services.TemplateStore
+	orgs       services.OrgStore
+	users      services.UserStore
+	totals     *services.Totals
+	indicators *services.Indicators
+	tasks      *services.Tasks
+	audit      *services.Audit
+	cal        services.Calendar
 }
 
-// NewExports returns the export service.
-func NewExports(records *Records, templates TemplateStore, orgs OrgStore, audit *Audit, cal Calendar) *Exports {
-	return &Exports{records: records, templates: templates, orgs: orgs, audit: audit, cal: cal}
+// Deps are what the export service reads through.
+type Deps struct {
+	Records    *services.Records
+	Templates  services.TemplateStore
+	Orgs       services.OrgStore
+	Users      services.UserStore
+	Totals     *services.Totals
+	Indicators *services.Indicators
+	Tasks      *services.Tasks
+	Audit      *services.Audit
+	Calendar   services.Calendar
+}
+
+// New returns the export service.
+func New(d Deps) *Service {
+	return &Service{records: d.Records, templates: d.Templates, orgs: d.Orgs, users: d.Users, totals: d.Totals,
+		indicators: d.Indicators, tasks: d.Tasks, audit: d.Audit, cal: d.Calendar}
 }
 
 // ColumnKind is how a column's cells are written.
@@ -62,7 +87,7 @@ type SheetWriter interface {
 // ExportQuery selects the records of an export: the record list's filters
 // (Data, Template, OrgID, AuthorID, Statuses, From, To), or a Period.
 type ExportQuery struct {
-	RecordQuery
+	services.RecordQuery
 	Period string
 }
 
@@ -72,7 +97,7 @@ type ExportInfo struct {
 	// and period (城区_应急疏散演练_2025学年).
 	FileName string
 	// Templates are the templates exported, in sheet order.
-	Templates []Template
+	Templates []services.Template
 }
 
 // exportPage is how many records one store read brings.
@@ -81,12 +106,12 @@ const exportPage = 500
 // Plan checks q for p and works out what the export holds, before any
 // byte of it is written (so a bad query is a problem document, not a
 // broken file).
-func (s *Exports) Plan(ctx context.Context, p Principal, q *ExportQuery) (ExportInfo, error) {
+func (s *Service) Plan(ctx context.Context, p services.Principal, q *ExportQuery) (ExportInfo, error) {
 	const op = "exports.records"
-	if p.User.Role.Rank() < RolePrincipal.Rank() {
-		return ExportInfo{}, Fail(op, KindForbidden, "forbidden", nil)
+	if p.User.Role.Rank() < services.RolePrincipal.Rank() {
+		return ExportInfo{}, services.Fail(op, services.KindForbidden, "forbidden", nil)
 	}
-	var v Validation
+	var v services.Validation
 	period := ""
 	if q.Period != "" {
 		pd, ok := s.cal.Parse(q.Period)
@@ -96,7 +121,7 @@ func (s *Exports) Plan(ctx context.Context, p Principal, q *ExportQuery) (Export
 		case !ok:
 			v.Add("period", "period")
 		default:
-			q.From, q.To, period = pd.From, pd.To, periodLabel(q.Period)
+			q.From, q.To, period = pd.From, pd.To, services.PeriodLabel(q.Period)
 		}
 	}
 	if err := v.Err(op); err != nil {
@@ -122,29 +147,26 @@ func (s *Exports) Plan(ctx context.Context, p Principal, q *ExportQuery) (Export
 	}
 	var info ExportInfo
 	if q.Template != "" {
-		t, err := s.templates.Template(ctx, ViewOf(p), q.Template)
-		if errors.Is(err, ErrNotFound) {
-			return ExportInfo{}, Invalid(op, Field("template", "not_found"))
+		t, err := s.templates.Template(ctx, services.ViewOf(p), q.Template)
+		if errors.Is(err, services.ErrNotFound) {
+			return ExportInfo{}, services.Invalid(op, services.Field("template", "not_found"))
 		}
 		if err != nil {
 			return ExportInfo{}, fmt.Errorf("%s: %w", op, err)
 		}
-		info.Templates = []Template{t}
+		info.Templates = []services.Template{t}
 	} else {
-		m := map[string]Template{}
-		if err := visibleTemplates(ctx, s.templates, p, m); err != nil {
+		list, err := services.VisibleTemplates(ctx, s.templates, p)
+		if err != nil {
 			return ExportInfo{}, fmt.Errorf("%s: %w", op, err)
 		}
-		for _, k := range sortedKeys(m) {
-			info.Templates = append(info.Templates, m[k])
-		}
+		info.Templates = list
 	}
 	// The unit's own options and fields (its bureaus' extensions) have
 	// columns too.
 	if org, err := s.orgs.Org(ctx, p.Scope(), orgID); err == nil {
-		exts, _ := s.templates.(ExtensionStore)
 		for i, t := range info.Templates {
-			if info.Templates[i], _, err = extended(ctx, exts, t, org); err != nil {
+			if info.Templates[i], err = services.AsSeenBy(ctx, s.templates, t, org); err != nil {
 				return ExportInfo{}, fmt.Errorf("%s: %w", op, err)
 			}
 		}
@@ -171,29 +193,10 @@ func (s *Exports) Plan(ctx context.Context, p Principal, q *ExportQuery) (Export
 	return info, nil
 }
 
-// periodLabel names a period the way a bureau writes it: 2025学年,
-// 2025学年第一学期, 2025年, 2025年第1季度, 2025年3月.
-func periodLabel(id string) string {
-	y, rest := id[:4], id[4:]
-	switch {
-	case rest == "":
-		return y + "年"
-	case rest == "AY":
-		return y + "学年"
-	case rest == "AY-S1":
-		return y + "学年第一学期"
-	case rest == "AY-S2":
-		return y + "学年第二学期"
-	case strings.HasPrefix(rest, "Q"):
-		return y + "年第" + rest[1:] + "季度"
-	}
-	m, _ := strconv.Atoi(rest)
-	return fmt.Sprintf("%s年%d月", y, m)
-}
-
 // exportStatus is a status as bureau staff read it.
-var exportStatus = map[RecordStatus]string{
-	StatusDraft: "草稿", StatusSubmitted: "待审核", StatusApproved: "已通过", StatusReturned: "已退回", StatusWithdrawn: "已撤回",
+var exportStatus = map[services.RecordStatus]string{
+	services.StatusDraft: "草稿", services.StatusSubmitted: "待审核", services.StatusApproved: "已通过",
+	services.StatusReturned: "已退回", services.StatusWithdrawn: "已撤回",
 }
 
 // standardColumns follow a template's fields in every sheet.
@@ -206,7 +209,7 @@ var standardColumns = []Column{
 // Write streams the records info plans into w, sheet by sheet, and
 // records the export in the audit log. A cancelled ctx (the client hung
 // up) stops it between pages.
-func (s *Exports) Write(ctx context.Context, p Principal, q ExportQuery, info ExportInfo, w SheetWriter) (int, error) {
+func (s *Service) Write(ctx context.Context, p services.Principal, q ExportQuery, info ExportInfo, w SheetWriter) (int, error) {
 	names := newNameCache(s, p)
 	total := 0
 	for _, t := range info.Templates {
@@ -217,51 +220,44 @@ func (s *Exports) Write(ctx context.Context, p Principal, q ExportQuery, info Ex
 		}
 		cols = append(cols, standardColumns...)
 		rq := q.RecordQuery
-		rq.Template, rq.Limit, rq.After = t.Key, exportPage, RecordCursor{}
+		rq.Template = t.Key
 		started := false
-		for {
-			if err := ctx.Err(); err != nil {
-				return total, err
-			}
-			list, err := s.records.store.Records(ctx, p.RecordScope(), rq)
-			if err != nil {
-				return total, fmt.Errorf("exports.records: %w", err)
-			}
-			if len(list) > 0 && !started {
+		err := s.records.Each(ctx, p, rq, exportPage, func(r services.Record) error {
+			if !started {
 				if err := w.Sheet(t.Name, cols); err != nil {
-					return total, err
+					return err
 				}
 				started = true
 			}
-			for _, r := range list {
-				cells, err := s.row(ctx, names, fields, r)
-				if err != nil {
-					return total, err
-				}
-				if err := w.Row(cells); err != nil {
-					return total, err
-				}
-				total++
+			cells, err := s.row(ctx, names, fields, r)
+			if err != nil {
+				return err
 			}
-			if len(list) < rq.Limit {
-				break
-			}
-			rq.After = RecordCursor{ID: list[len(list)-1].ID}
+			total++
+			return w.Row(cells)
+		})
+		if err != nil {
+			return total, fmt.Errorf("exports.records: %w", err)
 		}
 	}
-	e := auditBy(p, AuditExport)
-	e.SubjectType, e.SubjectName, e.OrgPath = "export", info.FileName, p.User.OrgPath
-	e.Detail = fmt.Sprintf("%d records", total)
-	s.audit.Record(ctx, e)
+	s.audited(ctx, p, "/api/v1/exports/records", info.FileName, total)
 	return total, nil
+}
+
+// audited records an export in the audit log: who, which endpoint and
+// file, how many rows.
+func (s *Service) audited(ctx context.Context, p services.Principal, endpoint, file string, rows int) {
+	s.audit.Record(ctx, services.AuditEvent{Kind: services.AuditExport, ActorID: p.User.ID, ActorName: p.User.Username,
+		SubjectType: "export", SubjectID: endpoint, SubjectName: file, OrgPath: p.User.OrgPath,
+		Detail: fmt.Sprintf("%d rows", rows)})
 }
 
 // exportFields are the fields of t that get a column (all but
 // attachments, which the standard columns link).
-func exportFields(t Template) []TemplateField {
-	var out []TemplateField
+func exportFields(t services.Template) []services.TemplateField {
+	var out []services.TemplateField
 	for _, f := range t.Fields {
-		if f.Type != FieldAttachments {
+		if f.Type != services.FieldAttachments {
 			out = append(out, f)
 		}
 	}
@@ -270,26 +266,26 @@ func exportFields(t Template) []TemplateField {
 
 // fieldColumn is the column of a field: its label with the unit
 // (参与学生人次, 投资(万元)).
-func fieldColumn(f TemplateField) Column {
+func fieldColumn(f services.TemplateField) Column {
 	h := f.Label
 	if f.Unit != "" && !strings.Contains(h, f.Unit) {
 		h += "(" + f.Unit + ")"
 	}
 	c := Column{Header: h, Width: max(8, min(40, 2*len([]rune(h))+2))}
 	switch f.Type {
-	case FieldInteger, FieldNumber:
+	case services.FieldInteger, services.FieldNumber:
 		c.Kind = ColumnNumber
-	case FieldDate:
+	case services.FieldDate:
 		c.Kind, c.Width = ColumnDate, 12
-	case FieldText:
+	case services.FieldText:
 		c.Width = 30
 	}
 	return c
 }
 
 // row is the cells of r.
-func (s *Exports) row(ctx context.Context, names *nameCache, fields []TemplateField, r Record) ([]SheetCell, error) {
-	data, err := DecodeRecordData(r.Data)
+func (s *Service) row(ctx context.Context, names *nameCache, fields []services.TemplateField, r services.Record) ([]SheetCell, error) {
+	data, err := services.DecodeRecordData(r.Data)
 	if err != nil {
 		data = map[string]any{}
 	}
@@ -323,7 +319,7 @@ func (s *Exports) row(ctx context.Context, names *nameCache, fields []TemplateFi
 			return nil, err
 		}
 	}
-	if r.Status == StatusApproved && !r.Review.At.IsZero() {
+	if r.Status == services.StatusApproved && !r.Review.At.IsZero() {
 		approvedAt = r.Review.At.In(names.loc()).Format("2006-01-02 15:04")
 	}
 	var links []string
@@ -340,7 +336,7 @@ func (s *Exports) row(ctx context.Context, names *nameCache, fields []TemplateFi
 // fieldCell is a field's value as bureau staff read it: numbers as
 // numbers, options as their labels (several joined by 、), 是/否, people
 // by name.
-func (s *Exports) fieldCell(ctx context.Context, names *nameCache, f TemplateField, v any) (SheetCell, error) {
+func (s *Service) fieldCell(ctx context.Context, names *nameCache, f services.TemplateField, v any) (SheetCell, error) {
 	label := func(val string) string {
 		for _, o := range f.Options {
 			if o.Value == val && o.Label != "" {
@@ -360,7 +356,7 @@ func (s *Exports) fieldCell(ctx context.Context, names *nameCache, f TemplateFie
 		}
 		return SheetCell{Text: "否"}, nil
 	case string:
-		if f.Type == FieldEnum {
+		if f.Type == services.FieldEnum {
 			return SheetCell{Text: label(x)}, nil
 		}
 		return SheetCell{Text: x}, nil
@@ -369,13 +365,13 @@ func (s *Exports) fieldCell(ctx context.Context, names *nameCache, f TemplateFie
 		for _, e := range x {
 			sv, _ := e.(string)
 			switch f.Type {
-			case FieldPeople:
+			case services.FieldPeople:
 				n, err := names.user(ctx, sv)
 				if err != nil {
 					return SheetCell{}, err
 				}
 				parts = append(parts, n)
-			case FieldMultiEnum:
+			case services.FieldMultiEnum:
 				parts = append(parts, label(sv))
 			default:
 				parts = append(parts, sv)
@@ -389,25 +385,25 @@ func (s *Exports) fieldCell(ctx context.Context, names *nameCache, f TemplateFie
 // nameCache looks up each unit and user once per export, inside the
 // caller's scope (a name outside it is left out).
 type nameCache struct {
-	s     *Exports
-	p     Principal
-	orgs  map[string]Org
+	s     *Service
+	p     services.Principal
+	orgs  map[string]services.Org
 	users map[string]string
 }
 
-func newNameCache(s *Exports, p Principal) *nameCache {
-	return &nameCache{s: s, p: p, orgs: map[string]Org{}, users: map[string]string{}}
+func newNameCache(s *Service, p services.Principal) *nameCache {
+	return &nameCache{s: s, p: p, orgs: map[string]services.Org{}, users: map[string]string{}}
 }
 
-func (c *nameCache) loc() *time.Location { return c.s.records.loc }
+func (c *nameCache) loc() *time.Location { return c.s.records.Location() }
 
-func (c *nameCache) org(ctx context.Context, id string) (Org, error) {
+func (c *nameCache) org(ctx context.Context, id string) (services.Org, error) {
 	if o, ok := c.orgs[id]; ok {
 		return o, nil
 	}
 	o, err := c.s.orgs.Org(ctx, c.p.Scope(), id)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Org{}, err
+	if err != nil && !errors.Is(err, services.ErrNotFound) {
+		return services.Org{}, err
 	}
 	c.orgs[id] = o
 	return o, nil

@@ -1,4 +1,4 @@
-package services
+package export
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/huizong/huizong/services"
 )
 
 // StatTable is the statistics table (统计表) a bureau files upward: a row
@@ -15,7 +17,7 @@ import (
 // templates' measures, their main dimension broken out, coverage and the
 // chosen indicators. Every number is one GET /api/v1/totals answers.
 type StatTable struct {
-	Org     Org
+	Org     services.Org
 	Period  string
 	From    string
 	To      string
@@ -57,16 +59,17 @@ type statCol struct {
 	template  string
 	key       string
 	dim, val  string
-	indicator Indicator
+	indicator services.Indicator
 }
 
 // StatTable builds the statistics table for q.
-func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, indicators *Indicators, q StatQuery) (StatTable, error) {
+func (s *Service) StatTable(ctx context.Context, p services.Principal, q StatQuery) (StatTable, error) {
+	totals, indicators := s.totals, s.indicators
 	const op = "exports.totals"
-	if p.User.Role.Rank() < RoleDistrictAdmin.Rank() {
-		return StatTable{}, Fail(op, KindForbidden, "forbidden", nil)
+	if p.User.Role.Rank() < services.RoleDistrictAdmin.Rank() {
+		return StatTable{}, services.Fail(op, services.KindForbidden, "forbidden", nil)
 	}
-	var v Validation
+	var v services.Validation
 	switch {
 	case len(q.Templates) == 0:
 		v.Add("template", "required")
@@ -80,12 +83,12 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 		return StatTable{}, err
 	}
 	// Per unit (the queried unit's children), per template: the totals.
-	base := TotalsQuery{OrgID: q.OrgID, Period: q.Period, From: q.From, To: q.To, GroupBy: []string{GroupOrg}}
+	base := services.TotalsQuery{OrgID: q.OrgID, Period: q.Period, From: q.From, To: q.To, GroupBy: []string{services.GroupOrg}}
 	type cellKey struct{ unit, col string }
 	values := map[cellKey]float64{}
 	var cols []statCol
 	var headers []Column
-	var rep TotalsReport
+	var rep services.TotalsReport
 	for i, key := range q.Templates {
 		tq := base
 		tq.Templates = []string{key}
@@ -95,7 +98,10 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 		}
 		rep = r
 		t := r.Measures
-		tmpl := totals.templateOf(ctx, p, key)
+		tmpl, err := totals.MergedTemplate(ctx, p, r.Org, key)
+		if err != nil {
+			return StatTable{}, fmt.Errorf("%s: %w", op, err)
+		}
 		name := tmpl.Name
 		// The measures, in template order.
 		for _, m := range t {
@@ -107,7 +113,7 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 			}
 			headers = append(headers, Column{Header: h, Kind: ColumnNumber, Width: 14})
 			for _, row := range r.Rows {
-				values[cellKey{row.Keys[GroupOrg], fmt.Sprint(len(cols) - 1)}] = row.Sums[m.Key]
+				values[cellKey{row.Keys[services.GroupOrg], fmt.Sprint(len(cols) - 1)}] = row.Sums[m.Key]
 			}
 		}
 		recCol := len(cols)
@@ -117,13 +123,13 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 		cols = append(cols, statCol{kind: "schools", template: key})
 		headers = append(headers, Column{Header: name + "·开展学校数", Kind: ColumnNumber, Width: 12})
 		for _, row := range r.Rows {
-			values[cellKey{row.Keys[GroupOrg], fmt.Sprint(recCol)}] = float64(row.Count)
-			values[cellKey{row.Keys[GroupOrg], fmt.Sprint(schoolCol)}] = float64(row.Schools)
+			values[cellKey{row.Keys[services.GroupOrg], fmt.Sprint(recCol)}] = float64(row.Count)
+			values[cellKey{row.Keys[services.GroupOrg], fmt.Sprint(schoolCol)}] = float64(row.Schools)
 		}
 		// The main dimension broken out, for the first measure.
 		if dim, ok := firstDimension(tmpl); ok && len(t) > 0 {
 			dq := tq
-			dq.GroupBy = []string{GroupOrg, dim.Key}
+			dq.GroupBy = []string{services.GroupOrg, dim.Key}
 			dr, err := totals.Get(ctx, p, dq)
 			if err != nil {
 				return StatTable{}, err
@@ -134,7 +140,7 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 				headers = append(headers, Column{Header: name + "·" + first.Label + "·" + o.Label, Kind: ColumnNumber, Width: 12})
 				for _, row := range dr.Rows {
 					if row.Keys[dim.Key] == o.Value {
-						values[cellKey{row.Keys[GroupOrg], fmt.Sprint(len(cols) - 1)}] = row.Sums[first.Key]
+						values[cellKey{row.Keys[services.GroupOrg], fmt.Sprint(len(cols) - 1)}] = row.Sums[first.Key]
 					}
 				}
 			}
@@ -144,15 +150,15 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 			cols = append(cols, statCol{kind: "staff", template: key, key: people})
 			headers = append(headers, Column{Header: name + "·覆盖教职工数", Kind: ColumnNumber, Width: 12})
 			for _, row := range r.Rows {
-				values[cellKey{row.Keys[GroupOrg], fmt.Sprint(len(cols) - 1)}] = float64(row.People[people])
+				values[cellKey{row.Keys[services.GroupOrg], fmt.Sprint(len(cols) - 1)}] = float64(row.People[people])
 			}
 		}
 	}
 	// Indicators: numerator and denominator per unit, so groups add up.
 	indCols := map[int]bool{}
 	for i, key := range q.Indicators {
-		iv, err := indicators.Values(ctx, p, key, ValuesQuery{OrgID: q.OrgID, Period: q.Period, From: q.From, To: q.To,
-			GroupBy: []string{GroupOrg}})
+		iv, err := indicators.Values(ctx, p, key, services.ValuesQuery{OrgID: q.OrgID, Period: q.Period, From: q.From, To: q.To,
+			GroupBy: []string{services.GroupOrg}})
 		if err != nil {
 			return StatTable{}, prefixField(err, "indicator", i)
 		}
@@ -165,8 +171,8 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 		indCols[len(cols)-1] = true
 		for _, row := range iv.Rows {
 			c := fmt.Sprint(len(cols) - 1)
-			values[cellKey{row.Keys[GroupOrg], c + "/n"}] = row.Numerator
-			values[cellKey{row.Keys[GroupOrg], c + "/d"}] = row.Denominator
+			values[cellKey{row.Keys[services.GroupOrg], c + "/n"}] = row.Numerator
+			values[cellKey{row.Keys[services.GroupOrg], c + "/d"}] = row.Denominator
 		}
 	}
 	// The units: the children of the queried unit (its schools, or its
@@ -177,7 +183,7 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 		return StatTable{}, fmt.Errorf("%s: %w", op, err)
 	}
 	schoolsOf := map[string]int{}
-	if org.Kind != OrgSchool {
+	if org.Kind != services.OrgSchool {
 		figs, err := totals.UnitFigures(ctx, p, org, rep.To, true)
 		if err != nil {
 			return StatTable{}, fmt.Errorf("%s: %w", op, err)
@@ -199,12 +205,12 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 				if d == 0 {
 					continue
 				}
-				x = c.indicator.value(n, d)
+				x = c.indicator.Value(n, d)
 			} else {
 				for _, id := range ids {
 					x += values[cellKey{id, fmt.Sprint(i)}]
 				}
-				x = math.Round(x*MeasureScale) / MeasureScale
+				x = math.Round(x*services.MeasureScale) / services.MeasureScale
 			}
 			out[i] = SheetCell{Number: x, IsNumber: true}
 		}
@@ -234,7 +240,7 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 	}
 	own := false
 	for k := range values {
-		if k.unit == org.ID && org.Kind != OrgSchool {
+		if k.unit == org.ID && org.Kind != services.OrgSchool {
 			own = true
 			break
 		}
@@ -246,7 +252,7 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 	table.Rows = append(table.Rows, row("合计", "", "total", all))
 	label := rep.Period
 	if label != "" {
-		label = periodLabel(label)
+		label = services.PeriodLabel(label)
 	} else {
 		label = rep.From + "至" + rep.To
 	}
@@ -258,7 +264,7 @@ func (s *Exports) StatTable(ctx context.Context, p Principal, totals *Totals, in
 // one template (template[0]), to the i-th value of the list parameter
 // name (template[2], indicator[1]).
 func prefixField(err error, name string, i int) error {
-	var se *Error
+	var se *services.Error
 	if !errors.As(err, &se) || len(se.Fields) == 0 {
 		return err
 	}
@@ -274,53 +280,39 @@ func prefixField(err error, name string, i int) error {
 
 // firstDimension is a template's main dimension: its first enum
 // dimension with options.
-func firstDimension(t Template) (TemplateField, bool) {
+func firstDimension(t services.Template) (services.TemplateField, bool) {
 	for _, f := range t.Fields {
-		if f.Role == RoleDimension && f.Type == FieldEnum && len(f.Options) > 0 {
+		if f.Role == services.RoleDimension && f.Type == services.FieldEnum && len(f.Options) > 0 {
 			return f, true
 		}
 	}
-	return TemplateField{}, false
+	return services.TemplateField{}, false
 }
 
 // firstPeople is the key of a template's first people field.
-func firstPeople(t Template) string {
+func firstPeople(t services.Template) string {
 	for _, f := range t.Fields {
-		if f.Type == FieldPeople {
+		if f.Type == services.FieldPeople {
 			return f.Key
 		}
 	}
 	return ""
 }
 
-// templateOf is template key as p sees it, merged with the extensions of
-// p's unit (the zero Template when it cannot be read).
-func (s *Totals) templateOf(ctx context.Context, p Principal, key string) Template {
-	t, err := s.templates.Template(ctx, ViewOf(p), key)
-	if err != nil {
-		return Template{Key: key, Name: key}
-	}
-	m := map[string]Template{key: t}
-	if org, err := s.orgs.Org(ctx, p.Scope(), p.User.OrgID); err == nil {
-		_ = s.mergeExtensions(ctx, p, org, m)
-	}
-	return m[key]
-}
-
 // childUnits lists the child units of org inside p's scope, in id order.
-func (s *Exports) childUnits(ctx context.Context, p Principal, org Org) ([]Org, error) {
-	if org.Kind == OrgSchool {
-		return []Org{org}, nil
+func (s *Service) childUnits(ctx context.Context, p services.Principal, org services.Org) ([]services.Org, error) {
+	if org.Kind == services.OrgSchool {
+		return []services.Org{org}, nil
 	}
-	var out []Org
-	q := OrgQuery{ParentID: org.ID, Page: Page{Limit: MaxLimit}}
+	var out []services.Org
+	q := services.OrgQuery{ParentID: org.ID, Page: services.Page{Limit: services.MaxLimit}}
 	for {
 		list, err := s.orgs.Orgs(ctx, p.Scope(), q)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, list...)
-		if len(list) < MaxLimit {
+		if len(list) < services.MaxLimit {
 			return out, nil
 		}
 		q.Page.After = list[len(list)-1].ID
@@ -329,16 +321,16 @@ func (s *Exports) childUnits(ctx context.Context, p Principal, org Org) ([]Org, 
 
 type unitGroup struct {
 	name  string
-	units []Org
+	units []services.Org
 }
 
 // groupUnits groups schools under their first stage, in the order of
 // Stages (other units, such as districts, form one unnamed group).
-func groupUnits(units []Org) []unitGroup {
-	by := map[string][]Org{}
+func groupUnits(units []services.Org) []unitGroup {
+	by := map[string][]services.Org{}
 	for _, u := range units {
 		g := ""
-		if u.Kind == OrgSchool {
+		if u.Kind == services.OrgSchool {
 			g = "其他"
 			if len(u.Stages) > 0 {
 				g = u.Stages[0]
@@ -346,12 +338,12 @@ func groupUnits(units []Org) []unitGroup {
 		}
 		by[g] = append(by[g], u)
 	}
-	order := append([]string{""}, Stages...)
+	order := append([]string{""}, services.Stages...)
 	order = append(order, "其他")
 	var out []unitGroup
 	for _, g := range order {
 		if list := by[g]; len(list) > 0 {
-			slices.SortFunc(list, func(a, b Org) int { return strings.Compare(a.Code+a.Name, b.Code+b.Name) })
+			slices.SortFunc(list, func(a, b services.Org) int { return strings.Compare(a.Code+a.Name, b.Code+b.Name) })
 			out = append(out, unitGroup{name: g, units: list})
 		}
 	}
@@ -361,12 +353,9 @@ func groupUnits(units []Org) []unitGroup {
 // TaskSheet is a collection task's progress as a sheet for the phone
 // calls that follow: each target school, what it filed, whether it is on
 // time, late or missing, and its principals' names and mobiles.
-func (s *Exports) TaskSheet(ctx context.Context, p Principal, tasks *Tasks, id string) (StatTable, error) {
-	users := s.records.users
-	if users == nil {
-		return StatTable{}, errors.New("exports.task: no user store")
-	}
-	pr, err := tasks.Progress(ctx, p, id)
+func (s *Service) TaskSheet(ctx context.Context, p services.Principal, id string) (StatTable, error) {
+	users := s.users
+	pr, err := s.tasks.Progress(ctx, p, id)
 	if err != nil {
 		return StatTable{}, err
 	}
@@ -399,7 +388,7 @@ func (s *Exports) TaskSheet(ctx context.Context, p Principal, tasks *Tasks, id s
 			}
 			district = d.Name
 		}
-		heads, err := users.Users(ctx, p.Scope(), UserQuery{OrgID: sp.SchoolID, Role: RolePrincipal, Page: Page{Limit: 5}})
+		heads, err := users.Users(ctx, p.Scope(), services.UserQuery{OrgID: sp.SchoolID, Role: services.RolePrincipal, Page: services.Page{Limit: 5}})
 		if err != nil {
 			return StatTable{}, err
 		}

@@ -1,0 +1,87 @@
+package services
+
+import (
+	"context"
+	"time"
+)
+
+// What the consumers of records and totals below services (exports, the
+// summary) read through: iteration over records in bounded pages, the
+// templates a caller sees as a unit sees them, names of periods.
+
+// Each calls fn with the records inside p's record scope that match q, in
+// the order Records lists them, reading pageSize records at a time
+// (bounded: never all of them at once). It stops at fn's first error or
+// when ctx ends. q goes through the list's checks first.
+func (s *Records) Each(ctx context.Context, p Principal, q RecordQuery, pageSize int, fn func(Record) error) error {
+	probe := q
+	probe.Limit = 1
+	if _, err := s.List(ctx, p, probe); err != nil {
+		return err
+	}
+	q.Limit, q.After = min(max(pageSize, 1), 1000), RecordCursor{}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		list, err := s.store.Records(ctx, p.RecordScope(), q)
+		if err != nil {
+			return err
+		}
+		for _, r := range list {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(list) < q.Limit {
+			return nil
+		}
+		q.After = RecordCursor{ID: list[len(list)-1].ID}
+	}
+}
+
+// Location is the zone dates and times are shown in.
+func (s *Records) Location() *time.Location { return s.loc }
+
+// VisibleTemplates lists every template of store p may see, in key order.
+func VisibleTemplates(ctx context.Context, store TemplateStore, p Principal) ([]Template, error) {
+	m := map[string]Template{}
+	if err := visibleTemplates(ctx, store, p, m); err != nil {
+		return nil, err
+	}
+	out := make([]Template, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, m[k])
+	}
+	return out, nil
+}
+
+// AsSeenBy is template t as unit org's records are written: merged with
+// the current extensions of org's path (store keeps them, if it does).
+func AsSeenBy(ctx context.Context, store TemplateStore, t Template, org Org) (Template, error) {
+	exts, _ := store.(ExtensionStore)
+	t, _, err := extended(ctx, exts, t, org)
+	return t, err
+}
+
+// MergedTemplate is template key as the totals of org read it: merged
+// with the extensions of org's path and, for a city, of its districts.
+func (s *Totals) MergedTemplate(ctx context.Context, p Principal, org Org, key string) (Template, error) {
+	t, err := s.templates.Template(ctx, ViewOf(p), key)
+	if err != nil {
+		return Template{}, err
+	}
+	m := map[string]Template{key: t}
+	if err := s.mergeExtensions(ctx, p, org, m); err != nil {
+		return Template{}, err
+	}
+	return m[key], nil
+}
+
+// PeriodLabel names a period the way a bureau writes it: 2025学年,
+// 2025学年第一学期, 2025年, 2025年第1季度, 2025年3月.
+func PeriodLabel(id string) string { return periodLabel(id) }
+
+// Value is num/den × Factor rounded to Decimals, NaN without a
+// denominator.
+func (ind Indicator) Value(num, den float64) float64 { return ind.value(num, den) }
