@@ -55,6 +55,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("huizong "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", getenv("HUIZONG_CONFIG"), "configuration file (default configs/huizong.yaml when present)")
+	var demoSchools *int
+	var demoForce *bool
+	if cmd == "demo" {
+		demoSchools = fs.Int("schools", 30, "schools and kindergartens per district")
+		demoForce = fs.Bool("force", false, "load beside what the store already holds")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,6 +86,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return restore(ctx, cfg, fs.Arg(0), stdout)
 	case "totals":
 		return totalsCommand(ctx, cfg, fs.Arg(0), stdout, stderr)
+	case "demo":
+		if *demoSchools < 1 || *demoSchools > 200 {
+			return errors.New("huizong demo: -schools must be 1 to 200")
+		}
+		return demo(ctx, cfg, log, *demoSchools, *demoForce, stdout, stderr)
 	case "admin":
 		if fs.NArg() != 2 || fs.Arg(0) != "reset-password" {
 			return errors.New("usage: huizong admin reset-password <username>")
@@ -98,6 +109,8 @@ Usage:
   huizong restore <file>                  bring a backup back (server stopped; the replaced database is kept)
   huizong admin reset-password <user>     set a new password (from the terminal, HUIZONG_NEW_PASSWORD,
                                           or generated and printed) and sign the user out everywhere
+  huizong demo [-schools N] [-force]      load a demo city (two districts, schools of every stage,
+                                          two school years of records) into an empty store
   huizong totals verify                   compare every unit's totals with its records (exit 1 on drift)
   huizong totals rebuild                  rewrite the totals that drifted from the records
   huizong healthcheck                     ask the local server's /readyz (containers)
@@ -159,7 +172,9 @@ type app struct {
 	auth   *services.Auth
 	totals *services.Totals
 	router *handlers.Router
-	log    *slog.Logger
+	// svc are the services the router serves (the demo loader uses them).
+	svc handlers.Services
+	log *slog.Logger
 }
 
 // options tune an app for tests; the zero value is production.
@@ -237,10 +252,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	}
 	attachments := services.NewAttachments(st, clock, runtime.NumCPU())
 	attachments.Quota = cfg.Limits.AttachmentQuotaMB << 20
-	router, err := handlers.NewRouter(handlers.Config{
-		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
-		Location: cfg.Location, Development: cfg.Mode == "development", SwaggerUI: cfg.SwaggerUI,
-	}, handlers.Services{
+	svc := handlers.Services{
 		Auth:        auth,
 		Audit:       audit,
 		Idempotency: services.NewIdempotency(st, clock),
@@ -256,11 +268,15 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 			Indicators: indicators, Tasks: tasks, Audit: audit, Calendar: calendarOf(cfg)}),
 		RecordBudget:     services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.RecordRate), cfg.Limits.RecordBurst, 100_000, clock),
 		AttachmentBudget: services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.AttachmentRate), cfg.Limits.AttachmentBurst, 100_000, clock),
-	}, st, log)
+	}
+	router, err := handlers.NewRouter(handlers.Config{
+		MaxBodyBytes: cfg.MaxBodyBytes, CORSOrigins: cfg.CORSOrigins, TrustedProxies: cfg.TrustedProxies,
+		Location: cfg.Location, Development: cfg.Mode == "development", SwaggerUI: cfg.SwaggerUI,
+	}, svc, st, log)
 	if err != nil {
 		return nil, fmt.Errorf("config: trusted_proxies: %w", err)
 	}
-	return &app{store: st, tokens: tokens, auth: auth, totals: totals, router: router, log: log}, nil
+	return &app{store: st, tokens: tokens, auth: auth, totals: totals, router: router, svc: svc, log: log}, nil
 }
 
 // serve runs the HTTP server until ctx ends, then drains: readiness goes
