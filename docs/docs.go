@@ -2872,6 +2872,102 @@ const docTemplate = `{
                 }
             }
         },
+        "/api/v1/reports/summary": {
+            "get": {
+                "security": [
+                    {
+                        "BearerAuth": []
+                    }
+                ],
+                "description": "按模板类别各成一段，用教育局的口吻写出已审核通过记录的汇总数：量词（场次、人次、名、万元）、主要分项以“、”连接并以“等”收尾、与上年比较、学校覆盖率；每个数字附有产生它的汇总查询（totals_url）。The figures section of a work summary, one paragraph per template category in the bureau's voice, from the approved records' totals compared with the previous period: classifiers, the main breakdown joined with 、 and closed with 等, 万 above ten thousand people-times, money in 万元 or 亿元, school coverage; every figure carries the totals query that produced it. format=md or txt gives the text itself. Principals (their school) and admins.",
+                "produces": [
+                    "application/json",
+                    "text/markdown",
+                    "text/plain",
+                    "application/problem+json"
+                ],
+                "tags": [
+                    "reports"
+                ],
+                "summary": "工作总结（数据部分）草稿 Work-summary draft",
+                "operationId": "getSummaryDraft",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "Org unit (default: the caller's)",
+                        "name": "org_id",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Period id (default: the current school year)",
+                        "name": "period",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "First day (YYYY-MM-DD), with to instead of period",
+                        "name": "from",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "Last day (YYYY-MM-DD)",
+                        "name": "to",
+                        "in": "query"
+                    },
+                    {
+                        "enum": [
+                            "json",
+                            "md",
+                            "txt"
+                        ],
+                        "type": "string",
+                        "description": "json (default), md or txt",
+                        "name": "format",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/Summary"
+                        }
+                    },
+                    "400": {
+                        "description": "Bad Request",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "401": {
+                        "description": "Unauthorized",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "403": {
+                        "description": "Forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "404": {
+                        "description": "Not Found",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    },
+                    "422": {
+                        "description": "Unprocessable Entity",
+                        "schema": {
+                            "$ref": "#/definitions/Problem"
+                        }
+                    }
+                }
+            }
+        },
         "/api/v1/tasks": {
             "get": {
                 "security": [
@@ -6090,6 +6186,76 @@ const docTemplate = `{
                         "principal"
                     ],
                     "example": "teacher"
+                }
+            }
+        },
+        "Summary": {
+            "type": "object",
+            "properties": {
+                "from": {
+                    "type": "string",
+                    "example": "2025-09-01"
+                },
+                "org": {
+                    "$ref": "#/definitions/handlers.TotalsOrg"
+                },
+                "paragraphs": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/SummaryParagraph"
+                    }
+                },
+                "period": {
+                    "type": "string",
+                    "example": "2025AY"
+                },
+                "title": {
+                    "type": "string",
+                    "example": "城区教育局2025学年工作总结（数据部分）"
+                },
+                "to": {
+                    "type": "string",
+                    "example": "2026-08-31"
+                }
+            }
+        },
+        "SummaryFigure": {
+            "type": "object",
+            "properties": {
+                "text": {
+                    "type": "string",
+                    "example": "312场次"
+                },
+                "totals_url": {
+                    "type": "string",
+                    "example": "/api/v1/totals?compare=previous\u0026period=2025AY\u0026template=safety_drill"
+                },
+                "value": {
+                    "type": "number",
+                    "example": 312
+                }
+            }
+        },
+        "SummaryParagraph": {
+            "type": "object",
+            "properties": {
+                "category": {
+                    "type": "string",
+                    "example": "safety"
+                },
+                "figures": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/definitions/SummaryFigure"
+                    }
+                },
+                "heading": {
+                    "type": "string",
+                    "example": "平安校园建设"
+                },
+                "text": {
+                    "type": "string",
+                    "example": "全区共开展消防、地震、防汛等应急疏散演练，场次312场次，参与学生人次4.52万人次，较上年增加36场次。"
                 }
             }
         },

@@ -17,6 +17,7 @@ import (
 	_ "github.com/huizong/huizong/docs"
 	"github.com/huizong/huizong/services"
 	"github.com/huizong/huizong/services/export"
+	"github.com/huizong/huizong/services/summary"
 )
 
 // Config is what the router needs from the configuration.
@@ -45,6 +46,7 @@ type Services struct {
 	Totals      *services.Totals
 	Indicators  *services.Indicators
 	Exports     *export.Service
+	Summary     *summary.Service
 	// RecordBudget and AttachmentBudget are the per-user write budgets:
 	// a record create, edit, submit or withdrawal costs 1, a batch costs
 	// its number of records, an upload 1 (nil: unlimited).
@@ -122,6 +124,7 @@ var policy = map[string]services.Role{
 	"POST /api/v1/indicators":                      services.RoleDistrictAdmin,
 	"GET /api/v1/exports/records":                  services.RolePrincipal,
 	"GET /api/v1/exports/totals":                   services.RoleDistrictAdmin,
+	"GET /api/v1/reports/summary":                  services.RolePrincipal,
 	"GET /api/v1/exports/tasks/:id":                services.RoleDistrictAdmin,
 	"GET /api/v1/indicators":                       services.RolePrincipal,
 	"GET /api/v1/indicators/:key":                  services.RolePrincipal,
@@ -259,6 +262,8 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 	api.GET("/exports/records", exports.Records)
 	api.GET("/exports/totals", exports.Totals)
 	api.GET("/exports/tasks/:id", exports.Task)
+	reports := &Reports{summary: svc.Summary}
+	api.GET("/reports/summary", reports.Summary)
 
 	indicators := &Indicators{indicators: svc.Indicators, out: out}
 	api.POST("/indicators", idem, indicators.Create)

@@ -20,6 +20,7 @@ import (
 	"github.com/huizong/huizong/repository/sqlite"
 	"github.com/huizong/huizong/services"
 	"github.com/huizong/huizong/services/export"
+	"github.com/huizong/huizong/services/summary"
 )
 
 // store is everything the server needs from a store.
@@ -266,6 +267,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Indicators:  indicators,
 		Exports: export.New(export.Deps{Records: records, Templates: st, Orgs: st, Users: st, Totals: totals,
 			Indicators: indicators, Tasks: tasks, Audit: audit, Calendar: calendarOf(cfg)}),
+		Summary:          summary.New(totals, indicators, st, audit),
 		RecordBudget:     services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.RecordRate), cfg.Limits.RecordBurst, 100_000, clock),
 		AttachmentBudget: services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.AttachmentRate), cfg.Limits.AttachmentBurst, 100_000, clock),
 	}

@@ -1,0 +1,93 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/huizong/huizong/services"
+	"github.com/huizong/huizong/services/summary"
+)
+
+// Reports serves the work-summary draft.
+type Reports struct {
+	summary *summary.Service
+}
+
+// SummaryFigure is one number of a paragraph, with the totals query that
+// produced it.
+type SummaryFigure struct {
+	Text      string  `json:"text" example:"312场次"`
+	Value     float64 `json:"value" example:"312"`
+	TotalsURL string  `json:"totals_url" example:"/api/v1/totals?compare=previous&period=2025AY&template=safety_drill"`
+} //	@name	SummaryFigure
+
+// SummaryParagraph is the draft of one category.
+type SummaryParagraph struct {
+	Category string          `json:"category" example:"safety"`
+	Heading  string          `json:"heading" example:"平安校园建设"`
+	Text     string          `json:"text" example:"全区共开展消防、地震、防汛等应急疏散演练，场次312场次，参与学生人次4.52万人次，较上年增加36场次。"`
+	Figures  []SummaryFigure `json:"figures"`
+} //	@name	SummaryParagraph
+
+// SummaryResponse is the figures section of a work summary.
+type SummaryResponse struct {
+	Title      string             `json:"title" example:"城区教育局2025学年工作总结（数据部分）"`
+	Org        TotalsOrg          `json:"org"`
+	Period     string             `json:"period,omitempty" example:"2025AY"`
+	From       string             `json:"from" example:"2025-09-01"`
+	To         string             `json:"to" example:"2026-08-31"`
+	Paragraphs []SummaryParagraph `json:"paragraphs"`
+} //	@name	Summary
+
+// Summary drafts the figures section of a work summary.
+//
+//	@Summary		工作总结（数据部分）草稿 Work-summary draft
+//	@Description	按模板类别各成一段，用教育局的口吻写出已审核通过记录的汇总数：量词（场次、人次、名、万元）、主要分项以“、”连接并以“等”收尾、与上年比较、学校覆盖率；每个数字附有产生它的汇总查询（totals_url）。The figures section of a work summary, one paragraph per template category in the bureau's voice, from the approved records' totals compared with the previous period: classifiers, the main breakdown joined with 、 and closed with 等, 万 above ten thousand people-times, money in 万元 or 亿元, school coverage; every figure carries the totals query that produced it. format=md or txt gives the text itself. Principals (their school) and admins.
+//	@ID				getSummaryDraft
+//	@Tags			reports
+//	@Security		BearerAuth
+//	@Produce		json,text/markdown,text/plain,application/problem+json
+//	@Param			org_id				query		string	false	"Org unit (default: the caller's)"
+//	@Param			period				query		string	false	"Period id (default: the current school year)"
+//	@Param			from				query		string	false	"First day (YYYY-MM-DD), with to instead of period"
+//	@Param			to					query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			format				query		string	false	"json (default), md or txt"	Enums(json, md, txt)
+//	@Success		200					{object}	SummaryResponse
+//	@Failure		400,401,403,404,422	{object}	Problem
+//	@Router			/api/v1/reports/summary [get]
+func (h *Reports) Summary(c *gin.Context) {
+	format := c.DefaultQuery("format", "json")
+	if format != "json" && format != "md" && format != "txt" {
+		respondError(c, services.Invalid("reports.summary", services.Field("format", "enum", "options", "json, md, txt")))
+		return
+	}
+	q := summary.Query{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to")}
+	if q.OrgID != "" && !filterPattern.MatchString(q.OrgID) {
+		respondError(c, badField("reports.summary", "org_id", "format", nil))
+		return
+	}
+	d, err := h.summary.Draft(c.Request.Context(), caller(c), q)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	switch format {
+	case "md":
+		c.Data(http.StatusOK, "text/markdown; charset=utf-8", []byte(summary.Markdown(d)))
+		return
+	case "txt":
+		c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(summary.Text(d)))
+		return
+	}
+	out := SummaryResponse{Title: d.Title, Org: TotalsOrg{ID: d.Org.ID, Kind: string(d.Org.Kind), Name: d.Org.Name},
+		Period: d.Period, From: d.From, To: d.To, Paragraphs: make([]SummaryParagraph, 0, len(d.Paragraphs))}
+	for _, p := range d.Paragraphs {
+		sp := SummaryParagraph{Category: p.Category, Heading: p.Heading, Text: p.Text, Figures: make([]SummaryFigure, 0, len(p.Figures))}
+		for _, f := range p.Figures {
+			sp.Figures = append(sp.Figures, SummaryFigure(f))
+		}
+		out.Paragraphs = append(out.Paragraphs, sp)
+	}
+	c.JSON(http.StatusOK, out)
+}
