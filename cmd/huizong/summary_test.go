@@ -25,6 +25,8 @@ func TestSummaryDraft(t *testing.T) {
 	a.approve("principalA2", drills("2025-11-10", "地震", 2, 33200))
 	a.approve("principalA1", map[string]any{"client_id": uuid(), "template": "student_aid", "occurred_on": "2025-10-20", "title": "资助",
 		"data": map[string]any{"program": "学前教育资助", "students": 1040, "amount_yuan": 520000}})
+	a.approve("principalA1", map[string]any{"client_id": uuid(), "template": "petition", "occurred_on": "2025-10-21", "title": "信访",
+		"data": map[string]any{"channel": "12345热线", "received": 24, "resolved": 24, "satisfied": 24}})
 
 	var d struct {
 		Title      string `json:"title"`
@@ -48,6 +50,11 @@ func TestSummaryDraft(t *testing.T) {
 		texts[p.Category] = p.Text
 		for _, f := range p.Figures {
 			u, err := url.Parse(f.TotalsURL)
+			if err == nil && strings.HasPrefix(f.TotalsURL, "/api/v1/indicators/") {
+				// An indicator's figure: its values call answers it.
+				s.must(http.StatusOK, req{method: "GET", path: f.TotalsURL, token: adminA})
+				continue
+			}
 			if err != nil || !strings.HasPrefix(f.TotalsURL, "/api/v1/totals?") {
 				t.Errorf("figure %s: totals_url %q", f.Text, f.TotalsURL)
 				continue
@@ -58,8 +65,9 @@ func TestSummaryDraft(t *testing.T) {
 		}
 	}
 	for cat, want := range map[string]string{
-		"safety": "全区共开展消防、地震等应急疏散演练6场次，参与学生4.52万人次",
-		"aid":    "受助人数1040名，资助金额52.00万元",
+		"safety":    "全区共开展消防、地震等应急疏散演练6场次，参与学生4.52万人次",
+		"aid":       "受助人数1040名，资助金额52.00万元",
+		"petitions": "信访办结率达100%，信访满意率达100%",
 	} {
 		if !strings.Contains(texts[cat], want) {
 			t.Errorf("%s: %q lacks %q", cat, texts[cat], want)

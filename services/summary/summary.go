@@ -250,9 +250,49 @@ func (s *Service) sentence(ctx context.Context, p services.Principal, q Query, t
 			}
 		}
 	}
+	// The indicators of this template bureaus quote (信访满意率达98.5%).
+	for _, ind := range s.indicatorsOf(ctx, p, t.Key) {
+		v, err := s.indicators.Values(ctx, p, ind.Key, services.ValuesQuery{OrgID: q.OrgID, Period: q.Period, From: q.From, To: q.To})
+		if err != nil {
+			return written{}, err
+		}
+		if len(v.Rows) == 1 && !math.IsNaN(v.Rows[0].Value) {
+			x := v.Rows[0].Value
+			text := trim(fmt.Sprintf("%.*f", ind.Decimals, x)) + ind.Unit
+			iq := tq
+			iq.Templates, iq.Compare = nil, ""
+			link := "/api/v1/indicators/" + ind.Key + "/values?" + query(iq, nil)
+			b.WriteString("，" + ind.Name + "达" + fig(text, x, link))
+		}
+	}
 	b.WriteString("。")
 	w.text = b.String()
 	return w, nil
+}
+
+// indicatorsOf are the visible indicators in percent whose every term
+// reads template key (the ratios of that template's own figures).
+func (s *Service) indicatorsOf(ctx context.Context, p services.Principal, key string) []services.Indicator {
+	list, err := s.indicators.List(ctx, p, services.Page{Limit: services.MaxLimit})
+	if err != nil {
+		return nil
+	}
+	var out []services.Indicator
+	for _, ind := range list {
+		if ind.Unit != "%" {
+			continue
+		}
+		own := true
+		for _, raw := range append(slices.Clone(ind.Numerator), ind.Denominator...) {
+			if t, ok := services.ParseTerm(raw); !ok || t.Template != key {
+				own = false
+			}
+		}
+		if own {
+			out = append(out, ind)
+		}
+	}
+	return out
 }
 
 // activity marks the categories whose records are activities a bureau
@@ -322,7 +362,9 @@ func query(q services.TotalsQuery, groupBy []string) string {
 			v.Set(k, val)
 		}
 	}
-	v.Set("template", strings.Join(q.Templates, ","))
+	if len(q.Templates) > 0 {
+		v.Set("template", strings.Join(q.Templates, ","))
+	}
 	if len(groupBy) > 0 {
 		v.Set("group_by", strings.Join(groupBy, ","))
 	}
