@@ -44,34 +44,16 @@ type Exports struct {
 //	@Router			/api/v1/exports/records [get]
 func (h *Exports) Records(c *gin.Context) {
 	const op = "exports.records"
-	format := c.DefaultQuery("format", "xlsx")
-	if format != "xlsx" && format != "csv" {
-		respondError(c, services.Invalid(op, services.Field("format", "enum", "options", "xlsx, csv")))
+	format, ok := sheetFormat(c, op)
+	if !ok {
 		return
 	}
-	q := export.ExportQuery{RecordQuery: services.RecordQuery{Template: c.Query("template"), OrgID: c.Query("org_id"),
-		AuthorID: c.Query("author_id"), From: c.Query("from"), To: c.Query("to")}, Period: c.Query("period")}
-	if st := strings.Split(c.Query("status"), ","); len(st) > 1 {
-		for _, s := range st {
-			q.Statuses = append(q.Statuses, services.RecordStatus(strings.TrimSpace(s)))
-		}
-	} else {
-		q.Status = services.RecordStatus(st[0])
+	rq, err := recordQueryOf(c, op)
+	if err != nil {
+		respondError(c, err)
+		return
 	}
-	for k, v := range c.Request.URL.Query() {
-		if key, ok := strings.CutPrefix(k, "data."); ok {
-			if q.Data == nil {
-				q.Data = map[string]string{}
-			}
-			q.Data[key] = v[0]
-		}
-	}
-	for _, f := range []struct{ name, val string }{{"template", q.Template}, {"org_id", q.OrgID}, {"author_id", q.AuthorID}} {
-		if f.val != "" && !filterPattern.MatchString(f.val) {
-			respondError(c, badField(op, f.name, "format", nil))
-			return
-		}
-	}
+	q := export.ExportQuery{RecordQuery: rq, Period: c.Query("period")}
 	ctx, p := c.Request.Context(), caller(c)
 	info, err := h.exports.Plan(ctx, p, &q)
 	if err != nil {
@@ -356,9 +338,8 @@ func (s *xlsxSheets) Close(w io.Writer) error {
 //	@Router			/api/v1/exports/totals [get]
 func (h *Exports) Totals(c *gin.Context) {
 	const op = "exports.totals"
-	format := c.DefaultQuery("format", "xlsx")
-	if format != "xlsx" && format != "csv" {
-		respondError(c, services.Invalid(op, services.Field("format", "enum", "options", "xlsx, csv")))
+	format, ok := sheetFormat(c, op)
+	if !ok {
 		return
 	}
 	q := export.StatQuery{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to"),
@@ -367,17 +348,35 @@ func (h *Exports) Totals(c *gin.Context) {
 		respondError(c, badField(op, "org_id", "format", nil))
 		return
 	}
-	ctx := c.Request.Context()
-	table, err := h.exports.StatTable(ctx, caller(c), q)
+	table, err := h.exports.StatTable(c.Request.Context(), caller(c), q)
 	if err != nil {
 		respondError(c, err)
 		return
 	}
-	var sheets interface {
-		export.SheetWriter
-		Close(w io.Writer) error
+	h.writeTable(c, format, "统计表", table, true)
+}
+
+// sheetFormat reads format (xlsx, the default, or csv); anything else is
+// answered 422 naming it.
+func sheetFormat(c *gin.Context, op string) (string, bool) {
+	format := c.DefaultQuery("format", "xlsx")
+	if format != "xlsx" && format != "csv" {
+		respondError(c, services.Invalid(op, services.Field("format", "enum", "options", "xlsx, csv")))
+		return "", false
 	}
-	var x *xlsxSheets
+	return format, true
+}
+
+// writeTable sends a one-sheet table as an XLSX (with a chart sheet when
+// chart is set) or a CSV download.
+func (h *Exports) writeTable(c *gin.Context, format, sheet string, table export.StatTable, chart bool) {
+	var (
+		sheets interface {
+			export.SheetWriter
+			Close(w io.Writer) error
+		}
+		x *xlsxSheets
+	)
 	ext, ctype := "csv", "text/csv; charset=utf-8"
 	if format == "xlsx" {
 		x = newXLSXSheets(h.loc)
@@ -389,20 +388,21 @@ func (h *Exports) Totals(c *gin.Context) {
 	c.Header("Content-Disposition", attachment(table.FileName+"."+ext))
 	c.Header("X-Content-Type-Options", "nosniff")
 	c.Status(http.StatusOK)
-	err = sheets.Sheet("统计表", table.Columns)
+	err := sheets.Sheet(sheet, table.Columns)
 	for _, r := range table.Rows {
 		if err == nil {
 			err = sheets.Row(r.Cells)
 		}
 	}
-	if err == nil && x != nil {
+	if err == nil && x != nil && chart {
 		err = x.chart(table)
 	}
 	if err == nil {
 		err = sheets.Close(c.Writer)
 	}
 	if err != nil {
-		logger(c).WarnContext(ctx, "statistics table not finished", "error", err.Error())
+		// The status line has left: all that can be done is to stop.
+		logger(c).WarnContext(c.Request.Context(), "table not finished", "sheet", sheet, "error", err.Error())
 	}
 }
 
@@ -457,41 +457,14 @@ func (s *xlsxSheets) chart(t export.StatTable) error {
 //	@Failure		400,401,403,404	{object}	Problem
 //	@Router			/api/v1/exports/tasks/{id} [get]
 func (h *Exports) Task(c *gin.Context) {
-	format := c.DefaultQuery("format", "xlsx")
-	if format != "xlsx" && format != "csv" {
-		respondError(c, services.Invalid("exports.task", services.Field("format", "enum", "options", "xlsx, csv")))
+	format, ok := sheetFormat(c, "exports.task")
+	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	table, err := h.exports.TaskSheet(ctx, caller(c), c.Param("id"))
+	table, err := h.exports.TaskSheet(c.Request.Context(), caller(c), c.Param("id"))
 	if err != nil {
 		respondError(c, err)
 		return
 	}
-	var sheets interface {
-		export.SheetWriter
-		Close(w io.Writer) error
-	}
-	ext, ctype := "csv", "text/csv; charset=utf-8"
-	if format == "xlsx" {
-		sheets, ext, ctype = newXLSXSheets(h.loc), "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-	} else {
-		sheets = newCSVSheets(c.Writer, false)
-	}
-	c.Header("Content-Type", ctype)
-	c.Header("Content-Disposition", attachment(table.FileName+"."+ext))
-	c.Header("X-Content-Type-Options", "nosniff")
-	c.Status(http.StatusOK)
-	err = sheets.Sheet("填报进度", table.Columns)
-	for _, r := range table.Rows {
-		if err == nil {
-			err = sheets.Row(r.Cells)
-		}
-	}
-	if err == nil {
-		err = sheets.Close(c.Writer)
-	}
-	if err != nil {
-		logger(c).WarnContext(ctx, "task sheet not finished", "error", err.Error())
-	}
+	h.writeTable(c, format, "填报进度", table, false)
 }

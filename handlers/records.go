@@ -459,6 +459,36 @@ func (h *Records) Get(c *gin.Context) {
 	h.respondRecord(c, http.StatusOK, r)
 }
 
+// recordQueryOf reads the record list's filters (template, org_id,
+// author_id, status, from, to, data.<key>), shared by the list and the
+// exports. Filters are bound as parameters in both stores; anything not
+// shaped like a key or an id is refused before it gets near one.
+func recordQueryOf(c *gin.Context, op string) (services.RecordQuery, error) {
+	q := services.RecordQuery{Template: c.Query("template"), OrgID: c.Query("org_id"), AuthorID: c.Query("author_id"),
+		From: c.Query("from"), To: c.Query("to")}
+	if st := strings.Split(c.Query("status"), ","); len(st) > 1 {
+		for _, s := range st {
+			q.Statuses = append(q.Statuses, services.RecordStatus(strings.TrimSpace(s)))
+		}
+	} else {
+		q.Status = services.RecordStatus(st[0])
+	}
+	for k, v := range c.Request.URL.Query() {
+		if key, ok := strings.CutPrefix(k, "data."); ok {
+			if q.Data == nil {
+				q.Data = map[string]string{}
+			}
+			q.Data[key] = v[0]
+		}
+	}
+	for _, f := range []struct{ name, val string }{{"template", q.Template}, {"org_id", q.OrgID}, {"author_id", q.AuthorID}} {
+		if f.val != "" && !filterPattern.MatchString(f.val) {
+			return q, badField(op, f.name, "format", nil)
+		}
+	}
+	return q, nil
+}
+
 // List lists records.
 //
 //	@Summary		List records
@@ -486,31 +516,12 @@ func (h *Records) List(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
-	q := services.RecordQuery{Template: c.Query("template"), OrgID: c.Query("org_id"), AuthorID: c.Query("author_id"),
-		From: c.Query("from"), To: c.Query("to"), Limit: limit}
-	if st := strings.Split(c.Query("status"), ","); len(st) > 1 {
-		for _, s := range st {
-			q.Statuses = append(q.Statuses, services.RecordStatus(strings.TrimSpace(s)))
-		}
-	} else {
-		q.Status = services.RecordStatus(st[0])
+	q, err := recordQueryOf(c, "records.list")
+	if err != nil {
+		respondError(c, err)
+		return
 	}
-	for k, v := range c.Request.URL.Query() {
-		if key, ok := strings.CutPrefix(k, "data."); ok {
-			if q.Data == nil {
-				q.Data = map[string]string{}
-			}
-			q.Data[key] = v[0]
-		}
-	}
-	// Filters are bound as parameters in both stores; anything not shaped
-	// like a key or an id is refused before it gets near one.
-	for _, f := range []struct{ name, val string }{{"template", q.Template}, {"org_id", q.OrgID}, {"author_id", q.AuthorID}} {
-		if f.val != "" && !filterPattern.MatchString(f.val) {
-			respondError(c, badField("records.list", f.name, "format", nil))
-			return
-		}
-	}
+	q.Limit = limit
 	if s := c.Query("updated_since"); s != "" {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {

@@ -14,9 +14,7 @@ import (
 // (bounded: never all of them at once). It stops at fn's first error or
 // when ctx ends. q goes through the list's checks first.
 func (s *Records) Each(ctx context.Context, p Principal, q RecordQuery, pageSize int, fn func(Record) error) error {
-	probe := q
-	probe.Limit = 1
-	if _, err := s.List(ctx, p, probe); err != nil {
+	if err := CheckQuery("records.each", q); err != nil {
 		return err
 	}
 	q.Limit, q.After = min(max(pageSize, 1), 1000), RecordCursor{}

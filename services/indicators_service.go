@@ -294,7 +294,7 @@ func (s *Indicators) Values(ctx context.Context, p Principal, key string, q Valu
 		if base == nil {
 			base = &tr
 		}
-		link := "/api/v1/totals?" + totalsLink(tq)
+		link := "/api/v1/totals?" + tq.Encode()
 		for _, tr := range tr.Rows {
 			r := rowOf(tr.Keys)
 			if r.OrgName == "" {
@@ -314,15 +314,18 @@ func (s *Indicators) Values(ctx context.Context, p Principal, key string, q Valu
 		base = &tr
 	}
 	rep.Org, rep.Period, rep.From, rep.To, rep.Previous = base.Org, base.Period, base.From, base.To, base.Previous
-	// Org terms: the figures of each row's unit (the same in every bucket).
+	// Org terms: the figures of each row's unit (the same in every bucket),
+	// read once whatever the number of org terms.
 	byOrg := slices.Contains(q.GroupBy, GroupOrg)
+	var figs map[string]UnitFigure
 	for _, st := range terms {
 		if st.term.Kind != TermOrg {
 			continue
 		}
-		figs, err := s.totals.UnitFigures(ctx, p, base.Org, base.To, byOrg)
-		if err != nil {
-			return IndicatorReport{}, fmt.Errorf("%s: %w", op, err)
+		if figs == nil {
+			if figs, err = s.totals.UnitFigures(ctx, p, base.Org, base.To, byOrg); err != nil {
+				return IndicatorReport{}, fmt.Errorf("%s: %w", op, err)
+			}
 		}
 		if byOrg && len(q.GroupBy) == 1 {
 			// Every unit has a row, records or not: its figures count.
@@ -410,18 +413,20 @@ func termValue(t Term, r TotalsRow) (cur, prev float64) {
 	return cur, prev
 }
 
-// totalsLink is the query string of a totals query.
-func totalsLink(q TotalsQuery) string {
+// Encode is q as the query string of GET /api/v1/totals (or, without
+// templates and filter, of an indicator's values): the link that answers
+// a figure.
+func (q TotalsQuery) Encode() string {
 	v := url.Values{}
-	if q.OrgID != "" {
-		v.Set("org_id", q.OrgID)
-	}
-	for k, val := range map[string]string{"period": q.Period, "from": q.From, "to": q.To, "filter": q.Filter, "compare": q.Compare} {
+	for k, val := range map[string]string{"org_id": q.OrgID, "period": q.Period, "from": q.From, "to": q.To,
+		"filter": q.Filter, "compare": q.Compare} {
 		if val != "" {
 			v.Set(k, val)
 		}
 	}
-	v.Set("template", strings.Join(q.Templates, ","))
+	if len(q.Templates) > 0 {
+		v.Set("template", strings.Join(q.Templates, ","))
+	}
 	if len(q.GroupBy) > 0 {
 		v.Set("group_by", strings.Join(q.GroupBy, ","))
 	}

@@ -481,6 +481,20 @@ func (s *Records) Get(ctx context.Context, p Principal, id string) (Record, erro
 // List returns one page of the records the caller can see.
 func (s *Records) List(ctx context.Context, p Principal, q RecordQuery) ([]Record, error) {
 	const op = "records.list"
+	if err := CheckQuery(op, q); err != nil {
+		return nil, err
+	}
+	q.Limit = Page{Limit: q.Limit}.Normalize().Limit
+	rs, err := s.store.Records(ctx, p.RecordScope(), q)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return rs, nil
+}
+
+// CheckQuery checks the filters of a record query (statuses, data keys,
+// dates), the same for the list and everything that reads records like it.
+func CheckQuery(op string, q RecordQuery) error {
 	var v Validation
 	if q.Status != "" && !q.Status.Valid() {
 		v.Add("status", "enum", "options", "draft, submitted, approved, returned, withdrawn")
@@ -508,15 +522,7 @@ func (s *Records) List(ctx context.Context, p Principal, q RecordQuery) ([]Recor
 	if q.From != "" && q.To != "" && q.To < q.From {
 		v.Add("to", "before_start")
 	}
-	if err := v.Err(op); err != nil {
-		return nil, err
-	}
-	q.Limit = Page{Limit: q.Limit}.Normalize().Limit
-	rs, err := s.store.Records(ctx, p.RecordScope(), q)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	return rs, nil
+	return v.Err(op)
 }
 
 // History returns one page of a record's audit history.

@@ -515,7 +515,7 @@ func (s *Totals) check(ctx context.Context, op string, p Principal, q TotalsQuer
 		seen[g] = true
 		switch b := Bucket(g); {
 		case g == GroupOrg || g == GroupTemplate:
-		case b == BucketMonth || b == BucketQuarter || b == BucketSemester || b == BucketSchoolYear || b == BucketYear:
+		case isBucket(b):
 			sp.buckets[g] = b
 			if periodKeys++; periodKeys > 1 {
 				v.Add(field, "one_period")

@@ -127,23 +127,21 @@ func (s *Service) Plan(ctx context.Context, p services.Principal, q *ExportQuery
 	if err := v.Err(op); err != nil {
 		return ExportInfo{}, err
 	}
-	// The record list's own checks, on a one-record probe.
-	probe := q.RecordQuery
-	probe.Limit = 1
-	if _, err := s.records.List(ctx, p, probe); err != nil {
+	// The record list's own checks.
+	if err := services.CheckQuery(op, q.RecordQuery); err != nil {
 		return ExportInfo{}, err
 	}
 	orgID := q.OrgID
 	if orgID == "" {
 		orgID = p.User.OrgID
 	}
-	unit := "全部"
+	unit, org := "全部", services.Org{}
 	if orgID != "" {
 		o, err := s.orgs.Org(ctx, p.Scope(), orgID)
 		if err != nil {
 			return ExportInfo{}, fmt.Errorf("%s: %w", op, err)
 		}
-		unit = o.Name
+		unit, org = o.Name, o
 	}
 	var info ExportInfo
 	if q.Template != "" {
@@ -164,11 +162,10 @@ func (s *Service) Plan(ctx context.Context, p services.Principal, q *ExportQuery
 	}
 	// The unit's own options and fields (its bureaus' extensions) have
 	// columns too.
-	if org, err := s.orgs.Org(ctx, p.Scope(), orgID); err == nil {
-		for i, t := range info.Templates {
-			if info.Templates[i], err = services.AsSeenBy(ctx, s.templates, t, org); err != nil {
-				return ExportInfo{}, fmt.Errorf("%s: %w", op, err)
-			}
+	for i, t := range info.Templates {
+		var err error
+		if info.Templates[i], err = services.AsSeenBy(ctx, s.templates, t, org); err != nil {
+			return ExportInfo{}, fmt.Errorf("%s: %w", op, err)
 		}
 	}
 	name := "全部记录"

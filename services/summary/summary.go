@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -147,7 +146,7 @@ func (s *Service) sentence(ctx context.Context, p services.Principal, q Query, t
 		return written{}, nil
 	}
 	row := rep.Rows[0]
-	link := "/api/v1/totals?" + query(tq, nil)
+	link := "/api/v1/totals?" + tq.Encode()
 	var w written
 	fig := func(text string, v float64, url string) string {
 		w.figures = append(w.figures, Figure{Text: text, Value: v, TotalsURL: url})
@@ -261,7 +260,7 @@ func (s *Service) sentence(ctx context.Context, p services.Principal, q Query, t
 			text := trim(fmt.Sprintf("%.*f", ind.Decimals, x)) + ind.Unit
 			iq := tq
 			iq.Templates, iq.Compare = nil, ""
-			link := "/api/v1/indicators/" + ind.Key + "/values?" + query(iq, nil)
+			link := "/api/v1/indicators/" + ind.Key + "/values?" + iq.Encode()
 			b.WriteString("，" + ind.Name + "达" + fig(text, x, link))
 		}
 	}
@@ -352,23 +351,6 @@ func trim(s string) string {
 		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
 	}
 	return s
-}
-
-// query is a totals query as a query string.
-func query(q services.TotalsQuery, groupBy []string) string {
-	v := url.Values{}
-	for k, val := range map[string]string{"org_id": q.OrgID, "period": q.Period, "from": q.From, "to": q.To, "compare": q.Compare} {
-		if val != "" {
-			v.Set(k, val)
-		}
-	}
-	if len(q.Templates) > 0 {
-		v.Set("template", strings.Join(q.Templates, ","))
-	}
-	if len(groupBy) > 0 {
-		v.Set("group_by", strings.Join(groupBy, ","))
-	}
-	return v.Encode()
 }
 
 // Markdown is the draft as Markdown: the title, a heading per category,
