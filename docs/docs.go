@@ -2879,11 +2879,12 @@ const docTemplate = `{
                         "BearerAuth": []
                     }
                 ],
-                "description": "按模板类别各成一段，用教育局的口吻写出已审核通过记录的汇总数：量词（场次、人次、名、万元）、主要分项以“、”连接并以“等”收尾、与上年比较、学校覆盖率；每个数字附有产生它的汇总查询（totals_url）。The figures section of a work summary, one paragraph per template category in the bureau's voice, from the approved records' totals compared with the previous period: classifiers, the main breakdown joined with 、 and closed with 等, 万 above ten thousand people-times, money in 万元 or 亿元, school coverage; every figure carries the totals query that produced it. format=md or txt gives the text itself. Principals (their school) and admins.",
+                "description": "按模板类别各成一段，用教育局的口吻写出已审核通过记录的汇总数：量词（场次、人次、名、万元）、主要分项以“、”连接并以“等”收尾、与上年比较、学校覆盖率；每个数字附有产生它的汇总查询（totals_url）。The figures section of a work summary, one paragraph per template category in the bureau's voice, from the approved records' totals compared with the previous period: classifiers, the main breakdown joined with 、 and closed with 等, 万 above ten thousand people-times, money in 万元 or 亿元, school coverage; every figure carries the totals query that produced it. format=md or txt gives the text itself; format=docx a Word document (opens in Word and WPS) with the title, a heading per category, its paragraph and, for a district or city, the category's statistics table (统计表) by school or district with subtotals and 合计. Principals (their school) and admins.",
                 "produces": [
                     "application/json",
                     "text/markdown",
                     "text/plain",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
                     "application/problem+json"
                 ],
                 "tags": [
@@ -2920,10 +2921,11 @@ const docTemplate = `{
                         "enum": [
                             "json",
                             "md",
-                            "txt"
+                            "txt",
+                            "docx"
                         ],
                         "type": "string",
-                        "description": "json (default), md or txt",
+                        "description": "json (default), md, txt or docx",
                         "name": "format",
                         "in": "query"
                     }
@@ -4966,6 +4968,9 @@ const docTemplate = `{
                             "$ref": "#/definitions/TemplateOption"
                         }
                     }
+                },
+                "summary": {
+                    "$ref": "#/definitions/TemplateSummary"
                 }
             }
         },
@@ -6253,9 +6258,19 @@ const docTemplate = `{
                     "type": "string",
                     "example": "平安校园建设"
                 },
+                "templates": {
+                    "description": "Templates are the templates its sentences speak of.",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "safety_drill"
+                    ]
+                },
                 "text": {
                     "type": "string",
-                    "example": "全区共开展消防、地震、防汛等应急疏散演练，场次312场次，参与学生人次4.52万人次，较上年增加36场次。"
+                    "example": "全区共开展消防、地震、防汛等应急疏散演练312场次，参与学生4.52万人次，较上年增加36场次，学校覆盖率达100%。"
                 }
             }
         },
@@ -6614,6 +6629,14 @@ const docTemplate = `{
                 "owner_id": {
                     "type": "string"
                 },
+                "summary": {
+                    "description": "Summary is the sentence pattern of the work-summary draft; absent\nwhen the template words a default one.",
+                    "allOf": [
+                        {
+                            "$ref": "#/definitions/TemplateSummary"
+                        }
+                    ]
+                },
                 "updated_at": {
                     "type": "string"
                 },
@@ -6662,6 +6685,9 @@ const docTemplate = `{
                 },
                 "org_id": {
                     "type": "string"
+                },
+                "summary": {
+                    "$ref": "#/definitions/TemplateSummary"
                 },
                 "template": {
                     "type": "string",
@@ -6738,7 +6764,8 @@ const docTemplate = `{
                     "type": "string",
                     "enum": [
                         "measure",
-                        "dimension"
+                        "dimension",
+                        "distinct"
                     ],
                     "example": "measure"
                 },
@@ -6752,7 +6779,8 @@ const docTemplate = `{
                         "multi_enum",
                         "date",
                         "bool",
-                        "attachments"
+                        "attachments",
+                        "people"
                     ],
                     "example": "integer"
                 },
@@ -6832,6 +6860,19 @@ const docTemplate = `{
                 },
                 "owner_id": {
                     "type": "string"
+                },
+                "summary": {
+                    "$ref": "#/definitions/TemplateSummary"
+                }
+            }
+        },
+        "TemplateSummary": {
+            "type": "object",
+            "properties": {
+                "zh": {
+                    "description": "ZH is the sentence with placeholders in braces, filled from the\ntemplate's approved totals: a measure's key gives its total with the\nunit as bureaus write it (312场次, 4.52万人次, 52.00万元); key.change\nthe change against the previous period (增加36场次, 减少2场次, 持平)\nand key.previous the previous total; a dimension's key the breakdown\nof its values (消防、地震、防汛等); dimension:measure each value with\nits total (优秀班主任53名、先进班集体53名); a people or distinct\nfield's key a bare count; and scope (全区/全市/全校), name (the\ntemplate's name), records (approved records), school_rate (schools\ncovered), staff_rate (staff covered), indicators (the template's own\npercent indicators). A clause (up to ， or ；) whose figure is empty\nor 0 is left out; an empty breakdown leaves its clause. Empty: a\ndefault sentence from the fields. An unknown placeholder is a 422\nnaming it.",
+                    "type": "string",
+                    "example": "{scope}共开展{kind}应急疏散演练{drills}，参与学生{students}，较上年{drills.change}，学校覆盖率达{school_rate}。"
                 }
             }
         },

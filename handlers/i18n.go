@@ -133,6 +133,8 @@ var fieldMessages = map[string]text{
 	"media_type":           {"仅支持以下文件类型：{types}", "must be one of {types}"},
 	"corrupt":              {"文件已损坏，无法读取", "is damaged and cannot be read"},
 	"owner_kind":           {"模板只能属于市或区县教育局", "must be a city or district bureau"},
+	"summary_placeholder":  {"总结句式中的占位符{placeholder}无法填写：应为本模板的指标、维度、人员字段，或 scope、name、records、school_rate、staff_rate、indicators", "placeholder {placeholder} cannot be filled: use a measure, dimension or people field of the template, or scope, name, records, school_rate, staff_rate, indicators"},
+	"summary_syntax":       {"总结句式的花括号不成对（{at}）", "unbalanced brace in the summary pattern ({at})"},
 	"type_changed":         {"字段类型不能修改（原为{type}）", "cannot change type (was {type})"},
 	"timestamp":            {"应为 RFC 3339 时间，如 2025-10-09T08:30:00+08:00", "must be an RFC 3339 timestamp such as 2025-10-09T08:30:00+08:00"},
 	"above_students":       {"超过学校在校学生数{limit}，请核实", "exceeds the school's {limit} students; please check"},

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -26,8 +27,10 @@ type SummaryFigure struct {
 type SummaryParagraph struct {
 	Category string          `json:"category" example:"safety"`
 	Heading  string          `json:"heading" example:"平安校园建设"`
-	Text     string          `json:"text" example:"全区共开展消防、地震、防汛等应急疏散演练，场次312场次，参与学生人次4.52万人次，较上年增加36场次。"`
+	Text     string          `json:"text" example:"全区共开展消防、地震、防汛等应急疏散演练312场次，参与学生4.52万人次，较上年增加36场次，学校覆盖率达100%。"`
 	Figures  []SummaryFigure `json:"figures"`
+	// Templates are the templates its sentences speak of.
+	Templates []string `json:"templates" example:"safety_drill"`
 } //	@name	SummaryParagraph
 
 // SummaryResponse is the figures section of a work summary.
@@ -43,23 +46,25 @@ type SummaryResponse struct {
 // Summary drafts the figures section of a work summary.
 //
 //	@Summary		工作总结（数据部分）草稿 Work-summary draft
-//	@Description	按模板类别各成一段，用教育局的口吻写出已审核通过记录的汇总数：量词（场次、人次、名、万元）、主要分项以“、”连接并以“等”收尾、与上年比较、学校覆盖率；每个数字附有产生它的汇总查询（totals_url）。The figures section of a work summary, one paragraph per template category in the bureau's voice, from the approved records' totals compared with the previous period: classifiers, the main breakdown joined with 、 and closed with 等, 万 above ten thousand people-times, money in 万元 or 亿元, school coverage; every figure carries the totals query that produced it. format=md or txt gives the text itself. Principals (their school) and admins.
+//	@Description	按模板类别各成一段，用教育局的口吻写出已审核通过记录的汇总数：量词（场次、人次、名、万元）、主要分项以“、”连接并以“等”收尾、与上年比较、学校覆盖率；每个数字附有产生它的汇总查询（totals_url）。The figures section of a work summary, one paragraph per template category in the bureau's voice, from the approved records' totals compared with the previous period: classifiers, the main breakdown joined with 、 and closed with 等, 万 above ten thousand people-times, money in 万元 or 亿元, school coverage; every figure carries the totals query that produced it. format=md or txt gives the text itself; format=docx a Word document (opens in Word and WPS) with the title, a heading per category, its paragraph and, for a district or city, the category's statistics table (统计表) by school or district with subtotals and 合计. Principals (their school) and admins.
 //	@ID				getSummaryDraft
 //	@Tags			reports
 //	@Security		BearerAuth
-//	@Produce		json,text/markdown,text/plain,application/problem+json
+//	@Produce		json,text/markdown,text/plain,application/vnd.openxmlformats-officedocument.wordprocessingml.document,application/problem+json
 //	@Param			org_id				query		string	false	"Org unit (default: the caller's)"
 //	@Param			period				query		string	false	"Period id (default: the current school year)"
 //	@Param			from				query		string	false	"First day (YYYY-MM-DD), with to instead of period"
 //	@Param			to					query		string	false	"Last day (YYYY-MM-DD)"
-//	@Param			format				query		string	false	"json (default), md or txt"	Enums(json, md, txt)
+//	@Param			format				query		string	false	"json (default), md, txt or docx"	Enums(json, md, txt, docx)
 //	@Success		200					{object}	SummaryResponse
 //	@Failure		400,401,403,404,422	{object}	Problem
 //	@Router			/api/v1/reports/summary [get]
 func (h *Reports) Summary(c *gin.Context) {
 	format := c.DefaultQuery("format", "json")
-	if format != "json" && format != "md" && format != "txt" {
-		respondError(c, services.Invalid("reports.summary", services.Field("format", "enum", "options", "json, md, txt")))
+	switch format {
+	case "json", "md", "txt", "docx":
+	default:
+		respondError(c, services.Invalid("reports.summary", services.Field("format", "enum", "options", "json, md, txt, docx")))
 		return
 	}
 	q := summary.Query{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to")}
@@ -79,11 +84,22 @@ func (h *Reports) Summary(c *gin.Context) {
 	case "txt":
 		c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(summary.Text(d)))
 		return
+	case "docx":
+		// A few pages: written whole, so a failure is still a problem.
+		var b bytes.Buffer
+		if err := h.summary.Word(c.Request.Context(), caller(c), q, d, &b); err != nil {
+			respondError(c, err)
+			return
+		}
+		c.Header("Content-Disposition", attachment(d.Title+".docx"))
+		c.Data(http.StatusOK, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", b.Bytes())
+		return
 	}
 	out := SummaryResponse{Title: d.Title, Org: TotalsOrg{ID: d.Org.ID, Kind: string(d.Org.Kind), Name: d.Org.Name},
 		Period: d.Period, From: d.From, To: d.To, Paragraphs: make([]SummaryParagraph, 0, len(d.Paragraphs))}
 	for _, p := range d.Paragraphs {
-		sp := SummaryParagraph{Category: p.Category, Heading: p.Heading, Text: p.Text, Figures: make([]SummaryFigure, 0, len(p.Figures))}
+		sp := SummaryParagraph{Category: p.Category, Heading: p.Heading, Text: p.Text, Figures: make([]SummaryFigure, 0, len(p.Figures)),
+			Templates: p.Templates}
 		for _, f := range p.Figures {
 			sp.Figures = append(sp.Figures, SummaryFigure(f))
 		}

@@ -31,14 +31,14 @@ type FieldSpec struct {
 	Key       string       `json:"key" example:"students"`
 	Label     string       `json:"label" example:"参与学生人次"`
 	LabelEN   string       `json:"label_en,omitempty" example:"Students taking part"`
-	Type      string       `json:"type" enums:"integer,number,text,enum,multi_enum,date,bool,attachments" example:"integer"`
+	Type      string       `json:"type" enums:"integer,number,text,enum,multi_enum,date,bool,attachments,people" example:"integer"`
 	Required  bool         `json:"required,omitempty"`
 	Unit      string       `json:"unit,omitempty" example:"人次"`
 	Min       *float64     `json:"min,omitempty" example:"0"`
 	Max       *float64     `json:"max,omitempty"`
 	MaxLength int          `json:"max_length,omitempty"`
 	Options   []OptionSpec `json:"options,omitempty"`
-	Role      string       `json:"role,omitempty" enums:"measure,dimension" example:"measure"`
+	Role      string       `json:"role,omitempty" enums:"measure,dimension,distinct" example:"measure"`
 	Default   *float64     `json:"default,omitempty"`
 	Check     string       `json:"check,omitempty" enums:"students,staff"`
 	// Per names the numeric field (the occurrences, e.g. drills) the
@@ -52,6 +52,26 @@ type FieldSpec struct {
 	Aggregation string `json:"aggregation,omitempty" enums:"sum,last,state"`
 } //	@name	TemplateField
 
+// SummarySpec words the template's sentence in the work-summary draft
+// (GET /api/v1/reports/summary).
+type SummarySpec struct {
+	// ZH is the sentence with placeholders in braces, filled from the
+	// template's approved totals: a measure's key gives its total with the
+	// unit as bureaus write it (312场次, 4.52万人次, 52.00万元); key.change
+	// the change against the previous period (增加36场次, 减少2场次, 持平)
+	// and key.previous the previous total; a dimension's key the breakdown
+	// of its values (消防、地震、防汛等); dimension:measure each value with
+	// its total (优秀班主任53名、先进班集体53名); a people or distinct
+	// field's key a bare count; and scope (全区/全市/全校), name (the
+	// template's name), records (approved records), school_rate (schools
+	// covered), staff_rate (staff covered), indicators (the template's own
+	// percent indicators). A clause (up to ， or ；) whose figure is empty
+	// or 0 is left out; an empty breakdown leaves its clause. Empty: a
+	// default sentence from the fields. An unknown placeholder is a 422
+	// naming it.
+	ZH string `json:"zh" example:"{scope}共开展{kind}应急疏散演练{drills}，参与学生{students}，较上年{drills.change}，学校覆盖率达{school_rate}。"`
+} //	@name	TemplateSummary
+
 // TemplateRequest creates a template (POST) or changes one (PATCH: omitted
 // fields stay; key and owner_id cannot change).
 type TemplateRequest struct {
@@ -63,6 +83,7 @@ type TemplateRequest struct {
 	Levels   *[]string    `json:"levels,omitempty" example:"school"`
 	Active   *bool        `json:"active,omitempty"`
 	Fields   *[]FieldSpec `json:"fields,omitempty"`
+	Summary  *SummarySpec `json:"summary,omitempty"`
 } //	@name	TemplateRequest
 
 // TemplateCopyRequest names the copy of a template.
@@ -85,6 +106,9 @@ type TemplateResponse struct {
 	Active   bool        `json:"active"`
 	Builtin  bool        `json:"builtin"`
 	Fields   []FieldSpec `json:"fields"`
+	// Summary is the sentence pattern of the work-summary draft; absent
+	// when the template words a default one.
+	Summary *SummarySpec `json:"summary,omitempty"`
 	// Extensions lists the extensions merged in (GET of one template, as
 	// the caller's unit sees it).
 	Extensions []ExtensionRefResponse `json:"extensions,omitempty"`
@@ -101,6 +125,9 @@ type TemplateList struct {
 func (r TemplateRequest) input() services.TemplateInput {
 	in := services.TemplateInput{Key: strings.TrimSpace(r.Key), OwnerID: r.OwnerID, Name: r.Name, NameEN: r.NameEN,
 		Category: r.Category, Active: r.Active}
+	if r.Summary != nil {
+		in.Summary = &services.TemplateSummary{ZH: r.Summary.ZH}
+	}
 	if r.Levels != nil {
 		levels := make([]services.OrgKind, len(*r.Levels))
 		for i, l := range *r.Levels {
@@ -129,6 +156,9 @@ func (p presenter) template(t services.Template) TemplateResponse {
 		Fields: make([]FieldSpec, len(t.Fields)), CreatedAt: p.time(t.CreatedAt), UpdatedAt: p.time(t.UpdatedAt)}
 	for i, l := range t.Levels {
 		out.Levels[i] = string(l)
+	}
+	if t.Summary.ZH != "" {
+		out.Summary = &SummarySpec{ZH: t.Summary.ZH}
 	}
 	for i, f := range t.Fields {
 		fs := FieldSpec{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: string(f.Type), Required: f.Required,
@@ -268,10 +298,12 @@ type ExtensionRefResponse struct {
 } //	@name	ExtensionRef
 
 // ExtensionRequest is a bureau's whole extension of a template: options
-// added to its enum fields, by field key, and fields added.
+// added to its enum fields, by field key, fields added, and its own
+// wording of the template's sentence in the work-summary draft.
 type ExtensionRequest struct {
 	Options map[string][]OptionSpec `json:"options,omitempty"`
 	Fields  []FieldSpec             `json:"fields,omitempty"`
+	Summary *SummarySpec            `json:"summary,omitempty"`
 } //	@name	ExtensionRequest
 
 // ExtensionResponse is a bureau's extension of a template.
@@ -281,12 +313,16 @@ type ExtensionResponse struct {
 	Version   int64                   `json:"version" example:"1"`
 	Options   map[string][]OptionSpec `json:"options"`
 	Fields    []FieldSpec             `json:"fields"`
+	Summary   *SummarySpec            `json:"summary,omitempty"`
 	UpdatedAt string                  `json:"updated_at"`
 } //	@name	TemplateExtension
 
 func (p presenter) extension(e services.TemplateExtension) ExtensionResponse {
 	out := ExtensionResponse{Template: e.Template, OrgID: e.OwnerID, Version: e.Version, Options: map[string][]OptionSpec{},
 		Fields: p.template(services.Template{Fields: e.Fields}).Fields, UpdatedAt: p.time(e.UpdatedAt)}
+	if e.Summary.ZH != "" {
+		out.Summary = &SummarySpec{ZH: e.Summary.ZH}
+	}
 	for k, opts := range e.Options {
 		for _, o := range opts {
 			out.Options[k] = append(out.Options[k], OptionSpec{Value: o.Value, Label: o.Label, LabelEN: o.LabelEN})
@@ -358,6 +394,9 @@ func (h *Templates) Extend(c *gin.Context) {
 	if len(req.Fields) > 0 {
 		fields := TemplateRequest{Fields: &req.Fields}.input().Fields
 		in.Fields = *fields
+	}
+	if req.Summary != nil {
+		in.Summary.ZH = req.Summary.ZH
 	}
 	e, err := h.templates.Extend(c.Request.Context(), caller(c), c.Param("key"), version, in)
 	if err != nil {

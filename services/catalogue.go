@@ -78,7 +78,7 @@ func BuiltinTemplates() []Template {
 		Min: num(0), Max: num(1e7), Role: RoleMeasure}
 	hours := TemplateField{Key: "hours", Label: "学时", LabelEN: "Hours", Type: FieldNumber, Unit: "学时",
 		Min: num(0), Max: num(10_000), Role: RoleMeasure}
-	return []Template{
+	list := []Template{
 		t("teacher_training", "教师培训", "Teacher training", "training", bureau,
 			dimension("level", "级别", "Level", true, "国家级", "省级", "市级", "区县级", "校本"),
 			dimension("mode", "形式", "Mode", false, "集中面授", "网络研修", "跟岗挂职", "外出考察", "专题讲座"),
@@ -188,4 +188,44 @@ func BuiltinTemplates() []Template {
 			measure("resolved", "办结件数", "Resolved", "件"),
 			measure("satisfied", "满意件数", "Satisfied", "件")),
 	}
+	for i := range list {
+		list[i].Summary.ZH = builtinSummary(list[i].Key)
+	}
+	return list
+}
+
+// builtinSummary words a built-in template's sentence in the
+// work-summary draft as bureaus write it (see TemplateSummary).
+func builtinSummary(key string) string {
+	switch key {
+	case "teacher_training":
+		return "{scope}共开展{mode}教师培训{sessions}，参训{participants}，累计培训{hours}，参训教师{trainees}人，教师培训覆盖率达{staff_rate}，较上年{participants.change}。"
+	case "honor_award":
+		return "{scope}共获{level}表彰{count}，其中{category:count}，较上年{count.change}。"
+	case "safety_drill":
+		return "{scope}共开展{kind}应急疏散演练{drills}，参与学生{students}，参与教职工{staff}，较上年{drills.change}，学校覆盖率达{school_rate}。"
+	case "safety_inspection":
+		return "{scope}共开展{kind}安全检查{inspections}，排查隐患{hazards_found}，整改隐患{hazards_fixed}，{indicators}，较上年{inspections.change}。"
+	case "outreach":
+		return "{scope}共开展{kind}送教帮扶活动{sessions}，参与教师{teachers}，受益师生{beneficiaries}，较上年{sessions.change}。"
+	case "teaching_research":
+		return "{scope}共开展{kind}教研活动{sessions}，参与{participants}，获奖{awards}，开展课题研究{project}项，较上年{sessions.change}。"
+	case "student_aid":
+		return "{scope}落实{program}资助政策，资助学生{students}，发放资助金{amount_yuan}，较上年{amount_yuan.change}。"
+	case "construction":
+		return "{scope}实施{kind}校舍建设项目{records}个，投入资金{investment_wan}，建设面积{area_m2}，新增学位{seats_added}。"
+	case "arts_sports_science":
+		return "{scope}共举办{kind}体艺科技活动{events}，参与学生{participants}，获奖{awards}，较上年{events.change}。"
+	case "themed_education":
+		return "{scope}共开展{theme}主题教育{sessions}，参与{participants}，较上年{sessions.change}。"
+	case "home_school":
+		return "{scope}共开展{kind}家校共育活动{sessions}，覆盖家庭{families}，较上年{sessions.change}。"
+	case "school_profile":
+		return "{scope}共有在校生{students}，教职工{staff}，其中专任教师{teachers}，班级{classes}，招收一年级新生{new_students}。"
+	case "school_title":
+		return "{scope}现有{title:held}。"
+	case "petition":
+		return "{scope}共受理{channel}信访件{received}，办结{resolved}，{indicators}。"
+	}
+	return ""
 }

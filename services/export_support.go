@@ -62,6 +62,27 @@ func AsSeenBy(ctx context.Context, store TemplateStore, t Template, org Org) (Te
 	return t, err
 }
 
+// SummaryPattern is the wording of template t's sentence in org's work
+// summary: the deepest extension on org's path that rewords it, else t's
+// own (store keeps the extensions, if it does).
+func SummaryPattern(ctx context.Context, store TemplateStore, t Template, org Org) (string, error) {
+	exts, ok := store.(ExtensionStore)
+	if !ok || len(org.Path) == 0 {
+		return t.Summary.ZH, nil
+	}
+	list, err := exts.Extensions(ctx, t.Key, org.Path)
+	if err != nil {
+		return "", err
+	}
+	pattern, depth := t.Summary.ZH, 0
+	for _, e := range list {
+		if e.Summary.ZH != "" && len(e.OwnerPath) > depth {
+			pattern, depth = e.Summary.ZH, len(e.OwnerPath)
+		}
+	}
+	return pattern, nil
+}
+
 // MergedTemplate is template key as the totals of org read it: merged
 // with the extensions of org's path and, for a city, of its districts.
 func (s *Totals) MergedTemplate(ctx context.Context, p Principal, org Org, key string) (Template, error) {

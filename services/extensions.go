@@ -22,7 +22,11 @@ type TemplateExtension struct {
 	// Options are added to the template's enum fields, by field key.
 	Options map[string][]Option
 	// Fields are added after the template's fields.
-	Fields    []TemplateField
+	Fields []TemplateField
+	// Summary rewords the template's sentence in the work-summary drafts
+	// of the owner's subtree (the deepest unit's wording wins); empty
+	// keeps the template's.
+	Summary   TemplateSummary
 	Version   int64
 	UpdatedBy string
 	UpdatedAt time.Time
@@ -74,6 +78,9 @@ func Merge(t Template, exts []TemplateExtension) Template {
 				out.Fields = append(out.Fields, f)
 			}
 		}
+		if e.Summary.ZH != "" {
+			out.Summary = e.Summary
+		}
 	}
 	return out
 }
@@ -119,6 +126,7 @@ func pinned(ctx context.Context, exts ExtensionStore, t Template, refs []Extensi
 type ExtensionInput struct {
 	Options map[string][]Option
 	Fields  []TemplateField
+	Summary TemplateSummary
 }
 
 // Limits on extensions.
@@ -227,6 +235,14 @@ func (s *Templates) Extend(ctx context.Context, p Principal, key string, version
 			v.Add(at+".per", "not_allowed")
 		}
 		e.Fields = append(e.Fields, clean)
+	}
+	// The wording may name the fields this extension adds.
+	e.Summary.ZH = CleanText(in.Summary.ZH)
+	n := len(v.Fields())
+	checkText(&v, "summary.zh", e.Summary.ZH, false, MaxSummaryPattern)
+	if e.Summary.ZH != "" && len(v.Fields()) == n {
+		_, errs := ParseSummary(Merge(merged, []TemplateExtension{e}), e.Summary.ZH, "summary.zh")
+		v.fields = append(v.fields, errs...)
 	}
 	if err := v.Err(op); err != nil {
 		return TemplateExtension{}, err

@@ -78,6 +78,14 @@ func CheckTemplate(t Template) (Template, []FieldError) {
 		}
 	}
 	t.Fields = fields
+	// The summary sentence names fields of this version.
+	t.Summary.ZH = CleanText(t.Summary.ZH)
+	n := len(v.Fields())
+	checkText(&v, "summary.zh", t.Summary.ZH, false, MaxSummaryPattern)
+	if t.Summary.ZH != "" && len(v.Fields()) == n {
+		_, errs := ParseSummary(t, t.Summary.ZH, "summary.zh")
+		v.fields = append(v.fields, errs...)
+	}
 	return t, v.Fields()
 }
 

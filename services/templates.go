@@ -146,6 +146,8 @@ type Template struct {
 	Active  bool
 	Builtin bool
 	Fields  []TemplateField
+	// Summary words the template's sentence in the work-summary draft.
+	Summary TemplateSummary
 	// Version counts every change, from 1; it is also the ETag.
 	Version   int64
 	CreatedBy string

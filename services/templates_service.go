@@ -48,6 +48,7 @@ type TemplateInput struct {
 	Levels   *[]OrgKind
 	Active   *bool
 	Fields   *[]TemplateField
+	Summary  *TemplateSummary
 }
 
 // ViewOf is where p stands when reading templates.
@@ -102,7 +103,7 @@ func (s *Templates) EnsureBuiltins(ctx context.Context) (int, error) {
 // (names, category, levels and fields), whatever their versions and times.
 func sameDefinition(a, b Template) bool {
 	return a.Name == b.Name && a.NameEN == b.NameEN && a.Category == b.Category &&
-		slices.Equal(a.Levels, b.Levels) && reflect.DeepEqual(normFields(a.Fields), normFields(b.Fields))
+		slices.Equal(a.Levels, b.Levels) && a.Summary == b.Summary && reflect.DeepEqual(normFields(a.Fields), normFields(b.Fields))
 }
 
 // normFields makes empty lists nil, as stores give them back.
@@ -307,7 +308,7 @@ func (s *Templates) Copy(ctx context.Context, p Principal, key string, in Templa
 		return Template{}, fmt.Errorf("%s: %w", op, err)
 	}
 	cp := TemplateInput{Key: in.Key, OwnerID: in.OwnerID, Name: &src.Name, NameEN: &src.NameEN,
-		Category: &src.Category, Levels: &src.Levels, Fields: &src.Fields}
+		Category: &src.Category, Levels: &src.Levels, Fields: &src.Fields, Summary: &src.Summary}
 	if in.Name != nil {
 		cp.Name = in.Name
 	}
@@ -341,6 +342,9 @@ func applyTemplateInput(t *Template, in TemplateInput) {
 	}
 	if in.Fields != nil {
 		t.Fields = slices.Clone(*in.Fields)
+	}
+	if in.Summary != nil {
+		t.Summary = *in.Summary
 	}
 }
 

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -66,14 +72,14 @@ func TestSummaryDraft(t *testing.T) {
 	}
 	for cat, want := range map[string]string{
 		"safety":    "全区共开展消防、地震等应急疏散演练6场次，参与学生4.52万人次",
-		"aid":       "受助人数1040名，资助金额52.00万元",
-		"petitions": "信访办结率达100%，信访满意率达100%",
+		"aid":       "全区落实学前教育资助等资助政策，资助学生1040名，发放资助金52.00万元。",
+		"petitions": "全区共受理12345热线等信访件24件，办结24件，信访办结率达100%，信访满意率达100%。",
 	} {
 		if !strings.Contains(texts[cat], want) {
 			t.Errorf("%s: %q lacks %q", cat, texts[cat], want)
 		}
 	}
-	if !strings.Contains(texts["safety"], "较上年增加4场次") || !strings.Contains(texts["safety"], "学校覆盖率达100%") {
+	if !strings.Contains(texts["safety"], "较上年增加4场次，学校覆盖率达100%。") {
 		t.Errorf("safety: %q", texts["safety"])
 	}
 	md := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/reports/summary?format=md&org_id=" + w.distA + "&period=2025AY", token: adminA})
@@ -85,7 +91,202 @@ func TestSummaryDraft(t *testing.T) {
 	if !strings.Contains(string(txt.body), "　　全区共开展") {
 		t.Errorf("text:\n%s", txt.body)
 	}
+	// The Word draft: title, headings, paragraphs, and per category the
+	// 统计表 whose 合计 equals the totals.
+	doc := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/reports/summary?format=docx&org_id=" + w.distA + "&period=2025AY", token: adminA})
+	if ct := doc.header.Get("Content-Type"); ct != "application/vnd.openxmlformats-officedocument.wordprocessingml.document" {
+		t.Errorf("docx content type %q", ct)
+	}
+	if cd := doc.header.Get("Content-Disposition"); !strings.Contains(cd, url.PathEscape(d.Title+".docx")) {
+		t.Errorf("docx disposition %q", cd)
+	}
+	paras, tables := wordText(t, doc.body)
+	if len(paras) == 0 || paras[0] != d.Title {
+		t.Errorf("docx title: %q", paras)
+	}
+	for _, want := range []string{"一、平安校园建设", texts["safety"], texts["aid"]} {
+		if !slices.Contains(paras, want) {
+			t.Errorf("docx lacks paragraph %q in %q", want, paras)
+		}
+	}
+	if len(tables) < 3 {
+		t.Fatalf("docx has %d tables", len(tables))
+	}
+	safety := tables[0]
+	total := safety[len(safety)-1]
+	col := slices.IndexFunc(safety[0], func(h string) bool { return strings.HasSuffix(h, "·场次") })
+	if total[0] != "合计" || col < 0 || total[col] != "6" {
+		t.Errorf("safety table: header %q, total %q", safety[0], total)
+	}
+	pdoc := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/reports/summary?format=docx&period=2025AY", token: w.tokens["principalA1"]})
+	if _, tables := wordText(t, pdoc.body); len(tables) != 0 {
+		t.Errorf("a principal's draft has %d tables", len(tables))
+	}
 	s.must(http.StatusUnprocessableEntity, req{method: "GET", path: "/api/v1/reports/summary?format=pdf", token: adminA})
 	s.must(http.StatusNotFound, req{method: "GET", path: "/api/v1/reports/summary?org_id=" + w.distB, token: adminA})
 	s.must(http.StatusForbidden, req{method: "GET", path: "/api/v1/reports/summary", token: w.tokens["teacherA1"]})
+}
+
+// TestSummaryPatterns: a bureau rewords a template's sentence through the
+// templates API (no release); each-lists and left-out clauses; a bad
+// pattern is a 422 naming the placeholder.
+func TestSummaryPatterns(t *testing.T) {
+	s := newTestServer(t, nil)
+	w := s.seed()
+	adminA := w.tokens["adminA"]
+	a := approver{s: s, w: w, approver: map[string]string{"teacherA1": w.tokens["principalA1"], "principalA1": adminA}}
+	honour := func(level, category string, n int) map[string]any {
+		return map[string]any{"client_id": uuid(), "template": "honor_award", "occurred_on": "2025-12-01", "title": "表彰",
+			"data": map[string]any{"level": level, "recipient_kind": "教师", "category": category, "count": n}}
+	}
+	a.approve("principalA1", honour("市级", "优秀班主任", 53))
+	a.approve("principalA1", honour("市级", "三好学生", 110))
+	a.approve("teacherA1", honour("省级", "优秀班主任", 2))
+	draft := func() map[string]string {
+		var d struct {
+			Paragraphs []struct {
+				Category string `json:"category"`
+				Text     string `json:"text"`
+				Figures  []struct {
+					Text      string `json:"text"`
+					TotalsURL string `json:"totals_url"`
+				} `json:"figures"`
+			} `json:"paragraphs"`
+		}
+		s.must(http.StatusOK, req{method: "GET", path: "/api/v1/reports/summary?org_id=" + w.distA + "&period=2025AY", token: adminA}).decode(t, &d)
+		out := map[string]string{}
+		for _, p := range d.Paragraphs {
+			out[p.Category] = p.Text
+			for _, f := range p.Figures {
+				u, _ := url.Parse(f.TotalsURL)
+				if b := s.totals(adminA, u.RawQuery); len(b.Rows) != 1 {
+					t.Errorf("figure %s: %s answers %d rows", f.Text, f.TotalsURL, len(b.Rows))
+				}
+			}
+		}
+		return out
+	}
+	// The built-in pattern: every category with its count, most first;
+	// no previous year, so the change clause is left out.
+	if got, want := draft()["awards"], "全区共获市级、省级等表彰165名，其中三好学生110名、优秀班主任55名。"; got != want {
+		t.Errorf("awards:\n got %s\nwant %s", got, want)
+	}
+	var tmpl struct {
+		Version int64 `json:"version"`
+		Summary struct {
+			ZH string `json:"zh"`
+		} `json:"summary"`
+	}
+	s.must(http.StatusOK, req{method: "GET", path: "/api/v1/templates/honor_award", token: adminA}).decode(t, &tmpl)
+	if !strings.Contains(tmpl.Summary.ZH, "{category:count}") {
+		t.Fatalf("built-in pattern %q", tmpl.Summary.ZH)
+	}
+	// A district rewords the built-in sentence in its extension (the
+	// series stays one); a bad pattern is a 422 naming the placeholder.
+	extend := func(version int, pattern string) response {
+		h := map[string]string{}
+		if version > 0 {
+			h["If-Match"] = fmt.Sprintf(`"v%d"`, version)
+		}
+		return s.do(req{method: "PUT", path: "/api/v1/templates/honor_award/extension", token: adminA, header: h,
+			body: map[string]any{"options": map[string]any{"category": []map[string]any{{"value": "诚信好少年"}}},
+				"summary": map[string]any{"zh": pattern}}})
+	}
+	for _, tc := range []struct{ pattern, detail string }{
+		{"{scope}表彰{categry:count}。", "{categry:count}"},
+		{"{scope}表彰{count.total}。", "{count.total}"},
+		{"{scope}表彰{issuer}。", "{issuer}"},
+		{"{scope}表彰{count。", "{count。"},
+		{"{scope}表彰count}。", "count}"},
+	} {
+		r := extend(0, tc.pattern)
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), `"field":"summary.zh"`) ||
+			!strings.Contains(string(r.body), tc.detail) {
+			t.Errorf("pattern %q: %d %s", tc.pattern, r.status, r.body)
+		}
+	}
+	// Reworded without a release: the district's draft follows; a clause
+	// whose figure is empty (no previous year) is left out with its comma.
+	if r := extend(0, "{scope}表彰{level:count}，共{records}批次，去年{count.previous}。"); r.status != http.StatusOK {
+		t.Fatalf("extend: %d %s", r.status, r.body)
+	}
+	if got, want := draft()["awards"], "全区表彰市级163名、省级2名，共3批次。"; got != want {
+		t.Errorf("reworded:\n got %s\nwant %s", got, want)
+	}
+	// A template a district defines carries its own wording, checked.
+	body := map[string]any{"key": "reading_month", "name": "读书月", "category": "activities",
+		"fields":  []map[string]any{{"key": "books", "label": "阅读量", "type": "integer", "role": "measure", "unit": "册"}},
+		"summary": map[string]any{"zh": "{scope}读书月共读书{book}。"}}
+	if r := s.do(req{method: "POST", path: "/api/v1/templates", token: adminA, body: body}); r.status != http.StatusUnprocessableEntity ||
+		!strings.Contains(string(r.body), "{book}") {
+		t.Errorf("bad pattern on create: %d %s", r.status, r.body)
+	}
+	body["summary"] = map[string]any{"zh": "{scope}读书月共读书{books}。"}
+	var created struct {
+		Summary struct {
+			ZH string `json:"zh"`
+		} `json:"summary"`
+	}
+	s.must(http.StatusCreated, req{method: "POST", path: "/api/v1/templates", token: adminA, body: body}).decode(t, &created)
+	if created.Summary.ZH != "{scope}读书月共读书{books}。" {
+		t.Errorf("created summary %q", created.Summary.ZH)
+	}
+}
+
+// wordText reads a DOCX's body: the text of each paragraph outside
+// tables, and each table as rows of cell texts.
+func wordText(t *testing.T, b []byte) (paras []string, tables [][][]string) {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("docx: %v", err)
+	}
+	f, err := zr.Open("word/document.xml")
+	if err != nil {
+		t.Fatalf("docx: %v", err)
+	}
+	defer f.Close()
+	dec := xml.NewDecoder(f)
+	var text strings.Builder
+	depth := 0 // tables open
+	var row []string
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("docx xml: %v", err)
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			switch e.Name.Local {
+			case "tbl":
+				depth++
+				tables = append(tables, nil)
+			case "tr":
+				row = nil
+			case "p", "tc":
+				if e.Name.Local == "tc" || depth == 0 {
+					text.Reset()
+				}
+			}
+		case xml.EndElement:
+			switch e.Name.Local {
+			case "tbl":
+				depth--
+			case "tr":
+				tables[len(tables)-1] = append(tables[len(tables)-1], row)
+			case "tc":
+				row = append(row, text.String())
+			case "p":
+				if depth == 0 && text.Len() > 0 {
+					paras = append(paras, text.String())
+				}
+			}
+		case xml.CharData:
+			text.Write(e)
+		}
+	}
+	return paras, tables
 }

@@ -30,6 +30,7 @@ type extensionDoc struct {
 	Path      []string                     `bson:"path"`
 	Options   map[string][]services.Option `bson:"options"`
 	Fields    []fieldDoc                   `bson:"fields"`
+	Summary   string                       `bson:"summary,omitempty"`
 	Version   int64                        `bson:"version"`
 	UpdatedBy string                       `bson:"updated_by"`
 	UpdatedAt int64                        `bson:"updated_at"`
@@ -39,7 +40,7 @@ func extensionKey(template, owner string) string { return template + "/" + owner
 
 func fromExtension(e services.TemplateExtension) extensionDoc {
 	d := extensionDoc{ID: extensionKey(e.Template, e.OwnerID), Template: e.Template, OwnerID: e.OwnerID, Path: e.OwnerPath,
-		Options: e.Options, Version: e.Version, UpdatedBy: e.UpdatedBy, UpdatedAt: ms(e.UpdatedAt), Fields: []fieldDoc{}}
+		Options: e.Options, Summary: e.Summary.ZH, Version: e.Version, UpdatedBy: e.UpdatedBy, UpdatedAt: ms(e.UpdatedAt), Fields: []fieldDoc{}}
 	if d.Options == nil {
 		d.Options = map[string][]services.Option{}
 	}
@@ -49,7 +50,7 @@ func fromExtension(e services.TemplateExtension) extensionDoc {
 
 func toExtension(d extensionDoc) services.TemplateExtension {
 	e := services.TemplateExtension{Template: d.Template, OwnerID: d.OwnerID, OwnerPath: d.Path, Options: d.Options,
-		Version: d.Version, UpdatedBy: d.UpdatedBy, UpdatedAt: timeOf(d.UpdatedAt)}
+		Summary: services.TemplateSummary{ZH: d.Summary}, Version: d.Version, UpdatedBy: d.UpdatedBy, UpdatedAt: timeOf(d.UpdatedAt)}
 	e.Fields = toTemplate(templateDoc{Fields: d.Fields}).Fields
 	if len(e.Options) == 0 {
 		e.Options = nil

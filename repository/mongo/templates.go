@@ -53,6 +53,7 @@ type templateDoc struct {
 	Levels    []string   `bson:"levels"`
 	Active    bool       `bson:"active"`
 	Builtin   bool       `bson:"builtin"`
+	Summary   string     `bson:"summary,omitempty"`
 	Fields    []fieldDoc `bson:"fields"`
 	Version   int64      `bson:"version"`
 	CreatedBy string     `bson:"created_by"`
@@ -70,6 +71,7 @@ func fromTemplate(t services.Template) templateDoc {
 	for _, l := range t.Levels {
 		d.Levels = append(d.Levels, string(l))
 	}
+	d.Summary = t.Summary.ZH
 	for _, f := range t.Fields {
 		fd := fieldDoc{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: string(f.Type), Required: f.Required,
 			Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength, Role: string(f.Role), Default: f.Default, Check: f.Check, Per: f.Per, Aggregation: f.Aggregation}
@@ -88,6 +90,7 @@ func toTemplate(d templateDoc) services.Template {
 	for _, l := range d.Levels {
 		t.Levels = append(t.Levels, services.OrgKind(l))
 	}
+	t.Summary.ZH = d.Summary
 	for _, fd := range d.Fields {
 		f := services.TemplateField{Key: fd.Key, Label: fd.Label, LabelEN: fd.LabelEN, Type: services.FieldType(fd.Type),
 			Required: fd.Required, Unit: fd.Unit, Min: fd.Min, Max: fd.Max, MaxLength: fd.MaxLength,

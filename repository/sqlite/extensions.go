@@ -16,6 +16,7 @@ type extensionDoc struct {
 	OwnerPath []string               `json:"owner_path"`
 	Options   map[string][]optionDoc `json:"options,omitempty"`
 	Fields    []fieldDoc             `json:"fields,omitempty"`
+	Summary   string                 `json:"summary,omitempty"`
 	UpdatedBy string                 `json:"updated_by,omitempty"`
 	UpdatedAt int64                  `json:"updated_at"`
 }
@@ -24,7 +25,7 @@ type extensionDoc struct {
 // the current version is e.Version-1 (none for version 1).
 func (s *Store) SaveExtension(ctx context.Context, e services.TemplateExtension) error {
 	const op = "sqlite.SaveExtension"
-	d := extensionDoc{OwnerPath: e.OwnerPath, UpdatedBy: e.UpdatedBy, UpdatedAt: unixMs(e.UpdatedAt),
+	d := extensionDoc{OwnerPath: e.OwnerPath, Summary: e.Summary.ZH, UpdatedBy: e.UpdatedBy, UpdatedAt: unixMs(e.UpdatedAt),
 		Fields: fromTemplate(services.Template{Fields: e.Fields}).Fields}
 	if len(e.Options) > 0 {
 		d.Options = map[string][]optionDoc{}
@@ -116,7 +117,7 @@ func decodeExtension(key, owner string, version int64, def string) (services.Tem
 		return services.TemplateExtension{}, err
 	}
 	e := services.TemplateExtension{Template: key, OwnerID: owner, OwnerPath: d.OwnerPath, Version: version,
-		UpdatedBy: d.UpdatedBy, UpdatedAt: timeOfMs(d.UpdatedAt),
+		Summary: services.TemplateSummary{ZH: d.Summary}, UpdatedBy: d.UpdatedBy, UpdatedAt: timeOfMs(d.UpdatedAt),
 		Fields: toTemplate(templateDoc{Fields: d.Fields}).Fields}
 	for k, opts := range d.Options {
 		if e.Options == nil {

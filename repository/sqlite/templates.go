@@ -26,6 +26,7 @@ type templateDoc struct {
 	Levels    []string   `json:"levels,omitempty"`
 	Active    bool       `json:"active"`
 	Builtin   bool       `json:"builtin,omitempty"`
+	Summary   string     `json:"summary,omitempty"`
 	Fields    []fieldDoc `json:"fields"`
 	Version   int64      `json:"version"`
 	CreatedBy string     `json:"created_by,omitempty"`
@@ -84,6 +85,7 @@ func fromTemplate(t services.Template) templateDoc {
 	for _, l := range t.Levels {
 		d.Levels = append(d.Levels, string(l))
 	}
+	d.Summary = t.Summary.ZH
 	d.Fields = make([]fieldDoc, len(t.Fields))
 	for i, f := range t.Fields {
 		fd := fieldDoc{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: string(f.Type), Required: f.Required,
@@ -104,6 +106,7 @@ func toTemplate(d templateDoc) services.Template {
 	for _, l := range d.Levels {
 		t.Levels = append(t.Levels, services.OrgKind(l))
 	}
+	t.Summary.ZH = d.Summary
 	for _, f := range d.Fields {
 		tf := services.TemplateField{Key: f.Key, Label: f.Label, LabelEN: f.LabelEN, Type: services.FieldType(f.Type),
 			Required: f.Required, Unit: f.Unit, Min: f.Min, Max: f.Max, MaxLength: f.MaxLength,
@@ -298,7 +301,7 @@ func (s *Store) UpdateTemplate(ctx context.Context, v services.TemplateView, t s
 		}
 		out := cur
 		out.Name, out.NameEN, out.Category, out.Levels, out.Active = t.Name, t.NameEN, t.Category, t.Levels, t.Active
-		out.Fields, out.UpdatedBy, out.UpdatedAt = t.Fields, t.UpdatedBy, t.UpdatedAt
+		out.Fields, out.Summary, out.UpdatedBy, out.UpdatedAt = t.Fields, t.Summary, t.UpdatedBy, t.UpdatedAt
 		out.Version = cur.Version + 1
 		next, err = encodeTemplate(out)
 		if err != nil {

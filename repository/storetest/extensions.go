@@ -26,6 +26,7 @@ func testExtensions(t *testing.T, s Store) {
 		}
 		if version > 1 {
 			e.Fields = []services.TemplateField{{Key: "sponsor", Label: "资助单位", Type: services.FieldText, MaxLength: 50}}
+			e.Summary.ZH = "{scope}表彰{category:count}。"
 		}
 		return e
 	}

@@ -97,6 +97,7 @@ func template(key, category string, path ...string) services.Template {
 					{Value: "quake", Label: "地震", LabelEN: "Earthquake"}, {Value: "flood", Label: "防汛"}}},
 			{Key: "note", Label: "备注", Type: services.FieldText, MaxLength: 500},
 		},
+		Summary: services.TemplateSummary{ZH: "{scope}共开展{kind}" + key + "{count}。"},
 		Version: 1, CreatedBy: "admin", UpdatedBy: "admin", CreatedAt: at(0), UpdatedAt: at(0),
 	}
 }
@@ -317,6 +318,7 @@ func testTemplateUpdate(t *testing.T, s Store) {
 	upd.Levels = []services.OrgKind{services.OrgDistrict}
 	upd.Fields = []services.TemplateField{{Key: "hours", Label: "课时", Type: services.FieldNumber,
 		Min: ptr(0.5), Role: services.RoleMeasure}}
+	upd.Summary.ZH = "{scope}培训{hours}。"
 	upd.UpdatedBy, upd.UpdatedAt = "editor", at(10)
 	// The store keeps the identity and provenance whatever the caller sends.
 	sent := upd

@@ -43,6 +43,9 @@ type StatQuery struct {
 	To         string
 	Templates  []string
 	Indicators []string
+	// MeasuresOnly leaves out the record counts, the breakdown and staff
+	// covered: the narrow table a Word page holds.
+	MeasuresOnly bool
 }
 
 // Limits on a statistics table.
@@ -115,6 +118,9 @@ func (s *Service) StatTable(ctx context.Context, p services.Principal, q StatQue
 			for _, row := range r.Rows {
 				values[cellKey{row.Keys[services.GroupOrg], fmt.Sprint(len(cols) - 1)}] = row.Sums[m.Key]
 			}
+		}
+		if q.MeasuresOnly {
+			continue
 		}
 		recCol := len(cols)
 		cols = append(cols, statCol{kind: "count", template: key})

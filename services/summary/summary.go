@@ -11,8 +11,10 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/huizong/huizong/services"
+	"github.com/huizong/huizong/services/export"
 )
 
 // Service drafts summaries.
@@ -20,12 +22,15 @@ type Service struct {
 	totals     *services.Totals
 	indicators *services.Indicators
 	templates  services.TemplateStore
+	exports    *export.Service
 	audit      *services.Audit
 }
 
-// New returns the summary service.
-func New(totals *services.Totals, indicators *services.Indicators, templates services.TemplateStore, audit *services.Audit) *Service {
-	return &Service{totals: totals, indicators: indicators, templates: templates, audit: audit}
+// New returns the summary service; exports builds the statistics tables
+// of the Word draft.
+func New(totals *services.Totals, indicators *services.Indicators, templates services.TemplateStore, exports *export.Service,
+	audit *services.Audit) *Service {
+	return &Service{totals: totals, indicators: indicators, templates: templates, exports: exports, audit: audit}
 }
 
 // Query asks for a draft: a unit and a period (as totals take them).
@@ -50,6 +55,8 @@ type Paragraph struct {
 	Heading  string
 	Text     string
 	Figures  []Figure
+	// Templates are the keys of the templates its sentences speak of.
+	Templates []string
 }
 
 // Draft is the figures section of a work summary.
@@ -93,7 +100,7 @@ func (s *Service) Draft(ctx context.Context, p services.Principal, q Query) (Dra
 			}
 			if w.text != "" {
 				byCategory[cat.key] = append(byCategory[cat.key], w.text)
-				d.addFigures(cat.key, cat.heading, w)
+				d.addFigures(cat.key, cat.heading, t.Key, w)
 			}
 		}
 	}
@@ -116,14 +123,15 @@ func (s *Service) Draft(ctx context.Context, p services.Principal, q Query) (Dra
 	return d, nil
 }
 
-func (d *Draft) addFigures(category, heading string, w written) {
+func (d *Draft) addFigures(category, heading, template string, w written) {
 	for i := range d.Paragraphs {
-		if d.Paragraphs[i].Category == category {
-			d.Paragraphs[i].Figures = append(d.Paragraphs[i].Figures, w.figures...)
+		if p := &d.Paragraphs[i]; p.Category == category {
+			p.Figures = append(p.Figures, w.figures...)
+			p.Templates = append(p.Templates, template)
 			return
 		}
 	}
-	d.Paragraphs = append(d.Paragraphs, Paragraph{Category: category, Heading: heading, Figures: w.figures})
+	d.Paragraphs = append(d.Paragraphs, Paragraph{Category: category, Heading: heading, Figures: w.figures, Templates: []string{template}})
 }
 
 // written is one template's sentence and its figures.
@@ -145,128 +153,276 @@ func (s *Service) sentence(ctx context.Context, p services.Principal, q Query, t
 	if len(rep.Rows) == 0 || rep.Rows[0].Count == 0 {
 		return written{}, nil
 	}
-	row := rep.Rows[0]
-	link := "/api/v1/totals?" + tq.Encode()
-	var w written
-	fig := func(text string, v float64, url string) string {
-		w.figures = append(w.figures, Figure{Text: text, Value: v, TotalsURL: url})
-		return text
+	// The wording of the report's unit (a district may reword a built-in
+	// sentence in its extension), over the template as its totals read it.
+	if t, err = s.totals.MergedTemplate(ctx, p, rep.Org, t.Key); err != nil {
+		return written{}, err
 	}
-	measure := func(key string) (services.TemplateField, bool) {
-		f, ok := t.Field(key)
-		return f, ok && f.Role == services.RoleMeasure
+	pattern, err := services.SummaryPattern(ctx, s.templates, t, rep.Org)
+	if err != nil {
+		return written{}, err
 	}
-	// The measures with a value, in template order, as bureaus write them.
-	var parts []string
-	var first services.TemplateField
-	firstValue := ""
-	for _, f := range t.Fields {
-		if f.Role != services.RoleMeasure || row.Sums[f.Key] == 0 || f.Unit == "秒" || f.Unit == "分钟" {
-			continue
-		}
-		text := fig(Amount(row.Sums[f.Key], f.Unit), row.Sums[f.Key], link)
-		if first.Key == "" {
-			first, firstValue = f, text
-			continue
-		}
-		// 参与学生人次 4.52万人次 reads 参与学生4.52万人次.
-		parts = append(parts, strings.TrimSuffix(f.Label, f.Unit)+text)
+	if pattern == "" {
+		pattern = services.DefaultSummary(t, activity[t.Category])
 	}
-	if first.Key == "" {
-		return written{}, nil
+	parts, errs := services.ParseSummary(t, pattern, "summary.zh")
+	if len(errs) > 0 {
+		// A pattern stored before its fields changed: the default still
+		// reads right.
+		parts, _ = services.ParseSummary(t, services.DefaultSummary(t, activity[t.Category]), "summary.zh")
 	}
-	who := "全区"
-	switch rep.Org.Kind {
-	case services.OrgCity:
-		who = "全市"
-	case services.OrgSchool:
-		who = "全校"
+	f := filler{s: s, ctx: ctx, p: p, q: q, t: t, tq: tq, rep: rep, row: rep.Rows[0],
+		link: "/api/v1/totals?" + tq.Encode(), groups: map[string][]services.TotalsRow{}}
+	text, err := f.fill(parts)
+	if err != nil {
+		return written{}, err
 	}
-	// The main breakdown: the dimension's values, most first, closed
-	// with 等.
-	breakdown := ""
-	if dim, ok := mainDimension(t); ok {
-		dq := tq
-		dq.GroupBy, dq.Compare = []string{dim.Key}, ""
-		dr, err := s.totals.Get(ctx, p, dq)
-		if err != nil {
-			return written{}, err
-		}
-		rows := slices.Clone(dr.Rows)
-		slices.SortFunc(rows, func(a, b services.TotalsRow) int {
-			return cmpFloat(b.Sums[first.Key], a.Sums[first.Key])
-		})
-		var labels []string
-		for _, r := range rows {
-			if v := r.Keys[dim.Key]; v != "" && r.Sums[first.Key] > 0 && len(labels) < 4 {
-				labels = append(labels, r.Labels[dim.Key])
+	return written{text: text, figures: f.figures}, nil
+}
+
+// filler fills one template's pattern from its totals.
+type filler struct {
+	s       *Service
+	ctx     context.Context
+	p       services.Principal
+	q       Query
+	t       services.Template
+	tq      services.TotalsQuery
+	rep     services.TotalsReport
+	row     services.TotalsRow
+	link    string
+	groups  map[string][]services.TotalsRow
+	figures []Figure
+}
+
+// fill writes the sentence clause by clause: a clause runs up to ， ；
+// or 。 and is left out when one of its figures is empty or 0 (its
+// closing 。 passes to the clause before).
+func (f *filler) fill(parts []services.SummaryPart) (string, error) {
+	type clause struct {
+		text    strings.Builder
+		figures []Figure
+		drop    bool
+	}
+	var kept []string
+	var keptFigures []Figure
+	cur := &clause{}
+	closeClause := func(sep string) {
+		switch {
+		case !cur.drop:
+			kept = append(kept, cur.text.String()+sep)
+			keptFigures = append(keptFigures, cur.figures...)
+		case sep == "。" && len(kept) > 0:
+			last := kept[len(kept)-1]
+			if r, n := utf8.DecodeLastRuneInString(last); r == '，' || r == '；' {
+				kept[len(kept)-1] = last[:len(last)-n] + sep
 			}
 		}
-		if len(labels) > 0 {
-			breakdown = strings.Join(labels, "、") + "等"
-		}
-	}
-	var b strings.Builder
-	if activity[t.Category] {
-		// 全区共开展消防、地震等应急疏散演练312场次，参与学生4.52万人次
-		b.WriteString(who + "共开展" + breakdown + t.Name + firstValue)
-	} else {
-		// 全区学生资助（学前教育资助等）：受助人数1040名，资助金额52.00万元
-		b.WriteString(who + t.Name)
-		if breakdown != "" {
-			b.WriteString("（" + breakdown + "）")
-		}
-		b.WriteString("：" + strings.TrimSuffix(first.Label, first.Unit) + firstValue)
+		cur = &clause{}
 	}
 	for _, part := range parts {
-		b.WriteString("，" + part)
-	}
-	if pr := row.Previous; pr != nil && pr.Count > 0 {
-		if _, ok := measure(first.Key); ok {
-			diff := row.Sums[first.Key] - pr.Sums[first.Key]
-			switch {
-			case diff > 0:
-				b.WriteString("，较上年增加" + fig(Amount(diff, first.Unit), diff, link))
-			case diff < 0:
-				b.WriteString("，较上年减少" + fig(Amount(-diff, first.Unit), diff, link))
-			default:
-				b.WriteString("，与上年持平")
-			}
-		}
-	}
-	if row.SchoolsTotal > 1 && rep.Org.Kind != services.OrgSchool {
-		if r := row.SchoolRate(); r >= 0 {
-			b.WriteString("，学校覆盖率达" + fig(Percent(r), r, link))
-		}
-	}
-	if row.People != nil {
-		for _, f := range t.Fields {
-			if n, ok := row.People[f.Key]; ok && n > 0 {
-				b.WriteString("，" + f.Label + fig(Amount(float64(n), "人"), float64(n), link))
-				if rt := row.StaffRate(); rt >= 0 {
-					b.WriteString("，覆盖率达" + fig(Percent(rt), rt, link))
+		if part.Kind == "" {
+			rest := part.Text
+			for rest != "" {
+				i := strings.IndexAny(rest, "，；。")
+				if i < 0 {
+					cur.text.WriteString(rest)
+					break
 				}
+				cur.text.WriteString(rest[:i])
+				_, n := utf8.DecodeRuneInString(rest[i:])
+				closeClause(rest[i : i+n])
+				rest = rest[i+n:]
+			}
+			continue
+		}
+		before := len(f.figures)
+		text, err := f.value(part)
+		if err != nil {
+			return "", err
+		}
+		cur.figures = append(cur.figures, f.figures[before:]...)
+		f.figures = f.figures[:before]
+		if text == "" && !part.Soft() {
+			cur.drop = true
+		}
+		cur.text.WriteString(text)
+	}
+	if cur.text.Len() > 0 {
+		closeClause("")
+	}
+	f.figures = keptFigures
+	out := strings.ReplaceAll(strings.Join(kept, ""), "（）", "")
+	if strings.Trim(out, "，；。") == "" {
+		return "", nil
+	}
+	return out, nil
+}
+
+// fig notes a figure as written and returns its text.
+func (f *filler) fig(text string, v float64, url string) string {
+	f.figures = append(f.figures, Figure{Text: text, Value: v, TotalsURL: url})
+	return text
+}
+
+// value is what a placeholder says, "" when it has nothing to say.
+func (f *filler) value(part services.SummaryPart) (string, error) {
+	row := f.row
+	switch part.Kind {
+	case services.PlaceScope:
+		switch f.rep.Org.Kind {
+		case services.OrgCity:
+			return "全市", nil
+		case services.OrgSchool:
+			return "全校", nil
+		}
+		return "全区", nil
+	case services.PlaceName:
+		return f.t.Name, nil
+	case services.PlaceRecords:
+		return f.fig(fmt.Sprint(row.Count), float64(row.Count), f.link), nil
+	case services.PlaceMeasure:
+		v := row.Sums[part.Field]
+		if v == 0 {
+			return "", nil
+		}
+		return f.fig(Amount(v, f.unit(part.Field)), v, f.link), nil
+	case services.PlacePrevious, services.PlaceChange:
+		pr := row.Previous
+		if pr == nil || pr.Count == 0 {
+			return "", nil
+		}
+		if part.Kind == services.PlacePrevious {
+			v := pr.Sums[part.Field]
+			if v == 0 {
+				return "", nil
+			}
+			return f.fig(Amount(v, f.unit(part.Field)), v, f.link), nil
+		}
+		diff := row.Sums[part.Field] - pr.Sums[part.Field]
+		switch {
+		case diff > 0:
+			return "增加" + f.fig(Amount(diff, f.unit(part.Field)), diff, f.link), nil
+		case diff < 0:
+			return "减少" + f.fig(Amount(-diff, f.unit(part.Field)), diff, f.link), nil
+		}
+		return "持平", nil
+	case services.PlaceSchoolRate:
+		if row.SchoolsTotal <= 1 || f.rep.Org.Kind == services.OrgSchool {
+			return "", nil
+		}
+		if r := row.SchoolRate(); r > 0 {
+			return f.fig(Percent(r), r, f.link), nil
+		}
+		return "", nil
+	case services.PlaceStaffRate:
+		if r := row.StaffRate(); r > 0 {
+			return f.fig(Percent(r), r, f.link), nil
+		}
+		return "", nil
+	case services.PlacePeople:
+		if n := row.People[part.Field]; n > 0 {
+			return f.fig(fmt.Sprint(n), float64(n), f.link), nil
+		}
+		return "", nil
+	case services.PlaceDistinct:
+		if n := row.Distinct[part.Field]; n > 0 {
+			return f.fig(fmt.Sprint(n), float64(n), f.link), nil
+		}
+		return "", nil
+	case services.PlaceBreakdown:
+		rows, err := f.group(part.Field)
+		if err != nil {
+			return "", err
+		}
+		by := f.lead()
+		var labels []string
+		for _, r := range rows {
+			if r.Keys[part.Field] != "" && r.Sums[by] > 0 && len(labels) < 4 {
+				labels = append(labels, r.Labels[part.Field])
 			}
 		}
-	}
-	// The indicators of this template bureaus quote (信访满意率达98.5%).
-	for _, ind := range s.indicatorsOf(ctx, p, t.Key) {
-		v, err := s.indicators.Values(ctx, p, ind.Key, services.ValuesQuery{OrgID: q.OrgID, Period: q.Period, From: q.From, To: q.To})
+		if len(labels) == 0 {
+			return "", nil
+		}
+		return strings.Join(labels, "、") + "等", nil
+	case services.PlaceEach:
+		rows, err := f.group(part.Field)
 		if err != nil {
-			return written{}, err
+			return "", err
+		}
+		rows = slices.Clone(rows)
+		slices.SortStableFunc(rows, func(a, b services.TotalsRow) int { return cmpFloat(b.Sums[part.Measure], a.Sums[part.Measure]) })
+		var items []string
+		for _, r := range rows {
+			if v := r.Sums[part.Measure]; r.Keys[part.Field] != "" && v > 0 {
+				// Each figure's own query: the template filtered to the value.
+				fq := f.tq
+				fq.Compare, fq.Filter = "", part.Field+":"+r.Keys[part.Field]
+				items = append(items, r.Labels[part.Field]+f.fig(Amount(v, f.unit(part.Measure)), v, "/api/v1/totals?"+fq.Encode()))
+			}
+		}
+		return strings.Join(items, "、"), nil
+	case services.PlaceIndicators:
+		return f.indicators()
+	}
+	return "", nil
+}
+
+// unit is a field's unit.
+func (f *filler) unit(key string) string {
+	fd, _ := f.t.Field(key)
+	return fd.Unit
+}
+
+// lead is the measure breakdowns are ordered by: the template's first
+// measure that is not a duration.
+func (f *filler) lead() string {
+	for _, fd := range f.t.Fields {
+		if fd.Role == services.RoleMeasure && fd.Unit != "秒" && fd.Unit != "分钟" {
+			return fd.Key
+		}
+	}
+	return ""
+}
+
+// group is the template's totals grouped by one dimension, most first
+// (by the lead measure), read once per dimension.
+func (f *filler) group(dim string) ([]services.TotalsRow, error) {
+	if rows, ok := f.groups[dim]; ok {
+		return rows, nil
+	}
+	dq := f.tq
+	dq.GroupBy, dq.Compare = []string{dim}, ""
+	dr, err := f.s.totals.Get(f.ctx, f.p, dq)
+	if err != nil {
+		return nil, err
+	}
+	rows := slices.Clone(dr.Rows)
+	by := f.lead()
+	slices.SortStableFunc(rows, func(a, b services.TotalsRow) int { return cmpFloat(b.Sums[by], a.Sums[by]) })
+	f.groups[dim] = rows
+	return rows, nil
+}
+
+// indicators says the template's own percent indicators: 信访办结率达
+// 100%，信访满意率达98.5%.
+func (f *filler) indicators() (string, error) {
+	var said []string
+	for _, ind := range f.s.indicatorsOf(f.ctx, f.p, f.t.Key) {
+		v, err := f.s.indicators.Values(f.ctx, f.p, ind.Key, services.ValuesQuery{OrgID: f.q.OrgID, Period: f.q.Period, From: f.q.From, To: f.q.To})
+		if err != nil {
+			return "", err
 		}
 		if len(v.Rows) == 1 && !math.IsNaN(v.Rows[0].Value) {
 			x := v.Rows[0].Value
 			text := trim(fmt.Sprintf("%.*f", ind.Decimals, x)) + ind.Unit
-			iq := tq
+			iq := f.tq
 			iq.Templates, iq.Compare = nil, ""
-			link := "/api/v1/indicators/" + ind.Key + "/values?" + iq.Encode()
-			b.WriteString("，" + ind.Name + "达" + fig(text, x, link))
+			said = append(said, ind.Name+"达"+f.fig(text, x, "/api/v1/indicators/"+ind.Key+"/values?"+iq.Encode()))
 		}
 	}
-	b.WriteString("。")
-	w.text = b.String()
-	return w, nil
+	return strings.Join(said, "，"), nil
 }
 
 // indicatorsOf are the visible indicators in percent whose every term
@@ -299,16 +455,6 @@ func (s *Service) indicatorsOf(ctx context.Context, p services.Principal, key st
 // construction, awards, petitions).
 var activity = map[string]bool{"safety": true, "training": true, "research": true, "activities": true, "education": true,
 	"family": true, "outreach": true}
-
-// mainDimension is a template's first enum dimension.
-func mainDimension(t services.Template) (services.TemplateField, bool) {
-	for _, f := range t.Fields {
-		if f.Role == services.RoleDimension && f.Type == services.FieldEnum && len(f.Options) > 0 {
-			return f, true
-		}
-	}
-	return services.TemplateField{}, false
-}
 
 func cmpFloat(a, b float64) int {
 	switch {
