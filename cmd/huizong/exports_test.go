@@ -4,7 +4,9 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/csv"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -292,4 +294,49 @@ func TestExportTaskProgress(t *testing.T) {
 		t.Errorf("xlsx: %v", err)
 	}
 	s.must(http.StatusNotFound, req{method: "GET", path: "/api/v1/exports/tasks/" + task.ID, token: w.tokens["adminB"]})
+}
+
+// TestExportTemplateVersions: records written against an older version
+// land in the same sheet: shared keys under today's label, a field the
+// template no longer has in a column of its own (已停用) with the old
+// records' values.
+func TestExportTemplateVersions(t *testing.T) {
+	s := newTestServer(t, nil)
+	w := s.seed()
+	adminA := w.tokens["adminA"]
+	var tmpl struct {
+		Version int64 `json:"version"`
+	}
+	s.must(http.StatusCreated, req{method: "POST", path: "/api/v1/templates", token: adminA, body: map[string]any{
+		"key": "reading_month", "name": "读书月", "category": "activities",
+		"fields": []map[string]any{
+			{"key": "books", "label": "阅读量", "type": "integer", "role": "measure", "unit": "册"},
+			{"key": "venue", "label": "场地", "type": "enum", "role": "dimension", "options": []map[string]any{{"value": "lib", "label": "图书馆"}}},
+		}}}).decode(t, &tmpl)
+	record := func(data map[string]any) {
+		s.createRecord(w.tokens["teacherA1"], map[string]any{"client_id": uuid(), "template": "reading_month",
+			"occurred_on": "2025-10-08", "title": "读书月", "data": data})
+	}
+	record(map[string]any{"books": 120, "venue": "lib"})
+	s.must(http.StatusOK, req{method: "PATCH", path: "/api/v1/templates/reading_month", token: adminA,
+		header: map[string]string{"If-Match": fmt.Sprintf(`"v%d"`, tmpl.Version)}, body: map[string]any{
+			"fields": []map[string]any{{"key": "books", "label": "借阅册数", "type": "integer", "role": "measure", "unit": "册"}}}})
+	record(map[string]any{"books": 80})
+	r := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/exports/records?format=csv&template=reading_month&org_id=" + w.distA, token: adminA})
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(r.body, []byte("\xEF\xBB\xBF")))).ReadAll()
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("CSV %v %v", recs, err)
+	}
+	head := recs[0]
+	books, venue := slices.Index(head, "借阅册数"), slices.Index(head, "场地（已停用）")
+	if books < 0 || venue < 0 || slices.Contains(head, "阅读量(册)") {
+		t.Fatalf("header %q", head)
+	}
+	got := map[string]string{}
+	for _, row := range recs[1:] {
+		got[row[books]] = row[venue]
+	}
+	if want := map[string]string{"120": "图书馆", "80": ""}; !maps.Equal(got, want) {
+		t.Errorf("books → venue %v, want %v", got, want)
+	}
 }

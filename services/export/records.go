@@ -215,11 +215,23 @@ func (s *Service) Write(ctx context.Context, p services.Principal, q ExportQuery
 		for _, f := range fields {
 			cols = append(cols, fieldColumn(f))
 		}
+		// What earlier versions asked and this one no longer does: the
+		// records written then keep those values, under the old label.
+		retired, err := s.retiredFields(ctx, t)
+		if err != nil {
+			return total, fmt.Errorf("exports.records: %w", err)
+		}
+		for _, f := range retired {
+			c := fieldColumn(f)
+			c.Header += "（已停用）"
+			cols = append(cols, c)
+		}
+		fields = append(fields, retired...)
 		cols = append(cols, standardColumns...)
 		rq := q.RecordQuery
 		rq.Template = t.Key
 		started := false
-		err := s.records.Each(ctx, p, rq, exportPage, func(r services.Record) error {
+		err = s.records.Each(ctx, p, rq, exportPage, func(r services.Record) error {
 			if !started {
 				if err := w.Sheet(t.Name, cols); err != nil {
 					return err
@@ -259,6 +271,36 @@ func exportFields(t services.Template) []services.TemplateField {
 		}
 	}
 	return out
+}
+
+// retiredFields are the fields of t's earlier versions that t no longer
+// has, each as its latest version defined it, in the order they first
+// appeared.
+func (s *Service) retiredFields(ctx context.Context, t services.Template) ([]services.TemplateField, error) {
+	var out []services.TemplateField
+	seen := map[string]int{}
+	for _, f := range t.Fields {
+		seen[f.Key] = -1
+	}
+	for v := int64(1); v < t.Version; v++ {
+		old, err := s.templates.TemplateVersion(ctx, t.Key, v)
+		if errors.Is(err, services.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range exportFields(old) {
+			switch i, ok := seen[f.Key]; {
+			case !ok:
+				seen[f.Key] = len(out)
+				out = append(out, f)
+			case i >= 0:
+				out[i] = f
+			}
+		}
+	}
+	return out, nil
 }
 
 // fieldColumn is the column of a field: its label with the unit
