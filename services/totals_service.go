@@ -706,9 +706,9 @@ func measuresOf(tmpls map[string]Template) []MeasureInfo {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b MeasureInfo) int {
-		return strings.Compare(a.Template+"\x00"+a.Key, b.Template+"\x00"+b.Key)
-	})
+	// By template, each template's measures in its own order (as a sheet
+	// reads them).
+	slices.SortStableFunc(out, func(a, b MeasureInfo) int { return strings.Compare(a.Template, b.Template) })
 	return out
 }
 

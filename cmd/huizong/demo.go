@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
 	"io"
 	"log/slog"
 	"math/big"
@@ -59,13 +63,13 @@ func demo(ctx context.Context, cfg configs.Config, log *slog.Logger, schoolsPerD
 	}
 	d.progress.done()
 	fmt.Fprintf(stdout, `
-  Demo city loaded: %d units, %d accounts, %d records (two school years).
+  Demo city loaded: %d units, %d accounts, %d records (two school years, %d with a photo).
   Every demo account has the password: %s   (shown once)
   Try:  %-16s (district admin of 城区: totals, indicators, exports, tasks)
         %-16s (principal: reviews the school's records)
         %-16s (teacher: files records from the phone)
   Next: huizong serve   then open http://localhost%s/swagger/index.html and sign in.
-`, d.units, d.accounts, d.records, d.password, d.logins[0], d.logins[1], d.logins[2], cfg.Addr)
+`, d.units, d.accounts, d.records, d.photos, d.password, d.logins[0], d.logins[1], d.logins[2], cfg.Addr)
 	return nil
 }
 
@@ -98,8 +102,8 @@ type demoLoader struct {
 	password string
 	progress *progress
 
-	units, accounts, records int
-	logins                   []string
+	units, accounts, records, photos int
+	logins                           []string
 }
 
 // demoSchool is a school of the demo city with the accounts that file
@@ -169,8 +173,14 @@ func (d *demoLoader) load(ctx context.Context, perDistrict int) error {
 	}
 	var schools []demoSchool
 	var admins []services.Principal
+	var districts []services.Org
 	mobile := d.mobiles
 	next := func() string { mobile++; return fmt.Sprint(mobile) }
+	// The city bureau reviews what its districts file themselves.
+	cityAdmin, err := d.user(ctx, d.tag+"city.admin", "示范市教育局"+d.name(), services.RoleCityAdmin, city.ID, next())
+	if err != nil {
+		return err
+	}
 	total := len(demoDistricts) * perDistrict
 	for di, dd := range demoDistricts {
 		dist, err := d.org(ctx, services.OrgDistrict, dd.name, city.ID, "", nil, 0, 0)
@@ -182,6 +192,7 @@ func (d *demoLoader) load(ctx context.Context, perDistrict int) error {
 			return err
 		}
 		admins = append(admins, admin)
+		districts = append(districts, dist)
 		if di == 0 {
 			d.logins = append(d.logins, admin.User.Username)
 		}
@@ -212,6 +223,11 @@ func (d *demoLoader) load(ctx context.Context, perDistrict int) error {
 				sc.teachers = append(sc.teachers, tp)
 				sc.staffIDs = append(sc.staffIDs, tp.User.ID)
 			}
+			// The rest of the staff, so the people on training records
+			// and coverage read like a school's.
+			if err := d.staff(ctx, &sc, prefix, staff-len(sc.staffIDs), next); err != nil {
+				return err
+			}
 			if di == 0 && i == min(1, perDistrict-1) {
 				d.logins = append(d.logins, sc.principal.User.Username, sc.teachers[0].User.Username)
 			}
@@ -232,6 +248,11 @@ func (d *demoLoader) load(ctx context.Context, perDistrict int) error {
 				return err
 			}
 			d.progress.update(total+y*total+i+1, total*3)
+		}
+		for i, dist := range districts {
+			if err := d.bureauYear(ctx, dist, admins[i], cityAdmin, pd); err != nil {
+				return err
+			}
 		}
 	}
 	// Two collection tasks of 城区: drills this year (most schools done),
@@ -282,14 +303,29 @@ func (d *demoLoader) file(ctx context.Context, sc demoSchool, byPrincipal bool, 
 	if day > d.now.Format(time.DateOnly) {
 		return nil
 	}
-	raw, _ := json.Marshal(data)
 	author, reviewer := sc.teachers[d.rng.IntN(len(sc.teachers))], sc.principal
 	if byPrincipal {
 		author, reviewer = sc.principal, sc.bureau // the district approves its principals' records
 	}
-	r, _, err := d.svc.Records.Create(ctx, author, services.RecordInput{Template: template, OccurredOn: day, Title: title, Data: raw})
+	return d.fileAs(ctx, author, reviewer, "", template, title, day, data)
+}
+
+// fileAs has author file a record (for unit org, "" for the author's
+// own) and reviewer decide; a fifth of them come with a photo from the
+// phone.
+func (d *demoLoader) fileAs(ctx context.Context, author, reviewer services.Principal, org, template, title, day string, data map[string]any) error {
+	if d.rng.IntN(5) == 0 {
+		a, _, err := d.svc.Attachments.Create(ctx, author, services.Upload{Name: title + "现场照片.jpg", Content: d.photo()})
+		if err != nil {
+			return fmt.Errorf("demo: photo: %w", err)
+		}
+		data["photos"] = []string{a.ID}
+		d.photos++
+	}
+	raw, _ := json.Marshal(data)
+	r, _, err := d.svc.Records.Create(ctx, author, services.RecordInput{Template: template, OrgID: org, OccurredOn: day, Title: title, Data: raw})
 	if err != nil {
-		return fmt.Errorf("demo: %s record for %s: %w", template, sc.org.Name, err)
+		return fmt.Errorf("demo: %s record for %s: %w", template, author.User.OrgID, err)
 	}
 	d.records++
 	switch x := d.rng.IntN(20); {
@@ -388,6 +424,20 @@ func (d *demoLoader) schoolYear(ctx context.Context, sc demoSchool, pd services.
 			return err
 		}
 	}
+	if !kindergarten && d.rng.IntN(3) == 0 {
+		if err := d.file(ctx, sc, false, "outreach", "送教下乡", d.day(pd), map[string]any{"kind": pick("送教下乡", "结对帮扶", "名师送教"),
+			"sessions": 1 + d.rng.IntN(3), "teachers": 2 + d.rng.IntN(6), "beneficiaries": 40 + d.rng.IntN(200), "partner": "乡村学校"}); err != nil {
+			return err
+		}
+	}
+	// A title granted in the first year is held in the second as well.
+	if y == 0 && d.rng.IntN(4) == 0 {
+		if err := d.file(ctx, sc, true, "school_title", "荣誉称号", nextDay(pd.From, 60), map[string]any{
+			"title": pick("校园足球特色学校", "绿色学校", "书香校园", "平安校园"), "level": pick("市级", "区县级", "省级"),
+			"year_granted": yearOf(pd.From), "held": 1}); err != nil {
+			return err
+		}
+	}
 	if err := d.file(ctx, sc, false, "arts_sports_science", "校运会", d.day(pd), map[string]any{"kind": pick("运动会", "艺术节", "科技创新大赛"),
 		"level": "校级", "events": 1, "participants": sc.org.Students / 2}); err != nil {
 		return err
@@ -395,8 +445,73 @@ func (d *demoLoader) schoolYear(ctx context.Context, sc demoSchool, pd services.
 	return nil
 }
 
+// staff adds n teacher accounts to school sc in one write, with the
+// demo password (the principal's hash: hashing thousands of passwords
+// one by one would take minutes).
+func (d *demoLoader) staff(ctx context.Context, sc *demoSchool, prefix string, n int, mobile func() string) error {
+	now := time.Now().UTC()
+	var users []services.User
+	for k := range n {
+		users = append(users, services.User{ID: services.NewID(now), Username: fmt.Sprintf("%s.s%03d", prefix, k+1), Name: d.name(),
+			Mobile: mobile(), Role: services.RoleTeacher, OrgID: sc.org.ID, OrgPath: sc.org.Path,
+			PasswordHash: sc.principal.User.PasswordHash, PasswordChangedAt: now, Version: 1, CreatedAt: now, UpdatedAt: now})
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	if err := d.st.CreateUsers(ctx, users); err != nil {
+		return fmt.Errorf("demo: staff of %s: %w", sc.org.Name, err)
+	}
+	for _, u := range users {
+		sc.staffIDs = append(sc.staffIDs, u.ID)
+	}
+	d.accounts += n
+	return nil
+}
+
+// bureauYear files a district's own figures of a school year: the
+// petitions it handled (信访) by channel and its own commendations; the
+// city bureau reviews them.
+func (d *demoLoader) bureauYear(ctx context.Context, dist services.Org, admin, city services.Principal, pd services.Period) error {
+	for _, channel := range []string{"来信来访", "12345热线", "网络留言", "人大建议"} {
+		received := 3 + d.rng.IntN(20)
+		resolved := received - d.rng.IntN(2)
+		if err := d.fileAs(ctx, admin, city, dist.ID, "petition", channel+"办理", d.day(pd), map[string]any{"channel": channel,
+			"received": received, "resolved": resolved, "satisfied": resolved - d.rng.IntN(2)}); err != nil {
+			return err
+		}
+	}
+	return d.fileAs(ctx, admin, city, dist.ID, "honor_award", "区优秀教师表彰", d.day(pd), map[string]any{"level": "区县级",
+		"recipient_kind": "教师", "category": "优秀教师", "count": 20 + d.rng.IntN(20)})
+}
+
+// photo is a small JPEG as a phone would send it: a sky over a
+// playground.
+func (d *demoLoader) photo() []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 320, 240))
+	tint := uint8(d.rng.IntN(60))
+	for y := range 240 {
+		for x := range 320 {
+			c := color.RGBA{R: 90 + tint, G: 150, B: uint8(255 - y/2), A: 255}
+			if y > 150 {
+				c = color.RGBA{R: 60, G: uint8(130 + x/8), B: 60 + tint, A: 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	_ = jpeg.Encode(&b, img, &jpeg.Options{Quality: 70})
+	return b.Bytes()
+}
+
 // nextDay is day plus n days (YYYY-MM-DD).
 func nextDay(day string, n int) string {
 	t, _ := time.Parse(time.DateOnly, day)
 	return t.AddDate(0, 0, n).Format(time.DateOnly)
+}
+
+// yearOf is the year of a day (YYYY-MM-DD).
+func yearOf(day string) int {
+	t, _ := time.Parse(time.DateOnly, day)
+	return t.Year()
 }

@@ -53,7 +53,7 @@ func TestDemo(t *testing.T) {
 	}
 	p := services.Principal{User: admin}
 	totals := services.NewTotals(st, st, st, st, services.DefaultCalendar(), time.Now, nil)
-	for _, template := range []string{"safety_drill", "teacher_training", "school_profile", "honor_award"} {
+	for _, template := range []string{"safety_drill", "teacher_training", "school_profile", "honor_award", "petition"} {
 		rep, err := totals.Get(ctx, p, services.TotalsQuery{Templates: []string{template}, Compare: services.ComparePrevious})
 		if err != nil {
 			t.Fatalf("%s totals: %v", template, err)
@@ -61,6 +61,20 @@ func TestDemo(t *testing.T) {
 		if len(rep.Rows) != 1 || rep.Rows[0].Count == 0 || rep.Rows[0].Previous == nil || rep.Rows[0].Previous.Count == 0 {
 			t.Errorf("%s: this year and last year: %+v", template, rep.Rows)
 		}
+	}
+	// Photos on some records, as phones send them.
+	withPhotos := 0
+	list, err := st.Records(ctx, services.ScopeAll(), services.RecordQuery{Template: "safety_drill", Limit: services.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range list {
+		if len(r.Attachments) > 0 {
+			withPhotos++
+		}
+	}
+	if withPhotos == 0 {
+		t.Errorf("no drill record of %d has a photo", len(list))
 	}
 	drift, err := totals.Verify(ctx, services.Principal{User: services.User{Role: services.RoleSysadmin}}, nil)
 	if err != nil || drift.Drifted != 0 {
