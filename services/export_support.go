@@ -17,7 +17,9 @@ func (s *Records) Each(ctx context.Context, p Principal, q RecordQuery, pageSize
 	if err := CheckQuery("records.each", q); err != nil {
 		return err
 	}
-	q.Limit, q.After = min(max(pageSize, 1), 1000), RecordCursor{}
+	// Stores answer at most MaxLimit records a read: a page asked larger
+	// would come back short and end the walk early.
+	q.Limit, q.After = Page{Limit: max(pageSize, 1)}.Normalize().Limit, RecordCursor{}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err

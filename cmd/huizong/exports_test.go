@@ -3,7 +3,9 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -15,6 +17,9 @@ import (
 	"testing"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/huizong/huizong/services"
+	"github.com/huizong/huizong/services/export"
 )
 
 // TestExportRecords: records come out as the sheets bureau staff would
@@ -250,6 +255,15 @@ func TestStatTable(t *testing.T) {
 		t.Errorf("unknown template: %+v", p)
 	}
 	s.must(http.StatusForbidden, req{method: "GET", path: "/api/v1/exports/totals?template=safety_drill", token: w.tokens["principalA1"]})
+	audited := 0
+	for _, e := range s.audit(adminA, url.Values{"kind": {"export"}}).Items {
+		if e.SubjectID == "/api/v1/exports/totals" && e.SubjectName == "成华区_统计表_2025学年" {
+			audited++
+		}
+	}
+	if audited != 2 {
+		t.Errorf("统计表 exports audited %d times, want 2", audited)
+	}
 }
 
 func formatFloat(x float64) string {
@@ -339,4 +353,68 @@ func TestExportTemplateVersions(t *testing.T) {
 	if want := map[string]string{"120": "图书馆", "80": ""}; !maps.Equal(got, want) {
 		t.Errorf("books → venue %v, want %v", got, want)
 	}
+}
+
+// TestExportStopsWhenClientGoes: an export whose client hangs up stops
+// reading the store at the next page (never all of it), and the audit
+// log says how many rows left before it stopped.
+func TestExportStopsWhenClientGoes(t *testing.T) {
+	s := newTestServer(t, map[string]string{"HUIZONG_RECORD_BURST": "100000"})
+	w := s.seed()
+	teacher := w.tokens["teacherA1"]
+	const n = 1300 // more than a store read brings (services.MaxLimit)
+	for done := 0; done < n; done += 100 {
+		var batch []any
+		for range 100 {
+			batch = append(batch, drillOn("2025-10-09", "消防", 100))
+		}
+		s.must(http.StatusOK, req{method: "POST", path: "/api/v1/records:batch", token: teacher, body: map[string]any{"records": batch}})
+	}
+	ctx := context.Background()
+	admin, err := s.store.UserByLogin(ctx, "admina")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := services.Principal{User: admin}
+	exports := s.app.svc.Exports
+	q := export.ExportQuery{RecordQuery: services.RecordQuery{OrgID: w.distA, Template: "safety_drill"}}
+	info, err := exports.Plan(ctx, p, &q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The whole export first, then one whose client goes after ten rows.
+	all := &hangUp{after: -1}
+	if rows, err := exports.Write(ctx, p, q, info, all); err != nil || rows != n || all.rows != n {
+		t.Fatalf("whole export: %d rows (%d written), %v", rows, all.rows, err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gone := &hangUp{after: 10, cancel: cancel}
+	rows, err := exports.Write(cctx, p, q, info, gone)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("export after the client went: %v", err)
+	}
+	if rows > services.MaxLimit || gone.rows > services.MaxLimit {
+		t.Errorf("the export read on after the client went: %d rows", rows)
+	}
+	l := s.audit(w.tokens["adminA"], url.Values{"kind": {"export"}})
+	if len(l.Items) < 2 || !strings.Contains(l.Items[0].Detail, "stopped") {
+		t.Errorf("audit of the stopped export: %+v", l.Items)
+	}
+}
+
+// hangUp is a sheet writer whose client goes after some rows.
+type hangUp struct {
+	after, rows int
+	cancel      func()
+}
+
+func (h *hangUp) Sheet(string, []export.Column) error { return nil }
+
+func (h *hangUp) Row([]export.SheetCell) error {
+	h.rows++
+	if h.rows == h.after {
+		h.cancel()
+	}
+	return nil
 }

@@ -100,8 +100,9 @@ type ExportInfo struct {
 	Templates []services.Template
 }
 
-// exportPage is how many records one store read brings.
-const exportPage = 500
+// exportPage is how many records one store read brings (as many as a
+// store answers).
+const exportPage = services.MaxLimit
 
 // Plan checks q for p and works out what the export holds, before any
 // byte of it is written (so a bad query is a problem document, not a
@@ -246,19 +247,22 @@ func (s *Service) Write(ctx context.Context, p services.Principal, q ExportQuery
 			return w.Row(cells)
 		})
 		if err != nil {
+			// Rows left before it stopped (a client that hung up has
+			// what was sent): audited too.
+			s.audited(context.WithoutCancel(ctx), p, "/api/v1/exports/records", info.FileName,
+				fmt.Sprintf("%d rows, stopped: %v", total, err))
 			return total, fmt.Errorf("exports.records: %w", err)
 		}
 	}
-	s.audited(ctx, p, "/api/v1/exports/records", info.FileName, total)
+	s.audited(ctx, p, "/api/v1/exports/records", info.FileName, fmt.Sprintf("%d rows", total))
 	return total, nil
 }
 
 // audited records an export in the audit log: who, which endpoint and
 // file, how many rows.
-func (s *Service) audited(ctx context.Context, p services.Principal, endpoint, file string, rows int) {
+func (s *Service) audited(ctx context.Context, p services.Principal, endpoint, file, detail string) {
 	s.audit.Record(ctx, services.AuditEvent{Kind: services.AuditExport, ActorID: p.User.ID, ActorName: p.User.Username,
-		SubjectType: "export", SubjectID: endpoint, SubjectName: file, OrgPath: p.User.OrgPath,
-		Detail: fmt.Sprintf("%d rows", rows)})
+		SubjectType: "export", SubjectID: endpoint, SubjectName: file, OrgPath: p.User.OrgPath, Detail: detail})
 }
 
 // exportFields are the fields of t that get a column (all but

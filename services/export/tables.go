@@ -65,8 +65,18 @@ type statCol struct {
 	indicator services.Indicator
 }
 
-// StatTable builds the statistics table for q.
+// StatTable builds the statistics table for q, an export (audited).
 func (s *Service) StatTable(ctx context.Context, p services.Principal, q StatQuery) (StatTable, error) {
+	t, err := s.Tabulate(ctx, p, q)
+	if err == nil {
+		s.audited(ctx, p, "/api/v1/exports/totals", t.FileName, fmt.Sprintf("%d rows", len(t.Rows)))
+	}
+	return t, err
+}
+
+// Tabulate builds the statistics table for q inside a report that is
+// audited itself (the Word summary).
+func (s *Service) Tabulate(ctx context.Context, p services.Principal, q StatQuery) (StatTable, error) {
 	totals, indicators := s.totals, s.indicators
 	const op = "exports.totals"
 	if p.User.Role.Rank() < services.RoleDistrictAdmin.Rank() {
@@ -409,5 +419,6 @@ func (s *Service) TaskSheet(ctx context.Context, p services.Principal, id string
 			{Text: sp.SchoolName}, {Text: district}, num(sp.Submitted), num(sp.Approved), num(sp.Returned), num(sp.Needed),
 			{Text: status}, {Text: done}, {Text: strings.Join(who, "、")}, {Text: strings.Join(mobile, "、")}}})
 	}
+	s.audited(ctx, p, "/api/v1/exports/tasks/"+id, table.FileName, fmt.Sprintf("%d rows", len(table.Rows)))
 	return table, nil
 }

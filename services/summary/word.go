@@ -25,7 +25,7 @@ func (s *Service) Word(ctx context.Context, p services.Principal, q Query, d Dra
 		if d.Org.Kind == services.OrgSchool || p.User.Role.Rank() < services.RoleDistrictAdmin.Rank() {
 			continue
 		}
-		t, err := s.exports.StatTable(ctx, p, export.StatQuery{OrgID: d.Org.ID, Period: q.Period, From: q.From, To: q.To,
+		t, err := s.exports.Tabulate(ctx, p, export.StatQuery{OrgID: d.Org.ID, Period: q.Period, From: q.From, To: q.To,
 			Templates: para.Templates, MeasuresOnly: true})
 		if err != nil {
 			return err
