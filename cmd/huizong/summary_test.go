@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -67,6 +68,16 @@ func TestSummaryDraft(t *testing.T) {
 			}
 			if b := s.totals(adminA, u.RawQuery); len(b.Rows) != 1 {
 				t.Errorf("figure %s: its totals query answers %+v", f.Text, b.Rows)
+				continue
+			}
+			// The figure is a number of that row (a sum, a count, a rate,
+			// the previous period's, or what changed since).
+			var raw struct {
+				Rows []map[string]any `json:"rows"`
+			}
+			s.must(http.StatusOK, req{method: "GET", path: f.TotalsURL, token: adminA}).decode(t, &raw)
+			if !slices.ContainsFunc(rowNumbers(raw.Rows[0]), func(x float64) bool { return math.Abs(x-f.Value) < 1e-9 }) {
+				t.Errorf("figure %s (%v) is no number of %v", f.Text, f.Value, raw.Rows[0])
 			}
 		}
 	}
@@ -289,4 +300,36 @@ func wordText(t *testing.T, b []byte) (paras []string, tables [][][]string) {
 		}
 	}
 	return paras, tables
+}
+
+// rowNumbers are the numbers of a totals row: every number in it, and
+// each sum less the previous period's.
+func rowNumbers(row map[string]any) []float64 {
+	var out []float64
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case float64:
+			out = append(out, x)
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(row)
+	sums, _ := row["sums"].(map[string]any)
+	if prev, ok := row["previous"].(map[string]any); ok {
+		ps, _ := prev["sums"].(map[string]any)
+		for k, v := range sums {
+			a, _ := v.(float64)
+			b, _ := ps[k].(float64)
+			out = append(out, a-b)
+		}
+	}
+	return out
 }
