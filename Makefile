@@ -18,7 +18,7 @@ walkthrough:
 
 docs:
 	go tool swag fmt -d ./handlers
-	go tool swag init --quiet -g doc.go -d ./handlers,./services -o ./docs --outputTypes go,json,yaml
+	bash scripts/docs.sh
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^docs/'))"

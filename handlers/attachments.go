@@ -54,12 +54,16 @@ const maxUploadBytes = services.MaxAttachmentBytes + 64<<10
 //	@Tags			attachments
 //	@Security		BearerAuth
 //	@Accept			multipart/form-data
-//	@Produce		json
-//	@Param			file				formData	file				true	"The file"
-//	@Param			client_id			formData	string				false	"UUID made by the client"
-//	@Success		200					{object}	AttachmentResponse	"a retry: the file stored first"
-//	@Success		201					{object}	AttachmentResponse
-//	@Failure		400,401,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			file							formData	file				true	"The file"
+//	@Param			client_id						formData	string				false	"UUID made by the client"
+//	@Success		200								{object}	AttachmentResponse	"a retry: the file stored first"
+//	@Success		201								{object}	AttachmentResponse
+//	@Header			200								{string}	Location	"URL of what was created"
+//	@Header			201								{string}	Location	"URL of what was created"
+//	@Failure		400,401,403,413,415,422,429,503	{object}	Problem
+//	@Header			429								{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503								{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/attachments [post]
 func (h *Attachments) Create(c *gin.Context) {
 	fh, err := c.FormFile("file")
@@ -112,10 +116,11 @@ func (h *Attachments) Create(c *gin.Context) {
 //	@ID				getAttachment
 //	@Tags			attachments
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			id		path		string	true	"Attachment id"
-//	@Success		200		{object}	AttachmentResponse
-//	@Failure		401,404	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id					path		string	true	"Attachment id"
+//	@Success		200					{object}	AttachmentResponse
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/attachments/{id} [get]
 func (h *Attachments) Get(c *gin.Context) {
 	a, err := h.attachments.Get(c.Request.Context(), caller(c), c.Param("id"))
@@ -133,11 +138,14 @@ func (h *Attachments) Get(c *gin.Context) {
 //	@ID				downloadAttachment
 //	@Tags			attachments
 //	@Security		BearerAuth
-//	@Produce		octet-stream
+//	@Produce		image/jpeg,image/png,image/webp,application/pdf,application/problem+json
 //	@Param			id	path	string	true	"Attachment id"
 //	@Success		200	{file}	binary
 //	@Success		304
-//	@Failure		401,404	{object}	Problem
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			304					{string}	ETag	"The version the client holds"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/attachments/{id}/content [get]
 func (h *Attachments) Content(c *gin.Context) { h.serve(c, false) }
 
@@ -148,11 +156,15 @@ func (h *Attachments) Content(c *gin.Context) { h.serve(c, false) }
 //	@ID				downloadAttachmentThumbnail
 //	@Tags			attachments
 //	@Security		BearerAuth
-//	@Produce		jpeg
+//	@Produce		image/jpeg,application/problem+json
 //	@Param			id	path	string	true	"Attachment id"
 //	@Success		200	{file}	binary
 //	@Success		304
-//	@Failure		401,404	{object}	Problem
+//	@Param			If-None-Match		header		string	false	"ETag of a cached copy: 304 when it is still current"
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			304					{string}	ETag	"The version the client holds"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/attachments/{id}/thumbnail [get]
 func (h *Attachments) Thumbnail(c *gin.Context) { h.serve(c, true) }
 

@@ -65,16 +65,17 @@ func (p presenter) auditEvent(e services.AuditEvent) AuditEventResponse {
 //	@ID				listAuditEvents
 //	@Tags			admin
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			kind			query		string	false	"Event kinds, comma-separated (login_failed,login ...)"
-//	@Param			actor_id		query		string	false	"Events done by this user"
-//	@Param			subject_id		query		string	false	"Events about this account, template or key"
-//	@Param			from			query		string	false	"From this date or time on"
-//	@Param			to				query		string	false	"Up to this date (included) or time (excluded)"
-//	@Param			limit			query		int		false	"Page size (1-100, default 20)"
-//	@Param			cursor			query		string	false	"next_cursor of the previous page"
-//	@Success		200				{object}	AuditList
-//	@Failure		400,401,403,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			kind				query		string	false	"Event kinds, comma-separated (login_failed,login ...)"
+//	@Param			actor_id			query		string	false	"Events done by this user"
+//	@Param			subject_id			query		string	false	"Events about this account, template or key"
+//	@Param			from				query		string	false	"From this date or time on"
+//	@Param			to					query		string	false	"Up to this date (included) or time (excluded)"
+//	@Param			limit				query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor				query		string	false	"next_cursor of the previous page"
+//	@Success		200					{object}	AuditList
+//	@Failure		400,401,403,422,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/audit [get]
 func (h *Audit) List(c *gin.Context) {
 	const op = "audit.list"

@@ -48,10 +48,12 @@ func tokenResponse(p services.TokenPair) TokenResponse {
 //	@ID				login
 //	@Tags			auth
 //	@Accept			json
-//	@Produce		json
-//	@Param			body					body		LoginRequest	true	"Credentials"
-//	@Success		200						{object}	TokenResponse
-//	@Failure		400,401,413,415,422,429	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			body						body		LoginRequest	true	"Credentials"
+//	@Success		200							{object}	TokenResponse
+//	@Failure		400,401,413,415,422,429,503	{object}	Problem
+//	@Header			429							{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503							{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/auth/login [post]
 func (h *Auth) Login(c *gin.Context) {
 	var req LoginRequest
@@ -97,10 +99,12 @@ func (h *Auth) Login(c *gin.Context) {
 //	@ID				refresh
 //	@Tags			auth
 //	@Accept			json
-//	@Produce		json
-//	@Param			body				body		RefreshRequest	true	"Refresh token"
-//	@Success		200					{object}	TokenResponse
-//	@Failure		400,401,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			body						body		RefreshRequest	true	"Refresh token"
+//	@Success		200							{object}	TokenResponse
+//	@Failure		400,401,413,415,422,429,503	{object}	Problem
+//	@Header			429							{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503							{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/auth/refresh [post]
 func (h *Auth) Refresh(c *gin.Context) {
 	var req RefreshRequest
@@ -128,7 +132,9 @@ func (h *Auth) Refresh(c *gin.Context) {
 //	@Tags			auth
 //	@Security		BearerAuth
 //	@Success		204
-//	@Failure		401	{object}	Problem
+//	@Produce		application/problem+json
+//	@Failure		400,401,403,503	{object}	Problem
+//	@Header			503				{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/auth/logout [post]
 func (h *Auth) Logout(c *gin.Context) {
 	if err := h.auth.Logout(c.Request.Context(), caller(c)); err != nil {
@@ -151,9 +157,10 @@ type MeResponse struct {
 //	@ID				getMe
 //	@Tags			auth
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Success		200	{object}	MeResponse
-//	@Failure		401	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Success		200				{object}	MeResponse
+//	@Failure		400,401,403,503	{object}	Problem
+//	@Header			503				{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/me [get]
 func (h *Auth) Me(c *gin.Context) {
 	p := caller(c)
@@ -176,7 +183,10 @@ type ChangePasswordRequest struct {
 //	@Accept			json
 //	@Param			body	body	ChangePasswordRequest	true	"Passwords"
 //	@Success		204
-//	@Failure		400,401,413,415,422,429	{object}	Problem
+//	@Produce		application/problem+json
+//	@Failure		400,401,403,413,415,422,429,503	{object}	Problem
+//	@Header			429								{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503								{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/me/password [put]
 func (h *Auth) ChangePassword(c *gin.Context) {
 	var req ChangePasswordRequest
@@ -216,9 +226,10 @@ type SessionList struct {
 //	@ID				listMySessions
 //	@Tags			auth
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Success		200	{object}	SessionList
-//	@Failure		401	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Success		200				{object}	SessionList
+//	@Failure		400,401,403,503	{object}	Problem
+//	@Header			503				{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/me/sessions [get]
 func (h *Auth) Sessions(c *gin.Context) {
 	p := caller(c)
@@ -246,7 +257,9 @@ func (h *Auth) Sessions(c *gin.Context) {
 //	@Security		BearerAuth
 //	@Param			id	path	string	true	"Session id"
 //	@Success		204
-//	@Failure		401,404	{object}	Problem
+//	@Produce		application/problem+json
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/me/sessions/{id} [delete]
 func (h *Auth) RevokeSession(c *gin.Context) {
 	if err := h.auth.RevokeSession(c.Request.Context(), caller(c), c.Param("id")); err != nil {
@@ -264,7 +277,9 @@ func (h *Auth) RevokeSession(c *gin.Context) {
 //	@Tags			admin
 //	@Security		BearerAuth
 //	@Success		204
-//	@Failure		401,403	{object}	Problem
+//	@Produce		application/problem+json
+//	@Failure		400,401,403,503	{object}	Problem
+//	@Header			503				{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/admin/signing-keys:rotate [post]
 func (h *Auth) RotateKeys(c *gin.Context) {
 	// Keys older than a day are retired: every access token they signed

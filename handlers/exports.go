@@ -31,16 +31,17 @@ type Exports struct {
 //	@Tags			exports
 //	@Security		BearerAuth
 //	@Produce		application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,text/csv,application/zip,application/problem+json
-//	@Param			format				query		string	false	"xlsx (default) or csv"	Enums(xlsx, csv)
-//	@Param			org_id				query		string	false	"Only this org unit and its subtree"
-//	@Param			template			query		string	false	"Template key (default: every template, a sheet each)"
-//	@Param			status				query		string	false	"Status, or several separated by commas (approved,submitted)"
-//	@Param			period				query		string	false	"Period id (2025AY, 2025AY-S1, 2025, 2025Q1, 202503), instead of from/to"
-//	@Param			from				query		string	false	"Occurred on or after (YYYY-MM-DD)"
-//	@Param			to					query		string	false	"Occurred on or before (YYYY-MM-DD)"
-//	@Param			author_id			query		string	false	"Only this author's records"
-//	@Success		200					{file}		file
-//	@Failure		400,401,403,404,422	{object}	Problem
+//	@Param			format					query		string	false	"xlsx (default) or csv"	Enums(xlsx, csv)
+//	@Param			org_id					query		string	false	"Only this org unit and its subtree"
+//	@Param			template				query		string	false	"Template key (default: every template, a sheet each)"
+//	@Param			status					query		string	false	"Status, or several separated by commas (approved,submitted)"
+//	@Param			period					query		string	false	"Period id (2025AY, 2025AY-S1, 2025, 2025Q1, 202503), instead of from/to"
+//	@Param			from					query		string	false	"Occurred on or after (YYYY-MM-DD)"
+//	@Param			to						query		string	false	"Occurred on or before (YYYY-MM-DD)"
+//	@Param			author_id				query		string	false	"Only this author's records"
+//	@Success		200						{file}		file
+//	@Failure		400,401,403,404,422,503	{object}	Problem
+//	@Header			503						{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/exports/records [get]
 func (h *Exports) Records(c *gin.Context) {
 	const op = "exports.records"
@@ -326,15 +327,16 @@ func (s *xlsxSheets) Close(w io.Writer) error {
 //	@Tags			exports
 //	@Security		BearerAuth
 //	@Produce		application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,text/csv,application/problem+json
-//	@Param			format				query		string	false	"xlsx (default) or csv"	Enums(xlsx, csv)
-//	@Param			org_id				query		string	false	"District or city (default: the caller's)"
-//	@Param			period				query		string	false	"Period id (default: the current school year)"
-//	@Param			from				query		string	false	"First day (YYYY-MM-DD), with to instead of period"
-//	@Param			to					query		string	false	"Last day (YYYY-MM-DD)"
-//	@Param			template			query		string	true	"Template key(s), comma-separated (up to 8)"
-//	@Param			indicator			query		string	false	"Indicator key(s), comma-separated (up to 8)"
-//	@Success		200					{file}		file
-//	@Failure		400,401,403,404,422	{object}	Problem
+//	@Param			format					query		string	false	"xlsx (default) or csv"	Enums(xlsx, csv)
+//	@Param			org_id					query		string	false	"District or city (default: the caller's)"
+//	@Param			period					query		string	false	"Period id (default: the current school year)"
+//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"
+//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			template				query		string	true	"Template key(s), comma-separated (up to 8)"
+//	@Param			indicator				query		string	false	"Indicator key(s), comma-separated (up to 8)"
+//	@Success		200						{file}		file
+//	@Failure		400,401,403,404,422,503	{object}	Problem
+//	@Header			503						{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/exports/totals [get]
 func (h *Exports) Totals(c *gin.Context) {
 	const op = "exports.totals"
@@ -451,10 +453,11 @@ func (s *xlsxSheets) chart(t export.StatTable) error {
 //	@Tags			exports
 //	@Security		BearerAuth
 //	@Produce		application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,text/csv,application/problem+json
-//	@Param			id				path		string	true	"Task id"
-//	@Param			format			query		string	false	"xlsx (default) or csv"	Enums(xlsx, csv)
-//	@Success		200				{file}		file
-//	@Failure		400,401,403,404	{object}	Problem
+//	@Param			id					path		string	true	"Task id"
+//	@Param			format				query		string	false	"xlsx (default) or csv"	Enums(xlsx, csv)
+//	@Success		200					{file}		file
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/exports/tasks/{id} [get]
 func (h *Exports) Task(c *gin.Context) {
 	format, ok := sheetFormat(c, "exports.task")

@@ -27,7 +27,7 @@ type HealthResponse struct {
 //	@Description	Answers 200 while the process runs; it does not touch the database.
 //	@ID				healthz
 //	@Tags			health
-//	@Produce		json
+//	@Produce		json,application/problem+json
 //	@Success		200	{object}	HealthResponse
 //	@Router			/healthz [get]
 func (h *Health) Live(c *gin.Context) {
@@ -41,9 +41,10 @@ func (h *Health) Live(c *gin.Context) {
 //	@Description	Answers 200 with the store in use (sqlite or mongodb) when the database answers, 503 otherwise or while shutting down.
 //	@ID				readyz
 //	@Tags			health
-//	@Produce		json
+//	@Produce		json,application/problem+json
 //	@Success		200	{object}	HealthResponse
 //	@Failure		503	{object}	Problem
+//	@Header			503	{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/readyz [get]
 func (h *Health) Ready(c *gin.Context) {
 	if h.draining.Load() {

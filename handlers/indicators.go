@@ -116,11 +116,18 @@ func (p presenter) indicator(ind services.Indicator) IndicatorResponse {
 //	@Tags			indicators
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			body					body		IndicatorRequest	true	"The indicator"
-//	@Param			Idempotency-Key			header		string				false	"Makes a retry safe"
-//	@Success		201						{object}	IndicatorResponse
-//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			body								body		IndicatorRequest	true	"The indicator"
+//	@Param			Idempotency-Key						header		string				false	"Makes a retry safe"
+//	@Success		201									{object}	IndicatorResponse
+//	@Success		200									{object}	IndicatorResponse	"a retry with the same Idempotency-Key and body: the first answer again (Idempotent-Replayed: true)"
+//	@Header			200									{string}	ETag				"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			201									{string}	ETag				"Version of what was created"
+//	@Header			200									{string}	Location			"URL of what was created"
+//	@Header			201									{string}	Location			"URL of what was created"
+//	@Failure		400,401,403,404,409,413,415,422,503	{object}	Problem
+//	@Header			409									{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503									{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/indicators [post]
 func (h *Indicators) Create(c *gin.Context) {
 	var req IndicatorRequest
@@ -145,11 +152,12 @@ func (h *Indicators) Create(c *gin.Context) {
 //	@ID				listIndicators
 //	@Tags			indicators
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			limit		query		int		false	"Page size (1-100, default 20)"
-//	@Param			cursor		query		string	false	"next_cursor of the previous page"
-//	@Success		200			{object}	IndicatorList
-//	@Failure		400,401,403	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			limit			query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor			query		string	false	"next_cursor of the previous page"
+//	@Success		200				{object}	IndicatorList
+//	@Failure		400,401,403,503	{object}	Problem
+//	@Header			503				{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/indicators [get]
 func (h *Indicators) List(c *gin.Context) {
 	pg, err := page(c)
@@ -179,10 +187,12 @@ func (h *Indicators) List(c *gin.Context) {
 //	@ID				getIndicator
 //	@Tags			indicators
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			key			path		string	true	"Indicator key"
-//	@Success		200			{object}	IndicatorResponse
-//	@Failure		401,403,404	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			key					path		string	true	"Indicator key"
+//	@Success		200					{object}	IndicatorResponse
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/indicators/{key} [get]
 func (h *Indicators) Get(c *gin.Context) {
 	ind, err := h.indicators.Get(c.Request.Context(), caller(c), c.Param("key"))
@@ -201,17 +211,18 @@ func (h *Indicators) Get(c *gin.Context) {
 //	@ID				getIndicatorValues
 //	@Tags			indicators
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			key					path		string	true	"Indicator key"
-//	@Param			org_id				query		string	false	"Org unit (default: the caller's)"
-//	@Param			period				query		string	false	"Period id (2025, 2025Q1, 202503, 2025AY, 2025AY-S1)"
-//	@Param			from				query		string	false	"First day (YYYY-MM-DD), with to instead of period"
-//	@Param			to					query		string	false	"Last day (YYYY-MM-DD)"
-//	@Param			group_by			query		string	false	"org and/or one of month, quarter, semester, school_year, year"
-//	@Param			compare				query		string	false	"previous: add the previous period and the change"	Enums(previous)
-//	@Param			status				query		string	false	"approved (default), submitted, or approved,submitted"
-//	@Success		200					{object}	IndicatorValuesResponse
-//	@Failure		400,401,403,404,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			key						path		string	true	"Indicator key"
+//	@Param			org_id					query		string	false	"Org unit (default: the caller's)"
+//	@Param			period					query		string	false	"Period id (2025, 2025Q1, 202503, 2025AY, 2025AY-S1)"
+//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"
+//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			group_by				query		string	false	"org and/or one of month, quarter, semester, school_year, year"
+//	@Param			compare					query		string	false	"previous: add the previous period and the change"	Enums(previous)
+//	@Param			status					query		string	false	"approved (default), submitted, or approved,submitted"
+//	@Success		200						{object}	IndicatorValuesResponse
+//	@Failure		400,401,403,404,422,503	{object}	Problem
+//	@Header			503						{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/indicators/{key}/values [get]
 func (h *Indicators) Values(c *gin.Context) {
 	q := services.ValuesQuery{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to"),

@@ -61,13 +61,18 @@ type OrgTree struct {
 //	@Tags			orgs
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			body					body		OrgRequest	true	"The unit"
-//	@Param			Idempotency-Key			header		string		false	"Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again"
-//	@Success		201						{object}	OrgResponse
-//	@Header			201						{string}	Location	"URL of the unit"
-//	@Header			201						{string}	ETag		"Version of the unit"
-//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			body								body		OrgRequest	true	"The unit"
+//	@Param			Idempotency-Key						header		string		false	"Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again"
+//	@Success		201									{object}	OrgResponse
+//	@Success		200									{object}	OrgResponse	"a retry with the same Idempotency-Key and body: the first answer again (Idempotent-Replayed: true)"
+//	@Header			200									{string}	ETag		"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			201									{string}	ETag		"Version of what was created"
+//	@Header			200									{string}	Location	"URL of what was created"
+//	@Header			201									{string}	Location	"URL of what was created"
+//	@Failure		400,401,403,404,409,413,415,422,503	{object}	Problem
+//	@Header			409									{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503									{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/orgs [post]
 func (h *Orgs) Create(c *gin.Context) {
 	var req OrgRequest
@@ -90,13 +95,15 @@ func (h *Orgs) Create(c *gin.Context) {
 //	@ID				getOrg
 //	@Tags			orgs
 //	@Security		BearerAuth
-//	@Produce		json
+//	@Produce		json,application/problem+json
 //	@Param			id				path		string	true	"Org id"
 //	@Param			If-None-Match	header		string	false	"ETag of a cached copy"
 //	@Success		200				{object}	OrgResponse
-//	@Header			200				{string}	ETag	"Version of the unit"
 //	@Success		304
-//	@Failure		401,404	{object}	Problem
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			304					{string}	ETag	"The version the client holds"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/orgs/{id} [get]
 func (h *Orgs) Get(c *gin.Context) {
 	o, err := h.orgs.Get(c.Request.Context(), caller(c), c.Param("id"))
@@ -121,15 +128,16 @@ func (h *Orgs) Get(c *gin.Context) {
 //	@ID				listOrgs
 //	@Tags			orgs
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			parent_id	query		string	false	"Only children of this unit"
-//	@Param			kind		query		string	false	"city, district or school"	Enums(city, district, school)
-//	@Param			code		query		string	false	"National school code"
-//	@Param			limit		query		int		false	"Page size (1-100, default 20)"
-//	@Param			cursor		query		string	false	"next_cursor of the previous page"
-//	@Param			count		query		bool	false	"Also count every match (total)"
-//	@Success		200			{object}	OrgList
-//	@Failure		400,401		{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			parent_id		query		string	false	"Only children of this unit"
+//	@Param			kind			query		string	false	"city, district or school"	Enums(city, district, school)
+//	@Param			code			query		string	false	"National school code"
+//	@Param			limit			query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor			query		string	false	"next_cursor of the previous page"
+//	@Param			count			query		bool	false	"Also count every match (total)"
+//	@Success		200				{object}	OrgList
+//	@Failure		400,401,403,503	{object}	Problem
+//	@Header			503				{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/orgs [get]
 func (h *Orgs) List(c *gin.Context) {
 	pg, err := page(c)
@@ -178,12 +186,15 @@ func (h *Orgs) List(c *gin.Context) {
 //	@ID				getOrgTree
 //	@Tags			orgs
 //	@Security		BearerAuth
-//	@Produce		json
+//	@Produce		json,application/problem+json
 //	@Param			root			query		string	false	"Root unit (default: the caller's own)"
 //	@Param			If-None-Match	header		string	false	"ETag of a cached copy"
 //	@Success		200				{object}	OrgTree
 //	@Success		304
-//	@Failure		401,404	{object}	Problem
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			304					{string}	ETag	"The version the client holds"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/orgs/tree [get]
 func (h *Orgs) Tree(c *gin.Context) {
 	roots, err := h.orgs.Tree(c.Request.Context(), caller(c), c.Query("root"))
@@ -224,12 +235,14 @@ func (h *Orgs) nodes(in []*services.OrgNode) []OrgTreeNode {
 //	@Tags			orgs
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			id									path		string		true	"Org id"
-//	@Param			If-Match							header		string		true	"ETag of the version being changed"
-//	@Param			body								body		OrgRequest	true	"Fields to change"
-//	@Success		200									{object}	OrgResponse
-//	@Failure		400,401,403,404,412,413,415,422,428	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id										path		string		true	"Org id"
+//	@Param			If-Match								header		string		true	"ETag of the version being changed"
+//	@Param			body									body		OrgRequest	true	"Fields to change"
+//	@Success		200										{object}	OrgResponse
+//	@Header			200										{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,412,413,415,422,428,503	{object}	Problem
+//	@Header			503										{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/orgs/{id} [patch]
 func (h *Orgs) Update(c *gin.Context) {
 	version, err := ifMatch(c)
@@ -261,7 +274,9 @@ func (h *Orgs) Update(c *gin.Context) {
 //	@Param			id			path	string	true	"Org id"
 //	@Param			If-Match	header	string	true	"ETag of the version being deleted"
 //	@Success		204
-//	@Failure		401,403,404,409,412,428	{object}	Problem
+//	@Produce		application/problem+json
+//	@Failure		400,401,403,404,409,412,428,503	{object}	Problem
+//	@Header			503								{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/orgs/{id} [delete]
 func (h *Orgs) Delete(c *gin.Context) {
 	version, err := ifMatch(c)

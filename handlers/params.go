@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/swaggo/swag"
 
+	"github.com/huizong/huizong/docs"
 	"github.com/huizong/huizong/services"
 )
 
@@ -33,11 +33,7 @@ var queryPrefixes = map[string]string{
 // specQueryParams reads the query parameters of every operation of the
 // served spec.
 func specQueryParams() (queryParams, error) {
-	doc, err := swag.ReadDoc()
-	if err != nil {
-		return queryParams{}, fmt.Errorf("swagger: read doc: %w", err)
-	}
-	return parseQueryParams(doc)
+	return parseQueryParams(string(docs.JSON()))
 }
 
 func parseQueryParams(doc string) (queryParams, error) {

@@ -297,14 +297,19 @@ func (h *Records) respondRecord(c *gin.Context, status int, r services.Record) {
 //	@Tags			records
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			body						body		RecordRequest	true	"The record"
-//	@Param			Idempotency-Key				header		string			false	"Makes a retry safe"
-//	@Success		200							{object}	RecordResponse	"a retry: the record stored first"
-//	@Success		201							{object}	RecordResponse
-//	@Header			201							{string}	ETag		"Version of the record"
-//	@Header			201							{string}	Location	"URL of the record"
-//	@Failure		400,401,403,409,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			body									body		RecordRequest	true	"The record"
+//	@Param			Idempotency-Key							header		string			false	"Makes a retry safe"
+//	@Success		200										{object}	RecordResponse	"a retry: the record stored first"
+//	@Success		201										{object}	RecordResponse
+//	@Header			200										{string}	ETag		"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			201										{string}	ETag		"Version of what was created"
+//	@Header			200										{string}	Location	"URL of what was created"
+//	@Header			201										{string}	Location	"URL of what was created"
+//	@Failure		400,401,403,404,409,413,415,422,429,503	{object}	Problem
+//	@Header			409										{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			429										{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503										{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records [post]
 func (h *Records) Create(c *gin.Context) {
 	var req RecordRequest
@@ -333,11 +338,14 @@ func (h *Records) Create(c *gin.Context) {
 //	@Tags			records
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			body					body		BatchRequest	true	"The records"
-//	@Param			Idempotency-Key			header		string			false	"Makes a retry safe"
-//	@Success		200						{object}	BatchResponse
-//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			body									body		BatchRequest	true	"The records"
+//	@Param			Idempotency-Key							header		string			false	"Makes a retry safe"
+//	@Success		200										{object}	BatchResponse
+//	@Failure		400,401,403,404,409,413,415,422,429,503	{object}	Problem
+//	@Header			409										{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			429										{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503										{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records:batch [post]
 func (h *Records) Batch(c *gin.Context) {
 	var req BatchRequest
@@ -444,11 +452,12 @@ func clientIDOf(raw json.RawMessage) string {
 //	@ID				getRecord
 //	@Tags			records
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			id		path		string	true	"Record id"
-//	@Success		200		{object}	RecordResponse
-//	@Header			200		{string}	ETag	"Version of the record"
-//	@Failure		401,404	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id					path		string	true	"Record id"
+//	@Success		200					{object}	RecordResponse
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records/{id} [get]
 func (h *Records) Get(c *gin.Context) {
 	r, err := h.records.Get(c.Request.Context(), caller(c), c.Param("id"))
@@ -496,19 +505,20 @@ func recordQueryOf(c *gin.Context, op string) (services.RecordQuery, error) {
 //	@ID				listRecords
 //	@Tags			records
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			template		query		string	false	"Template key"
-//	@Param			status			query		string	false	"Status, or several separated by commas (approved,submitted)"
-//	@Param			org_id			query		string	false	"Only this org unit and its subtree"
-//	@Param			author_id		query		string	false	"Only this author's records"
-//	@Param			from			query		string	false	"Occurred on or after (YYYY-MM-DD)"
-//	@Param			to				query		string	false	"Occurred on or before (YYYY-MM-DD)"
-//	@Param			updated_since	query		string	false	"Sync feed: changes after this instant (RFC 3339)"
-//	@Param			fields			query		string	false	"Comma-separated fields of each item (id, status and version always come)"
-//	@Param			limit			query		int		false	"Page size (1-100, default 20)"
-//	@Param			cursor			query		string	false	"next_cursor of the previous page"
-//	@Success		200				{object}	RecordList
-//	@Failure		400,401,422		{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			template			query		string	false	"Template key"
+//	@Param			status				query		string	false	"Status, or several separated by commas (approved,submitted)"
+//	@Param			org_id				query		string	false	"Only this org unit and its subtree"
+//	@Param			author_id			query		string	false	"Only this author's records"
+//	@Param			from				query		string	false	"Occurred on or after (YYYY-MM-DD)"
+//	@Param			to					query		string	false	"Occurred on or before (YYYY-MM-DD)"
+//	@Param			updated_since		query		string	false	"Sync feed: changes after this instant (RFC 3339)"
+//	@Param			fields				query		string	false	"Comma-separated fields of each item (id, status and version always come)"
+//	@Param			limit				query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor				query		string	false	"next_cursor of the previous page"
+//	@Success		200					{object}	RecordList
+//	@Failure		400,401,403,422,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records [get]
 func (h *Records) List(c *gin.Context) {
 	limit, err := limitOf(c)
@@ -581,12 +591,15 @@ func (h *Records) List(c *gin.Context) {
 //	@Tags			records
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			id								path		string				true	"Record id"
-//	@Param			If-Match						header		string				true	"ETag of the version being edited"
-//	@Param			body							body		RecordPatchRequest	true	"Fields to change"
-//	@Success		200								{object}	RecordResponse
-//	@Failure		400,401,403,404,409,412,422,428	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id												path		string				true	"Record id"
+//	@Param			If-Match										header		string				true	"ETag of the version being edited"
+//	@Param			body											body		RecordPatchRequest	true	"Fields to change"
+//	@Success		200												{object}	RecordResponse
+//	@Header			200												{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,409,412,413,415,422,428,429,503	{object}	Problem
+//	@Header			429												{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503												{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records/{id} [patch]
 func (h *Records) Update(c *gin.Context) {
 	version, err := ifMatch(c)
@@ -618,7 +631,10 @@ func (h *Records) Update(c *gin.Context) {
 //	@Param			id			path	string	true	"Record id"
 //	@Param			If-Match	header	string	true	"ETag of the current version"
 //	@Success		204
-//	@Failure		401,403,404,409,412,428	{object}	Problem
+//	@Produce		application/problem+json
+//	@Failure		400,401,403,404,409,412,428,429,503	{object}	Problem
+//	@Header			429									{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503									{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records/{id} [delete]
 func (h *Records) Delete(c *gin.Context) {
 	version, err := ifMatch(c)
@@ -662,11 +678,14 @@ func (h *Records) review(c *gin.Context, act func(p services.Principal, id strin
 //	@ID				submitRecord
 //	@Tags			records
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			id						path		string	true	"Record id"
-//	@Param			If-Match				header		string	true	"ETag of the current version"
-//	@Success		200						{object}	RecordResponse
-//	@Failure		401,403,404,409,412,428	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id									path		string	true	"Record id"
+//	@Param			If-Match							header		string	true	"ETag of the current version"
+//	@Success		200									{object}	RecordResponse
+//	@Header			200									{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,409,412,428,429,503	{object}	Problem
+//	@Header			429									{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503									{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records/{id}/submit [post]
 func (h *Records) Submit(c *gin.Context) {
 	h.review(c, func(p services.Principal, id string, v int64, _ ReviewRequest) (services.Record, error) {
@@ -682,12 +701,14 @@ func (h *Records) Submit(c *gin.Context) {
 //	@Tags			records
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			id								path		string			true	"Record id"
-//	@Param			If-Match						header		string			true	"ETag of the current version"
-//	@Param			body							body		ReviewRequest	false	"Optional comment"
-//	@Success		200								{object}	RecordResponse
-//	@Failure		400,401,403,404,409,412,422,428	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id											path		string			true	"Record id"
+//	@Param			If-Match									header		string			true	"ETag of the current version"
+//	@Param			body										body		ReviewRequest	false	"Optional comment"
+//	@Success		200											{object}	RecordResponse
+//	@Header			200											{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,409,412,413,415,422,428,503	{object}	Problem
+//	@Header			503											{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records/{id}/approve [post]
 func (h *Records) Approve(c *gin.Context) {
 	h.review(c, func(p services.Principal, id string, v int64, req ReviewRequest) (services.Record, error) {
@@ -703,12 +724,14 @@ func (h *Records) Approve(c *gin.Context) {
 //	@Tags			records
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			id								path		string			true	"Record id"
-//	@Param			If-Match						header		string			true	"ETag of the current version"
-//	@Param			body							body		ReviewRequest	true	"comment"
-//	@Success		200								{object}	RecordResponse
-//	@Failure		400,401,403,404,409,412,422,428	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id											path		string			true	"Record id"
+//	@Param			If-Match									header		string			true	"ETag of the current version"
+//	@Param			body										body		ReviewRequest	true	"comment"
+//	@Success		200											{object}	RecordResponse
+//	@Header			200											{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,409,412,413,415,422,428,503	{object}	Problem
+//	@Header			503											{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records/{id}/return [post]
 func (h *Records) Return(c *gin.Context) {
 	h.review(c, func(p services.Principal, id string, v int64, req ReviewRequest) (services.Record, error) {
@@ -724,12 +747,14 @@ func (h *Records) Return(c *gin.Context) {
 //	@Tags			records
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			id								path		string			true	"Record id"
-//	@Param			If-Match						header		string			true	"ETag of the current version"
-//	@Param			body							body		ReviewRequest	true	"reason"
-//	@Success		200								{object}	RecordResponse
-//	@Failure		400,401,403,404,409,412,422,428	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id											path		string			true	"Record id"
+//	@Param			If-Match									header		string			true	"ETag of the current version"
+//	@Param			body										body		ReviewRequest	true	"reason"
+//	@Success		200											{object}	RecordResponse
+//	@Header			200											{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,409,412,413,415,422,428,503	{object}	Problem
+//	@Header			503											{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records/{id}/reopen [post]
 func (h *Records) Reopen(c *gin.Context) {
 	h.review(c, func(p services.Principal, id string, v int64, req ReviewRequest) (services.Record, error) {
@@ -744,12 +769,13 @@ func (h *Records) Reopen(c *gin.Context) {
 //	@ID				recordHistory
 //	@Tags			records
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			id			path		string	true	"Record id"
-//	@Param			limit		query		int		false	"Page size (1-100, default 20)"
-//	@Param			cursor		query		string	false	"next_cursor of the previous page"
-//	@Success		200			{object}	HistoryList
-//	@Failure		400,401,404	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id					path		string	true	"Record id"
+//	@Param			limit				query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor				query		string	false	"next_cursor of the previous page"
+//	@Success		200					{object}	HistoryList
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records/{id}/history [get]
 func (h *Records) History(c *gin.Context) {
 	pg, err := page(c)

@@ -51,13 +51,14 @@ type SummaryResponse struct {
 //	@Tags			reports
 //	@Security		BearerAuth
 //	@Produce		json,text/markdown,text/plain,application/vnd.openxmlformats-officedocument.wordprocessingml.document,application/problem+json
-//	@Param			org_id				query		string	false	"Org unit (default: the caller's)"
-//	@Param			period				query		string	false	"Period id (default: the current school year)"
-//	@Param			from				query		string	false	"First day (YYYY-MM-DD), with to instead of period"
-//	@Param			to					query		string	false	"Last day (YYYY-MM-DD)"
-//	@Param			format				query		string	false	"json (default), md, txt or docx"	Enums(json, md, txt, docx)
-//	@Success		200					{object}	SummaryResponse
-//	@Failure		400,401,403,404,422	{object}	Problem
+//	@Param			org_id					query		string	false	"Org unit (default: the caller's)"
+//	@Param			period					query		string	false	"Period id (default: the current school year)"
+//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"
+//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			format					query		string	false	"json (default), md, txt or docx"	Enums(json, md, txt, docx)
+//	@Success		200						{object}	SummaryResponse
+//	@Failure		400,401,403,404,422,503	{object}	Problem
+//	@Header			503						{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/reports/summary [get]
 func (h *Reports) Summary(c *gin.Context) {
 	format := c.DefaultQuery("format", "json")

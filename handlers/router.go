@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -10,11 +9,8 @@ import (
 	"github.com/gin-gonic/gin"
 	swaggerFiles "github.com/swaggo/files"
 	ginSwagger "github.com/swaggo/gin-swagger"
-	"github.com/swaggo/swag"
 
-	// The generated Swagger spec registers itself with swag; this is the
-	// one import of it.
-	_ "github.com/huizong/huizong/docs"
+	"github.com/huizong/huizong/docs"
 	"github.com/huizong/huizong/services"
 	"github.com/huizong/huizong/services/export"
 	"github.com/huizong/huizong/services/summary"
@@ -296,8 +292,10 @@ type RootResponse struct {
 //	@Description	Names the service and links the API docs (Swagger UI, when it is on), the OpenAPI spec and the health probes.
 //	@ID				root
 //	@Tags			health
-//	@Produce		json
-//	@Success		200	{object}	RootResponse
+//	@Produce		json,application/problem+json
+//	@Success		200		{object}	RootResponse
+//	@Failure		400,503	{object}	Problem
+//	@Header			503		{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/ [get]
 func root(swaggerUI bool) gin.HandlerFunc {
 	out := RootResponse{Name: "huizong", OpenAPI: "/swagger/doc.json", Health: "/healthz", Ready: "/readyz"}
@@ -321,12 +319,7 @@ func swaggerDocs(ui bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		switch path := c.Param("any"); {
 		case path == "/doc.json":
-			doc, err := swag.ReadDoc()
-			if err != nil {
-				respondError(c, fmt.Errorf("swagger: read doc: %w", err))
-				return
-			}
-			c.Data(http.StatusOK, "application/json; charset=utf-8", []byte(doc))
+			c.Data(http.StatusOK, "application/json; charset=utf-8", docs.JSON())
 		case !ui:
 			writeProblem(c, http.StatusNotFound, "not_found", nil)
 		case path == "/":

@@ -173,13 +173,18 @@ func (p presenter) schoolProgress(sp services.SchoolProgress) SchoolProgressResp
 //	@Tags			tasks
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			body					body		TaskRequest	true	"The task"
-//	@Param			Idempotency-Key			header		string		false	"Makes a retry safe"
-//	@Success		201						{object}	TaskResponse
-//	@Header			201						{string}	Location	"URL of the task"
-//	@Header			201						{string}	ETag		"Version of the task"
-//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			body								body		TaskRequest	true	"The task"
+//	@Param			Idempotency-Key						header		string		false	"Makes a retry safe"
+//	@Success		201									{object}	TaskResponse
+//	@Success		200									{object}	TaskResponse	"a retry with the same Idempotency-Key and body: the first answer again (Idempotent-Replayed: true)"
+//	@Header			200									{string}	ETag			"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			201									{string}	ETag			"Version of what was created"
+//	@Header			200									{string}	Location		"URL of what was created"
+//	@Header			201									{string}	Location		"URL of what was created"
+//	@Failure		400,401,403,404,409,413,415,422,503	{object}	Problem
+//	@Header			409									{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503									{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/tasks [post]
 func (h *Tasks) Create(c *gin.Context) {
 	var req TaskRequest
@@ -204,11 +209,12 @@ func (h *Tasks) Create(c *gin.Context) {
 //	@ID				getTask
 //	@Tags			tasks
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			id		path		string	true	"Task id"
-//	@Success		200		{object}	TaskResponse
-//	@Header			200		{string}	ETag	"Version of the task"
-//	@Failure		401,404	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id					path		string	true	"Task id"
+//	@Success		200					{object}	TaskResponse
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/tasks/{id} [get]
 func (h *Tasks) Get(c *gin.Context) {
 	t, err := h.tasks.Get(c.Request.Context(), caller(c), c.Param("id"))
@@ -227,11 +233,12 @@ func (h *Tasks) Get(c *gin.Context) {
 //	@ID				listTasks
 //	@Tags			tasks
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			limit			query		int		false	"Page size (1-100, default 20)"
-//	@Param			cursor			query		string	false	"next_cursor of the previous page"
-//	@Success		200				{object}	TaskList
-//	@Failure		400,401,403,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			limit				query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor				query		string	false	"next_cursor of the previous page"
+//	@Success		200					{object}	TaskList
+//	@Failure		400,401,403,422,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/tasks [get]
 func (h *Tasks) List(c *gin.Context) {
 	pg, err := page(c)
@@ -261,10 +268,11 @@ func (h *Tasks) List(c *gin.Context) {
 //	@ID				getTaskProgress
 //	@Tags			tasks
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			id			path		string	true	"Task id"
-//	@Success		200			{object}	TaskProgressResponse
-//	@Failure		401,403,404	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id					path		string	true	"Task id"
+//	@Success		200					{object}	TaskProgressResponse
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/tasks/{id}/progress [get]
 func (h *Tasks) Progress(c *gin.Context) {
 	pr, err := h.tasks.Progress(c.Request.Context(), caller(c), c.Param("id"))
@@ -291,12 +299,13 @@ func (h *Tasks) Progress(c *gin.Context) {
 //	@ID				listTaskMissing
 //	@Tags			tasks
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			id					path		string	true	"Task id"
-//	@Param			limit				query		int		false	"Page size (1-100, default 20)"
-//	@Param			cursor				query		string	false	"next_cursor of the previous page"
-//	@Success		200					{object}	MissingList
-//	@Failure		400,401,403,404,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id						path		string	true	"Task id"
+//	@Param			limit					query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor					query		string	false	"next_cursor of the previous page"
+//	@Success		200						{object}	MissingList
+//	@Failure		400,401,403,404,422,503	{object}	Problem
+//	@Header			503						{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/tasks/{id}/missing [get]
 func (h *Tasks) Missing(c *gin.Context) {
 	pg, err := page(c)
@@ -327,11 +336,12 @@ func (h *Tasks) Missing(c *gin.Context) {
 //	@ID				listMyTasks
 //	@Tags			tasks
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			limit		query		int		false	"Page size (1-100, default 20)"
-//	@Param			cursor		query		string	false	"next_cursor of the previous page"
-//	@Success		200			{object}	MyTaskList
-//	@Failure		400,401,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			limit				query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor				query		string	false	"next_cursor of the previous page"
+//	@Success		200					{object}	MyTaskList
+//	@Failure		400,401,403,422,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/me/tasks [get]
 func (h *Tasks) Mine(c *gin.Context) {
 	pg, err := page(c)

@@ -193,12 +193,18 @@ func notModified(c *gin.Context, tag string) bool {
 //	@Tags			templates
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			body					body		TemplateRequest	true	"The template"
-//	@Param			Idempotency-Key			header		string			false	"Makes a retry safe"
-//	@Success		201						{object}	TemplateResponse
-//	@Header			201						{string}	ETag	"Version of the template"
-//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			body							body		TemplateRequest	true	"The template"
+//	@Param			Idempotency-Key					header		string			false	"Makes a retry safe"
+//	@Success		201								{object}	TemplateResponse
+//	@Success		200								{object}	TemplateResponse	"a retry with the same Idempotency-Key and body: the first answer again (Idempotent-Replayed: true)"
+//	@Header			200								{string}	ETag				"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			201								{string}	ETag				"Version of what was created"
+//	@Header			200								{string}	Location			"URL of what was created"
+//	@Header			201								{string}	Location			"URL of what was created"
+//	@Failure		400,401,403,409,413,415,422,503	{object}	Problem
+//	@Header			409								{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503								{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/templates [post]
 func (h *Templates) Create(c *gin.Context) {
 	var req TemplateRequest
@@ -222,12 +228,19 @@ func (h *Templates) Create(c *gin.Context) {
 //	@Tags			templates
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			key						path		string				true	"Template key"
-//	@Param			body					body		TemplateCopyRequest	true	"Key and names of the copy"
-//	@Param			Idempotency-Key			header		string				false	"Makes a retry safe"
-//	@Success		201						{object}	TemplateResponse
-//	@Failure		400,401,403,404,413,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			key									path		string				true	"Template key"
+//	@Param			body								body		TemplateCopyRequest	true	"Key and names of the copy"
+//	@Param			Idempotency-Key						header		string				false	"Makes a retry safe"
+//	@Success		201									{object}	TemplateResponse
+//	@Success		200									{object}	TemplateResponse	"a retry with the same Idempotency-Key and body: the first answer again (Idempotent-Replayed: true)"
+//	@Header			200									{string}	ETag				"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			201									{string}	ETag				"Version of what was created"
+//	@Header			200									{string}	Location			"URL of what was created"
+//	@Header			201									{string}	Location			"URL of what was created"
+//	@Failure		400,401,403,404,409,413,415,422,503	{object}	Problem
+//	@Header			409									{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503									{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/templates/{key}/copy [post]
 func (h *Templates) Copy(c *gin.Context) {
 	var req TemplateCopyRequest
@@ -251,13 +264,15 @@ func (h *Templates) Copy(c *gin.Context) {
 //	@ID				getTemplate
 //	@Tags			templates
 //	@Security		BearerAuth
-//	@Produce		json
+//	@Produce		json,application/problem+json
 //	@Param			key				path		string	true	"Template key"
 //	@Param			If-None-Match	header		string	false	"ETag of a cached copy"
 //	@Success		200				{object}	TemplateResponse
-//	@Header			200				{string}	ETag	"Version of the template"
 //	@Success		304
-//	@Failure		401,404	{object}	Problem
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			304					{string}	ETag	"The version the client holds"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/templates/{key} [get]
 func (h *Templates) Get(c *gin.Context) {
 	t, refs, err := h.templates.For(c.Request.Context(), caller(c), c.Param("key"))
@@ -338,11 +353,12 @@ func (p presenter) extension(e services.TemplateExtension) ExtensionResponse {
 //	@ID				getTemplateExtension
 //	@Tags			templates
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			key			path		string	true	"Template key"
-//	@Success		200			{object}	ExtensionResponse
-//	@Header			200			{string}	ETag	"Version of the extension"
-//	@Failure		401,403,404	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			key					path		string	true	"Template key"
+//	@Success		200					{object}	ExtensionResponse
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/templates/{key}/extension [get]
 func (h *Templates) Extension(c *gin.Context) {
 	e, err := h.templates.Extension(c.Request.Context(), caller(c), c.Param("key"))
@@ -362,13 +378,14 @@ func (h *Templates) Extension(c *gin.Context) {
 //	@Tags			templates
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			key						path		string				true	"Template key"
-//	@Param			If-Match				header		string				false	"ETag of the extension being changed"
-//	@Param			body					body		ExtensionRequest	true	"The extension"
-//	@Success		200						{object}	ExtensionResponse
-//	@Header			200						{string}	ETag	"Version of the extension"
-//	@Failure		400,401,403,404,412,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			key									path		string				true	"Template key"
+//	@Param			If-Match							header		string				false	"ETag of the extension being changed"
+//	@Param			body								body		ExtensionRequest	true	"The extension"
+//	@Success		200									{object}	ExtensionResponse
+//	@Header			200									{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,412,413,415,422,503	{object}	Problem
+//	@Header			503									{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/templates/{key}/extension [put]
 func (h *Templates) Extend(c *gin.Context) {
 	var req ExtensionRequest
@@ -414,11 +431,16 @@ func (h *Templates) Extend(c *gin.Context) {
 //	@ID				getTemplateVersion
 //	@Tags			templates
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			key			path		string	true	"Template key"
-//	@Param			version		path		int		true	"Version"
-//	@Success		200			{object}	TemplateResponse
-//	@Failure		400,401,404	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			key				path		string	true	"Template key"
+//	@Param			version			path		int		true	"Version"
+//	@Success		200				{object}	TemplateResponse
+//	@Param			If-None-Match	header		string	false	"ETag of a cached copy: 304 when it is still current"
+//	@Success		304
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			304					{string}	ETag	"The version the client holds"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/templates/{key}/versions/{version} [get]
 func (h *Templates) Version(c *gin.Context) {
 	v, err := strconv.ParseInt(c.Param("version"), 10, 64)
@@ -444,7 +466,7 @@ func (h *Templates) Version(c *gin.Context) {
 //	@ID				listTemplates
 //	@Tags			templates
 //	@Security		BearerAuth
-//	@Produce		json
+//	@Produce		json,application/problem+json
 //	@Param			category		query		string	false	"Only this category"
 //	@Param			active			query		bool	false	"Only active (true) or inactive (false) templates"
 //	@Param			limit			query		int		false	"Page size (1-100, default 20)"
@@ -452,7 +474,10 @@ func (h *Templates) Version(c *gin.Context) {
 //	@Param			If-None-Match	header		string	false	"ETag of a cached copy"
 //	@Success		200				{object}	TemplateList
 //	@Success		304
-//	@Failure		400,401	{object}	Problem
+//	@Header			200				{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			304				{string}	ETag	"The version the client holds"
+//	@Failure		400,401,403,503	{object}	Problem
+//	@Header			503				{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/templates [get]
 func (h *Templates) List(c *gin.Context) {
 	pg, err := page(c)
@@ -497,13 +522,14 @@ func (h *Templates) List(c *gin.Context) {
 //	@Tags			templates
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			key							path		string			true	"Template key"
-//	@Param			If-Match					header		string			true	"ETag of the version being changed"
-//	@Param			body						body		TemplateRequest	true	"Fields to change"
-//	@Success		200							{object}	TemplateResponse
-//	@Header			200							{string}	ETag	"The new version"
-//	@Failure		400,401,403,404,412,422,428	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			key										path		string			true	"Template key"
+//	@Param			If-Match								header		string			true	"ETag of the version being changed"
+//	@Param			body									body		TemplateRequest	true	"Fields to change"
+//	@Success		200										{object}	TemplateResponse
+//	@Header			200										{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,412,413,415,422,428,503	{object}	Problem
+//	@Header			503										{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/templates/{key} [patch]
 func (h *Templates) Update(c *gin.Context) {
 	version, err := ifMatch(c)

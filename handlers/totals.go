@@ -37,7 +37,7 @@ type RecordFilterResponse struct {
 type TotalsRowResponse struct {
 	// Keys has one entry per group_by key; null for a dimension the
 	// records left out.
-	Keys map[string]*string `json:"keys"`
+	Keys map[string]*string `json:"keys" extensions:"x-nullable-values"`
 	// OrgName is the name of the unit keys.org names (with group_by org).
 	OrgName string `json:"org_name,omitempty" example:"成华区实验小学"`
 	// TemplateName is the name of the template keys.template names (with
@@ -177,19 +177,20 @@ func splitList(c *gin.Context, name string) []string {
 //	@ID				getTotals
 //	@Tags			totals
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			org_id				query		string	false	"Org unit (default: the caller's)"
-//	@Param			period				query		string	false	"Period id"	example(2025AY)
-//	@Param			from				query		string	false	"First day (YYYY-MM-DD), with to instead of period"
-//	@Param			to					query		string	false	"Last day (YYYY-MM-DD)"
-//	@Param			template			query		string	false	"Template key(s), comma-separated (default: all)"
-//	@Param			status				query		string	false	"approved (default), submitted, or approved,submitted"
-//	@Param			group_by			query		string	false	"Comma-separated: org, template, month|quarter|semester|school_year|year, dimension keys"	example(org,template,kind)
-//	@Param			filter				query		string	false	"Dimension filter: key:value pairs separated by commas, several values of a key joined by | (level:市级,category:优秀班主任|优秀教师)"
-//	@Param			compare				query		string	false	"previous: add the previous period of the same kind (2024 for 2025, 2024AY-S1 for 2025AY-S1, the month or quarter before; from/to one year back) and the change to every row"	Enums(previous)
-//	@Param			authors				query		bool	false	"Also count distinct authors against the staff headcount (staff_rate); not with dimension keys or filter"
-//	@Success		200					{object}	TotalsResponse
-//	@Failure		400,401,403,404,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			org_id					query		string	false	"Org unit (default: the caller's)"
+//	@Param			period					query		string	false	"Period id (2025AY, 2025AY-S1, 2025, 2025Q1, 202503)"
+//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"
+//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			template				query		string	false	"Template key(s), comma-separated (default: all)"
+//	@Param			status					query		string	false	"approved (default), submitted, or approved,submitted"
+//	@Param			group_by				query		string	false	"Comma-separated: org, template, month|quarter|semester|school_year|year, dimension keys (org,template,kind)"
+//	@Param			filter					query		string	false	"Dimension filter: key:value pairs separated by commas, several values of a key joined by | (level:市级,category:优秀班主任|优秀教师)"
+//	@Param			compare					query		string	false	"previous: add the previous period of the same kind (2024 for 2025, 2024AY-S1 for 2025AY-S1, the month or quarter before; from/to one year back) and the change to every row"	Enums(previous)
+//	@Param			authors					query		bool	false	"Also count distinct authors against the staff headcount (staff_rate); not with dimension keys or filter"
+//	@Success		200						{object}	TotalsResponse
+//	@Failure		400,401,403,404,422,503	{object}	Problem
+//	@Header			503						{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/totals [get]
 func (h *Totals) Get(c *gin.Context) {
 	q := services.TotalsQuery{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to"),
@@ -330,9 +331,10 @@ func reconcileResponse(rep services.ReconcileReport) ReconcileResponse {
 //	@ID				verifyTotals
 //	@Tags			totals
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Success		200		{object}	ReconcileResponse
-//	@Failure		401,403	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Success		200				{object}	ReconcileResponse
+//	@Failure		400,401,403,503	{object}	Problem
+//	@Header			503				{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/totals:verify [post]
 func (h *Totals) Verify(c *gin.Context) {
 	rep, err := h.totals.Verify(c.Request.Context(), caller(c), nil)
@@ -350,9 +352,10 @@ func (h *Totals) Verify(c *gin.Context) {
 //	@ID				rebuildTotals
 //	@Tags			totals
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Success		200		{object}	ReconcileResponse
-//	@Failure		401,403	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Success		200				{object}	ReconcileResponse
+//	@Failure		400,401,403,503	{object}	Problem
+//	@Header			503				{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/totals:rebuild [post]
 func (h *Totals) Rebuild(c *gin.Context) {
 	rep, err := h.totals.Rebuild(c.Request.Context(), caller(c), nil)

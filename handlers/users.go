@@ -67,13 +67,18 @@ type UserList struct {
 //	@Tags			users
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			body					body		UserRequest	true	"The account"
-//	@Param			Idempotency-Key			header		string		false	"Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again"
-//	@Success		201						{object}	CreatedUserResponse
-//	@Header			201						{string}	Location	"URL of the user"
-//	@Header			201						{string}	ETag		"Version of the user"
-//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			body								body		UserRequest	true	"The account"
+//	@Param			Idempotency-Key						header		string		false	"Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again"
+//	@Success		201									{object}	CreatedUserResponse
+//	@Success		200									{object}	CreatedUserResponse	"a retry with the same Idempotency-Key and body: the first answer again (Idempotent-Replayed: true)"
+//	@Header			200									{string}	ETag				"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Header			201									{string}	ETag				"Version of what was created"
+//	@Header			200									{string}	Location			"URL of what was created"
+//	@Header			201									{string}	Location			"URL of what was created"
+//	@Failure		400,401,403,404,409,413,415,422,503	{object}	Problem
+//	@Header			409									{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503									{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/users [post]
 func (h *Users) Create(c *gin.Context) {
 	var req UserRequest
@@ -96,10 +101,12 @@ func (h *Users) Create(c *gin.Context) {
 //	@ID				getUser
 //	@Tags			users
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			id			path		string	true	"User id"
-//	@Success		200			{object}	UserResponse
-//	@Failure		401,403,404	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id					path		string	true	"User id"
+//	@Success		200					{object}	UserResponse
+//	@Header			200					{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/users/{id} [get]
 func (h *Users) Get(c *gin.Context) {
 	u, err := h.users.Get(c.Request.Context(), caller(c), c.Param("id"))
@@ -118,14 +125,15 @@ func (h *Users) Get(c *gin.Context) {
 //	@ID				listUsers
 //	@Tags			users
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			org_id		query		string	false	"Only users of this unit"
-//	@Param			role		query		string	false	"Only this role"	Enums(teacher, principal, district_admin, city_admin, sysadmin)
-//	@Param			limit		query		int		false	"Page size (1-100, default 20)"
-//	@Param			cursor		query		string	false	"next_cursor of the previous page"
-//	@Param			count		query		bool	false	"Also count every match (total)"
-//	@Success		200			{object}	UserList
-//	@Failure		400,401,403	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			org_id			query		string	false	"Only users of this unit"
+//	@Param			role			query		string	false	"Only this role"	Enums(teacher, principal, district_admin, city_admin, sysadmin)
+//	@Param			limit			query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor			query		string	false	"next_cursor of the previous page"
+//	@Param			count			query		bool	false	"Also count every match (total)"
+//	@Success		200				{object}	UserList
+//	@Failure		400,401,403,503	{object}	Problem
+//	@Header			503				{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/users [get]
 func (h *Users) List(c *gin.Context) {
 	pg, err := page(c)
@@ -175,12 +183,14 @@ func (h *Users) List(c *gin.Context) {
 //	@Tags			users
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			id									path		string		true	"User id"
-//	@Param			If-Match							header		string		true	"ETag of the version being changed"
-//	@Param			body								body		UserRequest	true	"Fields to change"
-//	@Success		200									{object}	UserResponse
-//	@Failure		400,401,403,404,412,413,415,422,428	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id										path		string		true	"User id"
+//	@Param			If-Match								header		string		true	"ETag of the version being changed"
+//	@Param			body									body		UserRequest	true	"Fields to change"
+//	@Success		200										{object}	UserResponse
+//	@Header			200										{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
+//	@Failure		400,401,403,404,412,413,415,422,428,503	{object}	Problem
+//	@Header			503										{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/users/{id} [patch]
 func (h *Users) Update(c *gin.Context) {
 	version, err := ifMatch(c)
@@ -220,11 +230,12 @@ type ResetPasswordResponse struct {
 //	@Tags			users
 //	@Security		BearerAuth
 //	@Accept			json
-//	@Produce		json
-//	@Param			id							path		string					true	"User id"
-//	@Param			body						body		ResetPasswordRequest	false	"New password"
-//	@Success		200							{object}	ResetPasswordResponse
-//	@Failure		400,401,403,404,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id								path		string					true	"User id"
+//	@Param			body							body		ResetPasswordRequest	false	"New password"
+//	@Success		200								{object}	ResetPasswordResponse
+//	@Failure		400,401,403,404,413,415,422,503	{object}	Problem
+//	@Header			503								{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/users/{id}/password [post]
 func (h *Users) ResetPassword(c *gin.Context) {
 	var req ResetPasswordRequest
@@ -274,13 +285,15 @@ const maxImportBytes = 8 << 20
 //	@Tags			users
 //	@Security		BearerAuth
 //	@Accept			multipart/form-data
-//	@Produce		json
-//	@Param			file					formData	file			true	"CSV or XLSX file"
-//	@Param			dry_run					query		bool			false	"Check only"
-//	@Param			Idempotency-Key			header		string			false	"Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again"
-//	@Success		200						{object}	ImportResponse	"dry run: every row is valid"
-//	@Success		201						{object}	ImportResponse
-//	@Failure		400,401,403,413,415,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			file							formData	file			true	"CSV or XLSX file"
+//	@Param			dry_run							query		bool			false	"Check only"
+//	@Param			Idempotency-Key					header		string			false	"Makes a retry safe: the same key and body within 24 h replay the first answer (200) instead of creating again"
+//	@Success		200								{object}	ImportResponse	"dry run: every row is valid"
+//	@Success		201								{object}	ImportResponse
+//	@Failure		400,401,403,409,413,415,422,503	{object}	Problem
+//	@Header			409								{string}	Retry-After	"Seconds to wait before trying again"
+//	@Header			503								{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/users:import [post]
 func (h *Users) Import(c *gin.Context) {
 	dryRun, _ := strconv.ParseBool(c.Query("dry_run"))
@@ -364,12 +377,12 @@ var importTemplateTypes = map[string]string{
 //	@ID				getUserImportTemplate
 //	@Tags			users
 //	@Security		BearerAuth
-//	@Produce		application/vnd.openxmlformats-officedocument.spreadsheetml.sheet
-//	@Produce		text/csv
-//	@Param			format		query		string	false	"File format (default xlsx)"	Enums(xlsx, csv)
-//	@Success		200			{file}		binary
-//	@Header			200			{string}	Content-Disposition	"attachment; filename*=UTF-8''%E7%94%A8%E6%88%B7%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"
-//	@Failure		401,403,422	{object}	Problem
+//	@Produce		application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,text/csv,application/problem+json
+//	@Param			format				query		string	false	"File format (default xlsx)"	Enums(xlsx, csv)
+//	@Success		200					{file}		binary
+//	@Header			200					{string}	Content-Disposition	"attachment; filename*=UTF-8''%E7%94%A8%E6%88%B7%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"
+//	@Failure		400,401,403,422,503	{object}	Problem
+//	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/users:import-template [get]
 func (h *Users) ImportTemplate(c *gin.Context) {
 	format := c.DefaultQuery("format", services.ImportTemplateXLSX)
@@ -407,12 +420,13 @@ type StaffList struct {
 //	@ID				listOrgStaff
 //	@Tags			orgs
 //	@Security		BearerAuth
-//	@Produce		json
-//	@Param			id				path		string	true	"School id"
-//	@Param			limit			query		int		false	"Page size (1-100, default 20)"
-//	@Param			cursor			query		string	false	"next_cursor of the previous page"
-//	@Success		200				{object}	StaffList
-//	@Failure		400,401,404,422	{object}	Problem
+//	@Produce		json,application/problem+json
+//	@Param			id						path		string	true	"School id"
+//	@Param			limit					query		int		false	"Page size (1-100, default 20)"
+//	@Param			cursor					query		string	false	"next_cursor of the previous page"
+//	@Success		200						{object}	StaffList
+//	@Failure		400,401,403,404,422,503	{object}	Problem
+//	@Header			503						{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/orgs/{id}/staff [get]
 func (h *Users) Staff(c *gin.Context) {
 	pg, err := page(c)

@@ -362,10 +362,10 @@ func TestExportStopsWhenClientGoes(t *testing.T) {
 	s := newTestServer(t, map[string]string{"HUIZONG_RECORD_BURST": "100000"})
 	w := s.seed()
 	teacher := w.tokens["teacherA1"]
-	const n = 1300 // more than a store read brings (services.MaxLimit)
-	for done := 0; done < n; done += 100 {
+	const n = 2*services.MaxLimit + 50 // more than two store reads bring
+	for done := 0; done < n; done += 50 {
 		var batch []any
-		for range 100 {
+		for range 50 {
 			batch = append(batch, drillOn("2025-10-09", "消防", 100))
 		}
 		s.must(http.StatusOK, req{method: "POST", path: "/api/v1/records:batch", token: teacher, body: map[string]any{"records": batch}})

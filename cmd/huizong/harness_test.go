@@ -252,6 +252,7 @@ func (s *testServer) do(r req) response {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	s.checkSpec(hr, resp.StatusCode, resp.Header, data)
 	return response{status: resp.StatusCode, header: resp.Header, body: data}
 }
 
