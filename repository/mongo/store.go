@@ -174,6 +174,8 @@ func (s *Store) indexes() map[*mongo.Collection][]index {
 		s.records: {
 			idx("client_key", true, "client_key"),
 			idx("path_id", false, "path", "_id"),
+			// A subtree's records of one template (an export's sheet).
+			idx("path_template_id", false, "path", "template", "_id"),
 			idx("author_id", false, "author_id", "_id"),
 			idx("template_status", false, "template", "status", "_id"),
 			idx("updated_id", false, "updated_at", "_id"),

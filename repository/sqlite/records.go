@@ -171,13 +171,13 @@ func recordScope(sc services.Scope) (string, []any) {
 }
 
 // insertRecordScope writes the ancestor rows of record id.
-func (s *Store) insertRecordScope(ctx context.Context, tx *sql.Tx, id string, path []string, updatedAt int64) error {
+func (s *Store) insertRecordScope(ctx context.Context, tx *sql.Tx, id, template string, path []string, updatedAt int64) error {
 	if len(path) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 3*len(path))
+	args := make([]any, 0, 4*len(path))
 	for _, a := range path {
-		args = append(args, a, id, updatedAt)
+		args = append(args, a, id, template, updatedAt)
 	}
 	// OR IGNORE: a path naming an id twice is odd, not a conflict.
 	_, err := s.execTx(ctx, tx, scopeInsert(len(path)), args...)
@@ -186,8 +186,8 @@ func (s *Store) insertRecordScope(ctx context.Context, tx *sql.Tx, id string, pa
 
 // scopeInsert is the statement inserting n record_scope rows at once.
 func scopeInsert(n int) string {
-	return `INSERT OR IGNORE INTO record_scope (ancestor_id, record_id, updated_at) VALUES (?, ?, ?)` +
-		strings.Repeat(`, (?, ?, ?)`, n-1)
+	return `INSERT OR IGNORE INTO record_scope (ancestor_id, record_id, template, updated_at) VALUES (?, ?, ?, ?)` +
+		strings.Repeat(`, (?, ?, ?, ?)`, n-1)
 }
 
 const insertEventSQL = `INSERT INTO record_events (record_id, version, id, at, actor_id, actor_role,
@@ -235,7 +235,7 @@ func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services
 			msOf(r.SubmittedAt), rollup, extensionsJSON(r.Extensions)); err != nil {
 			return err
 		}
-		if err := s.insertRecordScope(ctx, tx, r.ID, r.OrgPath, updated); err != nil {
+		if err := s.insertRecordScope(ctx, tx, r.ID, r.Template, r.OrgPath, updated); err != nil {
 			return err
 		}
 		if err := s.insertEvent(ctx, tx, r.ID, ev); err != nil {
@@ -277,8 +277,9 @@ func (s *Store) RecordByClientID(ctx context.Context, sc services.Scope, authorI
 //   - an author (the scope's or the query's): records_author (newest
 //     first) or records_author_updated (sync);
 //   - else a subtree (the query's OrgID, or a scope below the whole tree):
-//     record_scope's primary key or record_scope_updated, joined to the
-//     records in that order (CROSS JOIN fixes the order);
+//     record_scope's primary key, record_scope_template when a template
+//     is named too, or record_scope_updated (sync), joined to the records
+//     in that order (CROSS JOIN fixes the order);
 //   - else a template: records_template (sync uses records_updated);
 //   - else the whole table: its primary key or records_updated.
 //
@@ -306,6 +307,11 @@ func recordsQuery(sc services.Scope, q services.RecordQuery) (string, []any) {
 		args = append(args, author)
 		idCol, uCol = "r.id", "r.updated_at"
 		ancestor = "" // checked per row below
+	case ancestor != "" && q.Template != "" && !q.Sync:
+		b.WriteString(`SELECT ` + recordCols + ` FROM record_scope a CROSS JOIN records r ON r.id = a.record_id
+			WHERE a.ancestor_id = ? AND a.template = ?`)
+		args = append(args, ancestor, q.Template)
+		idCol, uCol = "a.record_id", "a.updated_at"
 	case ancestor != "":
 		b.WriteString(`SELECT ` + recordCols + ` FROM record_scope a CROSS JOIN records r ON r.id = a.record_id
 			WHERE a.ancestor_id = ?`)
@@ -474,7 +480,7 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 			AND ancestor_id IN (SELECT value FROM json_each(?))`, r.ID, oldPath); err != nil {
 			return err
 		}
-		if err := s.insertRecordScope(ctx, tx, r.ID, r.OrgPath, updated); err != nil {
+		if err := s.insertRecordScope(ctx, tx, r.ID, r.Template, r.OrgPath, updated); err != nil {
 			return err
 		}
 		if err := s.insertEvent(ctx, tx, r.ID, ev); err != nil {

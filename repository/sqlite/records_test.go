@@ -50,8 +50,8 @@ func seedMany(t *testing.T, s *Store, n int) {
 			FROM seq`, n); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO record_scope (ancestor_id, record_id, updated_at)
-			SELECT j.value, r.id, r.updated_at FROM records r, json_each(r.org_path) j`); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO record_scope (ancestor_id, record_id, template, updated_at)
+			SELECT j.value, r.id, r.template, r.updated_at FROM records r, json_each(r.org_path) j`); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `ANALYZE`)
@@ -80,8 +80,12 @@ func TestRecordPlans(t *testing.T) {
 	}{
 		{"scoped list", d1, services.RecordQuery{After: cursor},
 			[]string{"SEARCH a USING PRIMARY KEY (ancestor_id=? AND record_id<?)", "SEARCH r USING INDEX sqlite_autoindex_records_1 (id=?)"}},
+		// A subtree's records of one template: one range of
+		// record_scope_template, not every record of the subtree.
 		{"scoped template and status", d1, services.RecordQuery{Template: "t1", Status: services.StatusSubmitted},
-			[]string{"SEARCH a USING PRIMARY KEY (ancestor_id=?)", "SEARCH r USING INDEX sqlite_autoindex_records_1 (id=?)"}},
+			[]string{"SEARCH a USING COVERING INDEX record_scope_template (ancestor_id=? AND template=?)", "SEARCH r USING INDEX sqlite_autoindex_records_1 (id=?)"}},
+		{"scoped template, next page", d1, services.RecordQuery{Template: "t1", After: cursor},
+			[]string{"SEARCH a USING COVERING INDEX record_scope_template (ancestor_id=? AND template=? AND record_id<?)", "SEARCH r USING INDEX sqlite_autoindex_records_1 (id=?)"}},
 		{"subtree inside scope", services.ScopeOrg("c1"), services.RecordQuery{OrgID: "s1", After: cursor},
 			[]string{"SEARCH a USING PRIMARY KEY (ancestor_id=? AND record_id<?)", "SEARCH r USING INDEX sqlite_autoindex_records_1 (id=?)",
 				"SEARCH x EXISTS USING PRIMARY KEY (ancestor_id=? AND record_id=?)"}},

@@ -108,7 +108,7 @@ func (s *Store) LoadSynthetic(ctx context.Context, n int) error {
 					string(r.Status), "[]", "", "", nil, "", "", "", r.Version, msOf(now), unixMs(now), nil, msOf(now), rollup, "[]"); err != nil {
 					return err
 				}
-				if err := s.insertRecordScope(ctx, tx, r.ID, r.OrgPath, unixMs(now)); err != nil {
+				if err := s.insertRecordScope(ctx, tx, r.ID, r.Template, r.OrgPath, unixMs(now)); err != nil {
 					return err
 				}
 				if err := s.applyCells(ctx, tx, services.RollupDelta(services.Rollup{}, r.Rollup)); err != nil {
