@@ -67,8 +67,10 @@ func (w *gzipWriter) start() {
 	if status == http.StatusNoContent || status == http.StatusNotModified || h.Get("Content-Encoding") != "" {
 		return
 	}
-	// Photos and PDFs are compressed already.
-	if ct := h.Get("Content-Type"); strings.HasPrefix(ct, "image/") || ct == "application/pdf" {
+	// Photos, PDFs and zips (XLSX and DOCX are zips too) are compressed
+	// already: a second pass costs CPU and saves nothing.
+	if ct := h.Get("Content-Type"); strings.HasPrefix(ct, "image/") || ct == "application/pdf" || ct == "application/zip" ||
+		strings.HasPrefix(ct, "application/vnd.openxmlformats-officedocument.") {
 		return
 	}
 	h.Set("Content-Encoding", "gzip")

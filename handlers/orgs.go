@@ -29,6 +29,32 @@ type OrgRequest struct {
 	Staff    *int      `json:"staff,omitempty" example:"120"`
 } //	@name	OrgRequest
 
+// OrgPatch changes an org unit (PATCH): a property left out (or null)
+// stays as it is; false, 0 and "" are values like any other.
+type OrgPatch struct {
+	Kind     *string   `json:"kind,omitempty" enums:"city,district,school" extensions:"x-nullable"`
+	Name     *string   `json:"name,omitempty" example:"成华区实验小学" extensions:"x-nullable"`
+	ParentID *string   `json:"parent_id,omitempty" extensions:"x-nullable"`
+	Code     *string   `json:"code,omitempty" example:"2151010001" extensions:"x-nullable"`
+	Stages   *[]string `json:"stages,omitempty" example:"小学" extensions:"x-nullable"`
+	Students *int      `json:"students,omitempty" example:"0" extensions:"x-nullable"`
+	Staff    *int      `json:"staff,omitempty" example:"120" extensions:"x-nullable"`
+} //	@name	OrgPatch
+
+func (p OrgPatch) input() services.OrgInput {
+	return OrgRequest{Kind: deref(p.Kind), Name: p.Name, ParentID: deref(p.ParentID), Code: p.Code, Stages: p.Stages,
+		Students: p.Students, Staff: p.Staff}.input()
+}
+
+// deref is *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
 func (r OrgRequest) input() services.OrgInput {
 	return services.OrgInput{Kind: services.OrgKind(r.Kind), Name: r.Name, ParentID: r.ParentID, Code: r.Code,
 		Stages: r.Stages, Students: r.Students, Staff: r.Staff}
@@ -238,7 +264,7 @@ func (h *Orgs) nodes(in []*services.OrgNode) []OrgTreeNode {
 //	@Produce		json,application/problem+json
 //	@Param			id										path		string		true	"Org id"
 //	@Param			If-Match								header		string		true	"ETag of the version being changed"
-//	@Param			body									body		OrgRequest	true	"Fields to change"
+//	@Param			body									body		OrgPatch	true	"Fields to change"
 //	@Success		200										{object}	OrgResponse
 //	@Header			200										{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
 //	@Failure		400,401,403,404,412,413,415,422,428,503	{object}	Problem
@@ -250,7 +276,7 @@ func (h *Orgs) Update(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
-	var req OrgRequest
+	var req OrgPatch
 	if err := bindJSON(c, &req); err != nil {
 		respondError(c, err)
 		return

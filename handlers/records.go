@@ -47,11 +47,11 @@ func (r RecordRequest) input() services.RecordInput {
 // RecordPatchRequest edits a record: omitted fields stay; data is merged
 // key by key (null removes a key).
 type RecordPatchRequest struct {
-	OccurredOn  *string         `json:"occurred_on,omitempty" example:"2025-10-09"`
-	EndOn       *string         `json:"end_on,omitempty"`
-	Title       *string         `json:"title,omitempty"`
-	Description *string         `json:"description,omitempty"`
-	Data        json.RawMessage `json:"data,omitempty" swaggertype:"object"`
+	OccurredOn  *string         `json:"occurred_on,omitempty" example:"2025-10-09" format:"date" extensions:"x-nullable"`
+	EndOn       *string         `json:"end_on,omitempty" format:"date" extensions:"x-nullable"`
+	Title       *string         `json:"title,omitempty" extensions:"x-nullable"`
+	Description *string         `json:"description,omitempty" extensions:"x-nullable"`
+	Data        json.RawMessage `json:"data,omitempty" swaggertype:"object" extensions:"x-nullable"`
 } //	@name	RecordPatchRequest
 
 // ReviewRequest carries a reviewer's comment (required to return) or
@@ -339,8 +339,8 @@ func (h *Records) Create(c *gin.Context) {
 //	@Security		BearerAuth
 //	@Accept			json
 //	@Produce		json,application/problem+json
-//	@Param			body									body		BatchRequest	true	"The records"
-//	@Param			Idempotency-Key							header		string			false	"Makes a retry safe"
+//	@Param			body									body		BatchRequest{records=[]RecordRequest}	true	"The records"
+//	@Param			Idempotency-Key							header		string									false	"Makes a retry safe"
 //	@Success		200										{object}	BatchResponse
 //	@Failure		400,401,403,404,409,413,415,422,429,503	{object}	Problem
 //	@Header			409										{string}	Retry-After	"Seconds to wait before trying again"
@@ -516,7 +516,7 @@ func recordQueryOf(c *gin.Context, op string) (services.RecordQuery, error) {
 //	@Param			fields				query		string	false	"Comma-separated fields of each item (id, status and version always come)"
 //	@Param			limit				query		int		false	"Page size (1-100, default 20)"
 //	@Param			cursor				query		string	false	"next_cursor of the previous page"
-//	@Success		200					{object}	RecordList
+//	@Success		200					{object}	RecordList{items=[]RecordResponse}
 //	@Failure		400,401,403,422,503	{object}	Problem
 //	@Header			503					{string}	Retry-After	"Seconds to wait before trying again"
 //	@Router			/api/v1/records [get]

@@ -86,6 +86,26 @@ type TemplateRequest struct {
 	Summary  *SummarySpec `json:"summary,omitempty"`
 } //	@name	TemplateRequest
 
+// TemplatePatch changes a template (PATCH): a property left out (or
+// null) stays as it is; active: false retires it, "" is a value. Key and
+// owner_id cannot change.
+type TemplatePatch struct {
+	Key      *string      `json:"key,omitempty" extensions:"x-nullable"`
+	OwnerID  *string      `json:"owner_id,omitempty" extensions:"x-nullable"`
+	Name     *string      `json:"name,omitempty" example:"校运会" extensions:"x-nullable"`
+	NameEN   *string      `json:"name_en,omitempty" example:"Sports day" extensions:"x-nullable"`
+	Category *string      `json:"category,omitempty" example:"activities" extensions:"x-nullable"`
+	Levels   *[]string    `json:"levels,omitempty" example:"school" extensions:"x-nullable"`
+	Active   *bool        `json:"active,omitempty" example:"false" extensions:"x-nullable"`
+	Fields   *[]FieldSpec `json:"fields,omitempty" extensions:"x-nullable"`
+	Summary  *SummarySpec `json:"summary,omitempty" extensions:"x-nullable"`
+} //	@name	TemplatePatch
+
+func (p TemplatePatch) request() TemplateRequest {
+	return TemplateRequest{Key: deref(p.Key), OwnerID: deref(p.OwnerID), Name: p.Name, NameEN: p.NameEN, Category: p.Category,
+		Levels: p.Levels, Active: p.Active, Fields: p.Fields, Summary: p.Summary}
+}
+
 // TemplateCopyRequest names the copy of a template.
 type TemplateCopyRequest struct {
 	Key     string  `json:"key" example:"safety_drill_chenghua"`
@@ -525,7 +545,7 @@ func (h *Templates) List(c *gin.Context) {
 //	@Produce		json,application/problem+json
 //	@Param			key										path		string			true	"Template key"
 //	@Param			If-Match								header		string			true	"ETag of the version being changed"
-//	@Param			body									body		TemplateRequest	true	"Fields to change"
+//	@Param			body									body		TemplatePatch	true	"Fields to change"
 //	@Success		200										{object}	TemplateResponse
 //	@Header			200										{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
 //	@Failure		400,401,403,404,412,413,415,422,428,503	{object}	Problem
@@ -537,11 +557,12 @@ func (h *Templates) Update(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
-	var req TemplateRequest
-	if err := bindJSON(c, &req); err != nil {
+	var patch TemplatePatch
+	if err := bindJSON(c, &patch); err != nil {
 		respondError(c, err)
 		return
 	}
+	req := patch.request()
 	var v services.Validation
 	if req.Key != "" {
 		v.Add("key", "immutable")

@@ -20,7 +20,7 @@ type TotalsOrg struct {
 	ID   string `json:"id"`
 	Kind string `json:"kind" enums:"city,district,school"`
 	Name string `json:"name"`
-}
+} //	@name	TotalsOrg
 
 // RecordFilterResponse is the record list behind a totals row: the query
 // GET /api/v1/records takes.
@@ -31,7 +31,7 @@ type RecordFilterResponse struct {
 	To       string            `json:"to" example:"2026-08-31"`
 	Status   string            `json:"status" example:"approved"`
 	Data     map[string]string `json:"data,omitempty"`
-}
+} //	@name	RecordFilter
 
 // TotalsRowResponse is one group of records.
 type TotalsRowResponse struct {
@@ -78,7 +78,7 @@ type TotalsRowResponse struct {
 	// in the previous period (zero when it had none) and what moved.
 	Previous *TotalsPreviousResponse `json:"previous,omitempty"`
 	Change   *TotalsChangeResponse   `json:"change,omitempty"`
-}
+} //	@name	TotalsRow
 
 // TotalsPreviousResponse is a row's figures in the period compared with.
 type TotalsPreviousResponse struct {
@@ -112,7 +112,7 @@ type MeasureResponse struct {
 	Key      string `json:"key"`
 	Label    string `json:"label"`
 	Unit     string `json:"unit,omitempty"`
-}
+} //	@name	TotalsMeasure
 
 // TotalsResponse answers a totals query.
 type TotalsResponse struct {
@@ -131,7 +131,7 @@ type TotalsResponse struct {
 	Previous *TotalsPeriodResponse `json:"previous,omitempty"`
 	Rows     []TotalsRowResponse   `json:"rows"`
 	Measures []MeasureResponse     `json:"measures"`
-}
+} //	@name	Totals
 
 // TotalsPeriodResponse names a period.
 type TotalsPeriodResponse struct {
@@ -297,7 +297,7 @@ type DriftResponse struct {
 	Got       int64            `json:"got_count"`
 	WantSums  map[string]int64 `json:"want_sums"`
 	GotSums   map[string]int64 `json:"got_sums"`
-}
+} //	@name	TotalsDrift
 
 // ReconcileResponse reports a verify or rebuild of the totals.
 type ReconcileResponse struct {
@@ -306,7 +306,7 @@ type ReconcileResponse struct {
 	Drift   []DriftResponse `json:"drift"`
 	Fixed   bool            `json:"fixed"`
 	Seconds float64         `json:"seconds"`
-}
+} //	@name	TotalsReconcile
 
 // reconcileResponse presents a report; sums in drift are in 1/10000 units.
 func reconcileResponse(rep services.ReconcileReport) ReconcileResponse {

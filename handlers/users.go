@@ -35,6 +35,23 @@ type UserRequest struct {
 	Disabled *bool  `json:"disabled,omitempty"`
 } //	@name	UserRequest
 
+// UserPatch changes an account (PATCH): a property left out (or null)
+// stays as it is; false (disabled: false re-enables), 0 and "" are values.
+type UserPatch struct {
+	Username *string `json:"username,omitempty" extensions:"x-nullable"`
+	Name     *string `json:"name,omitempty" example:"张老师" extensions:"x-nullable"`
+	Mobile   *string `json:"mobile,omitempty" example:"13800138000" extensions:"x-nullable"`
+	Role     *string `json:"role,omitempty" enums:"teacher,principal,district_admin,city_admin,sysadmin" extensions:"x-nullable"`
+	OrgID    *string `json:"org_id,omitempty" extensions:"x-nullable"`
+	Password *string `json:"password,omitempty" extensions:"x-nullable"`
+	Disabled *bool   `json:"disabled,omitempty" example:"false" extensions:"x-nullable"`
+} //	@name	UserPatch
+
+func (p UserPatch) input() services.UserInput {
+	return UserRequest{Username: deref(p.Username), Name: p.Name, Mobile: p.Mobile, Role: p.Role, OrgID: deref(p.OrgID),
+		Password: deref(p.Password), Disabled: p.Disabled}.input()
+}
+
 func (r UserRequest) input() services.UserInput {
 	in := services.UserInput{Username: r.Username, Name: r.Name, Mobile: r.Mobile, OrgID: r.OrgID, Password: r.Password, Disabled: r.Disabled}
 	if r.Role != nil {
@@ -186,7 +203,7 @@ func (h *Users) List(c *gin.Context) {
 //	@Produce		json,application/problem+json
 //	@Param			id										path		string		true	"User id"
 //	@Param			If-Match								header		string		true	"ETag of the version being changed"
-//	@Param			body									body		UserRequest	true	"Fields to change"
+//	@Param			body									body		UserPatch	true	"Fields to change"
 //	@Success		200										{object}	UserResponse
 //	@Header			200										{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
 //	@Failure		400,401,403,404,412,413,415,422,428,503	{object}	Problem
@@ -198,7 +215,7 @@ func (h *Users) Update(c *gin.Context) {
 		respondError(c, err)
 		return
 	}
-	var req UserRequest
+	var req UserPatch
 	if err := bindJSON(c, &req); err != nil {
 		respondError(c, err)
 		return

@@ -149,6 +149,14 @@ func TestExportRecords(t *testing.T) {
 	if l := s.audit(adminA, url.Values{"kind": {"export"}}); len(l.Items) < 4 {
 		t.Errorf("exports audited: %d", len(l.Items))
 	}
+	// A workbook is a zip already: not gzipped again; CSV text is.
+	for format, want := range map[string]string{"xlsx": "", "csv": "gzip"} {
+		r := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/exports/records?template=safety_drill&format=" + format + "&org_id=" + w.distA,
+			token: adminA, header: map[string]string{"Accept-Encoding": "gzip"}})
+		if got := r.header.Get("Content-Encoding"); got != want {
+			t.Errorf("%s: Content-Encoding %q, want %q", format, got, want)
+		}
+	}
 	// Nothing matched: still a workbook that opens.
 	r = get("org_id=" + w.distA + "&period=2020")
 	if _, err := excelize.OpenReader(bytes.NewReader(r.body)); err != nil {

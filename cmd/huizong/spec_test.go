@@ -239,3 +239,45 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 		}
 	}
 }
+
+// TestPatchZeroValues: a PATCH body carries false, 0 and "" as values
+// (each PATCH has its own schema, every property x-nullable, so a
+// generated client sends them): a school's headcount set to 0, a user
+// disabled and enabled again, a template retired.
+func TestPatchZeroValues(t *testing.T) {
+	s := newTestServer(t, nil)
+	w := s.seed()
+	var org struct {
+		Students int `json:"students"`
+		Version  int `json:"version"`
+	}
+	tag := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/orgs/" + w.schoolA1, token: w.admin}).header.Get("ETag")
+	s.must(http.StatusOK, req{method: "PATCH", path: "/api/v1/orgs/" + w.schoolA1, token: w.admin, header: map[string]string{"If-Match": tag},
+		body: map[string]any{"students": 0}}).decode(t, &org)
+	if org.Students != 0 {
+		t.Errorf("students %d after PATCH 0", org.Students)
+	}
+	user := w.users["teacherA1"]
+	for _, disabled := range []bool{true, false} {
+		tag := s.must(http.StatusOK, req{method: "GET", path: "/api/v1/users/" + user, token: w.admin}).header.Get("ETag")
+		var u struct {
+			Disabled bool `json:"disabled"`
+		}
+		s.must(http.StatusOK, req{method: "PATCH", path: "/api/v1/users/" + user, token: w.admin, header: map[string]string{"If-Match": tag},
+			body: map[string]any{"disabled": disabled}}).decode(t, &u)
+		if u.Disabled != disabled {
+			t.Errorf("disabled %v after PATCH %v", u.Disabled, disabled)
+		}
+	}
+	s.login("teachera1", userPassword) // enabled again: signs in
+	adminA := w.tokens["adminA"]
+	s.must(http.StatusCreated, req{method: "POST", path: "/api/v1/templates", token: adminA, body: sportsDay("sports_day")})
+	var tmpl struct {
+		Active bool `json:"active"`
+	}
+	s.must(http.StatusOK, req{method: "PATCH", path: "/api/v1/templates/sports_day", token: adminA, header: ifMatchV(1),
+		body: map[string]any{"active": false}}).decode(t, &tmpl)
+	if tmpl.Active {
+		t.Error("template still active after PATCH active: false")
+	}
+}

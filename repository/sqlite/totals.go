@@ -300,15 +300,24 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 	}
 	var b strings.Builder
 	where, wargs := cellsWhere(q.OrgPath)
+	// A district's or a school's cells are one range of the primary key.
+	// The planner, misled by a city column of one value, preferred a
+	// skip-scan of the city index over every district (five times the
+	// cells, then a filter): the primary key is named.
 	if district {
-		b.WriteString(`SELECT ` + strings.Join(sel, `, `) + `, SUM(n), group_concat(sums, ','), SUM(schools), 1,
-			min(district_id), min(city_id), 0 FROM totals_district WHERE `)
+		from := `totals_district INDEXED BY sqlite_autoindex_totals_district_1`
 		if len(q.OrgPath) == 1 {
-			where = `city_id = ?`
+			from, where = `totals_district`, `city_id = ?`
 		}
+		b.WriteString(`SELECT ` + strings.Join(sel, `, `) + `, SUM(n), group_concat(sums, ','), SUM(schools), 1,
+			min(district_id), min(city_id), 0 FROM ` + from + ` WHERE `)
 	} else {
+		from := `totals INDEXED BY sqlite_autoindex_totals_1`
+		if len(q.OrgPath) == 1 {
+			from = `totals`
+		}
 		b.WriteString(`SELECT ` + strings.Join(sel, `, `) + `, SUM(n), group_concat(sums, ','), ` + schools + `, ` + values + `,
-			min(district_id), min(city_id), max(school) FROM totals WHERE `)
+			min(district_id), min(city_id), max(school) FROM ` + from + ` WHERE `)
 	}
 	b.WriteString(where)
 	args = append(args, wargs...)
