@@ -15,6 +15,7 @@ import (
 
 	"github.com/huizong/huizong/services"
 	"github.com/huizong/huizong/services/export"
+	"github.com/huizong/huizong/services/export/xlsx"
 )
 
 // Exports serves the files bureau staff take away.
@@ -70,7 +71,7 @@ func (h *Exports) Records(c *gin.Context) {
 	)
 	switch {
 	case format == "xlsx":
-		sheets, ext, ctype = newXLSXSheets(h.loc), "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+		sheets, ext, ctype = newStreamSheets(c.Writer), "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 	case q.Template != "":
 		sheets, ext, ctype = newCSVSheets(c.Writer, false), "csv", "text/csv; charset=utf-8"
 	default:
@@ -198,8 +199,62 @@ func formatNumber(x float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.4f", x), "0"), ".")
 }
 
-// xlsxSheets writes sheets with excelize's stream writer: rows go to
-// temporary files as they come, so memory stays flat at any size; the
+// streamSheets writes the record sheets straight into the response
+// (services/export/xlsx): a row leaves as it is written and nothing of a
+// sheet is kept, so memory stays flat at a million rows and the first
+// bytes leave at once.
+type streamSheets struct {
+	w     *xlsx.Writer
+	names []string
+	cols  []export.Column
+	cells []xlsx.Cell
+}
+
+func newStreamSheets(w io.Writer) *streamSheets { return &streamSheets{w: xlsx.NewWriter(w)} }
+
+func (s *streamSheets) Sheet(name string, cols []export.Column) error {
+	n := export.SheetName(name, s.names)
+	s.names, s.cols = append(s.names, n), cols
+	xc := make([]xlsx.Column, len(cols))
+	for i, c := range cols {
+		xc[i] = xlsx.Column{Header: neutral(c.Header), Width: max(c.Width, 6)}
+		switch c.Kind {
+		case export.ColumnNumber:
+			xc[i].Kind = xlsx.Number
+		case export.ColumnDate:
+			xc[i].Kind = xlsx.Date
+		}
+	}
+	return s.w.Sheet(n, xc)
+}
+
+func (s *streamSheets) Row(cells []export.SheetCell) error {
+	s.cells = s.cells[:0]
+	for i, c := range cells {
+		switch {
+		case c.IsNumber:
+			s.cells = append(s.cells, xlsx.Cell{Number: c.Number, IsNumber: true})
+		case i < len(s.cols) && s.cols[i].Kind == export.ColumnDate:
+			s.cells = append(s.cells, xlsx.Cell{Text: c.Text})
+		default:
+			s.cells = append(s.cells, xlsx.Cell{Text: neutral(c.Text)})
+		}
+	}
+	return s.w.Row(s.cells)
+}
+
+func (s *streamSheets) Close(io.Writer) error {
+	if len(s.names) == 0 {
+		// Nothing matched: one sheet saying so.
+		if err := s.w.Sheet("无数据", []xlsx.Column{{Header: "没有符合条件的记录", Width: 30}}); err != nil {
+			return err
+		}
+	}
+	return s.w.Close()
+}
+
+// xlsxSheets writes sheets with excelize's stream writer, for the small
+// workbooks that need more than rows (the 统计表 and its chart): the
 // workbook is assembled when it is closed.
 type xlsxSheets struct {
 	f      *excelize.File
