@@ -48,8 +48,8 @@ const maxUploadBytes = services.MaxAttachmentBytes + 64<<10
 
 // Create uploads a file.
 //
-//	@Summary		Upload an attachment
-//	@Description	Stores a photo or scan for a record: JPEG, PNG, WebP or PDF (the type is read from the bytes, not the name), at most 10 MB. Location and other metadata are removed from photos and a thumbnail is made. client_id (a UUID) makes retries safe: a second upload with the same client_id returns the first file (200). Put the returned id in a record's attachments field; a record holds at most 9.
+//	@Summary		上传附件 Upload an attachment
+//	@Description	为记录上传照片或扫描件：JPEG、PNG、WebP 或 PDF（类型按文件内容判断，而非文件名），不超过 10 MB。照片的位置等元数据会被清除，并生成缩略图。client_id（UUID）使重试安全：以相同 client_id 再次上传时返回首次上传的文件（200）。将返回的 id 填入记录的 attachments 字段；每条记录最多 9 个附件。Stores a photo or scan for a record: JPEG, PNG, WebP or PDF (the type is read from the bytes, not the name), at most 10 MB. Location and other metadata are removed from photos and a thumbnail is made. client_id (a UUID) makes retries safe: a second upload with the same client_id returns the first file (200). Put the returned id in a record's attachments field; a record holds at most 9.
 //	@ID				uploadAttachment
 //	@Tags			attachments
 //	@Security		BearerAuth
@@ -111,8 +111,8 @@ func (h *Attachments) Create(c *gin.Context) {
 
 // Get describes a file.
 //
-//	@Summary		Get an attachment's details
-//	@Description	Returns the details of a file the caller may see (teachers their own uploads; principals and admins those of their school or subtree).
+//	@Summary		附件详情 Get an attachment's details
+//	@Description	返回调用者有权查看的附件详情（教师可看本人上传的附件；校长和管理员可看本校或本辖区的附件）。Returns the details of a file the caller may see (teachers their own uploads; principals and admins those of their school or subtree).
 //	@ID				getAttachment
 //	@Tags			attachments
 //	@Security		BearerAuth
@@ -133,8 +133,8 @@ func (h *Attachments) Get(c *gin.Context) {
 
 // Content downloads a file.
 //
-//	@Summary		Download an attachment
-//	@Description	Returns the stored bytes (photos without their location data). Scoped like records. Answers an ETag (the SHA-256) and 304 to a matching If-None-Match.
+//	@Summary		下载附件 Download an attachment
+//	@Description	返回存储的文件内容（照片已去除位置信息）。查看范围与记录相同。响应带 ETag（即文件的 SHA-256），If-None-Match 匹配时返回 304。Returns the stored bytes (photos without their location data). Scoped like records. Answers an ETag (the SHA-256) and 304 to a matching If-None-Match.
 //	@ID				downloadAttachment
 //	@Tags			attachments
 //	@Security		BearerAuth
@@ -151,8 +151,8 @@ func (h *Attachments) Content(c *gin.Context) { h.serve(c, false) }
 
 // Thumbnail downloads a photo's thumbnail.
 //
-//	@Summary		Download a thumbnail
-//	@Description	Returns a JPEG at most 320 pixels on its longer side, for list views; 404 for PDFs.
+//	@Summary		下载缩略图 Download a thumbnail
+//	@Description	返回长边不超过 320 像素的 JPEG 缩略图，用于列表显示；PDF 返回 404。Returns a JPEG at most 320 pixels on its longer side, for list views; 404 for PDFs.
 //	@ID				downloadAttachmentThumbnail
 //	@Tags			attachments
 //	@Security		BearerAuth

@@ -60,8 +60,8 @@ func (p presenter) auditEvent(e services.AuditEvent) AuditEventResponse {
 
 // List lists audit events.
 //
-//	@Summary		Audit log
-//	@Description	Account and security events, newest first: failed sign-ins (the login typed, the client address and the reason: unknown_login, wrong_password, account_disabled ...), sign-ins, sign-outs and session revocations, refresh-token reuse, password changes and resets, accounts created, role and unit changes, accounts disabled and enabled, signing-key rotations and template changes. System administrators read every event; city and district administrators the events of their unit's subtree (events of no unit, such as a failed sign-in with an unknown login or a key rotation, are for system administrators). Filters: kind (comma-separated), actor_id, subject_id, from and to (a date YYYY-MM-DD in the deployment's zone, to included, or an RFC 3339 timestamp, to excluded). Cursor-paginated.
+//	@Summary		审计日志 Audit log
+//	@Description	账号与安全事件，按时间倒序：登录失败（输入的登录名、客户端地址和原因：unknown_login、wrong_password、account_disabled……）、登录、退出登录和会话吊销、刷新令牌重复使用、修改和重置密码、创建账号、角色和单位变更、停用和启用账号、签名密钥轮换以及模板变更。系统管理员可查看全部事件；市级管理员和区县管理员可查看本单位及其下级单位的事件（不属于任何单位的事件，如未知登录名的登录失败或密钥轮换，仅系统管理员可见）。筛选条件：kind（逗号分隔）、actor_id、subject_id、from 和 to（部署所在时区的日期 YYYY-MM-DD，包含 to 当天；或 RFC 3339 时间戳，不含 to）。游标分页。Account and security events, newest first: failed sign-ins (the login typed, the client address and the reason: unknown_login, wrong_password, account_disabled ...), sign-ins, sign-outs and session revocations, refresh-token reuse, password changes and resets, accounts created, role and unit changes, accounts disabled and enabled, signing-key rotations and template changes. System administrators read every event; city and district administrators the events of their unit's subtree (events of no unit, such as a failed sign-in with an unknown login or a key rotation, are for system administrators). Filters: kind (comma-separated), actor_id, subject_id, from and to (a date YYYY-MM-DD in the deployment's zone, to included, or an RFC 3339 timestamp, to excluded). Cursor-paginated.
 //	@ID				listAuditEvents
 //	@Tags			admin
 //	@Security		BearerAuth

@@ -43,8 +43,8 @@ func tokenResponse(p services.TokenPair) TokenResponse {
 
 // Login signs in.
 //
-//	@Summary		Sign in
-//	@Description	Signs in with a username or mobile number and a password and returns a short-lived access token and a long-lived refresh token bound to a new device session. Throttled per account and per client IP (429 with Retry-After). A wrong username and a wrong password answer alike.
+//	@Summary		登录 Sign in
+//	@Description	使用用户名或手机号及密码登录，返回短期有效的访问令牌和长期有效的刷新令牌，二者绑定一个新的设备会话。按账号和客户端 IP 限流（429，带 Retry-After）。用户名错误与密码错误的应答相同。Signs in with a username or mobile number and a password and returns a short-lived access token and a long-lived refresh token bound to a new device session. Throttled per account and per client IP (429 with Retry-After). A wrong username and a wrong password answer alike.
 //	@ID				login
 //	@Tags			auth
 //	@Accept			json
@@ -94,8 +94,8 @@ func (h *Auth) Login(c *gin.Context) {
 
 // Refresh rotates a refresh token.
 //
-//	@Summary		Refresh tokens
-//	@Description	Exchanges a refresh token for a new access token and a new refresh token; the old one stops working. Presenting an already-used refresh token revokes the whole session (theft), except a retry within a short grace window, which gets the same new pair.
+//	@Summary		刷新令牌 Refresh tokens
+//	@Description	用刷新令牌换取新的访问令牌和新的刷新令牌，旧刷新令牌随即失效。出示已使用过的刷新令牌会吊销整个会话（视为令牌被盗），但短暂宽限期内的重试除外，重试得到同一对新令牌。Exchanges a refresh token for a new access token and a new refresh token; the old one stops working. Presenting an already-used refresh token revokes the whole session (theft), except a retry within a short grace window, which gets the same new pair.
 //	@ID				refresh
 //	@Tags			auth
 //	@Accept			json
@@ -126,8 +126,8 @@ func (h *Auth) Refresh(c *gin.Context) {
 
 // Logout ends the caller's session.
 //
-//	@Summary		Sign out
-//	@Description	Revokes the session of the access token: its refresh token stops working at once.
+//	@Summary		退出登录 Sign out
+//	@Description	吊销该访问令牌所属的会话：其刷新令牌立即失效。Revokes the session of the access token: its refresh token stops working at once.
 //	@ID				logout
 //	@Tags			auth
 //	@Security		BearerAuth
@@ -152,8 +152,8 @@ type MeResponse struct {
 
 // Me returns the caller.
 //
-//	@Summary		Who am I
-//	@Description	Returns the signed-in user, with the role and org unit that decide what they can see.
+//	@Summary		当前用户 Who am I
+//	@Description	返回当前登录的用户，包括决定其可见范围的角色和组织单位。Returns the signed-in user, with the role and org unit that decide what they can see.
 //	@ID				getMe
 //	@Tags			auth
 //	@Security		BearerAuth
@@ -175,8 +175,8 @@ type ChangePasswordRequest struct {
 
 // ChangePassword changes the caller's password.
 //
-//	@Summary		Change my password
-//	@Description	Changes the caller's password and signs out every other session.
+//	@Summary		修改我的密码 Change my password
+//	@Description	修改调用者的密码，并注销其所有其他会话。Changes the caller's password and signs out every other session.
 //	@ID				changeMyPassword
 //	@Tags			auth
 //	@Security		BearerAuth
@@ -221,8 +221,8 @@ type SessionList struct {
 
 // Sessions lists the caller's active sessions.
 //
-//	@Summary		My sessions
-//	@Description	Lists the caller's signed-in devices, newest first, so a lost phone can be signed out.
+//	@Summary		我的会话 My sessions
+//	@Description	列出调用者已登录的设备，按时间倒序，以便注销丢失的手机。Lists the caller's signed-in devices, newest first, so a lost phone can be signed out.
 //	@ID				listMySessions
 //	@Tags			auth
 //	@Security		BearerAuth
@@ -250,8 +250,8 @@ func (h *Auth) Sessions(c *gin.Context) {
 
 // RevokeSession signs out one of the caller's devices.
 //
-//	@Summary		Sign out a device
-//	@Description	Revokes one of the caller's sessions (a lost phone): its refresh token and access tokens stop working.
+//	@Summary		注销设备 Sign out a device
+//	@Description	吊销调用者的某个会话（如丢失的手机）：其刷新令牌和访问令牌均失效。Revokes one of the caller's sessions (a lost phone): its refresh token and access tokens stop working.
 //	@ID				revokeMySession
 //	@Tags			auth
 //	@Security		BearerAuth
@@ -271,8 +271,8 @@ func (h *Auth) RevokeSession(c *gin.Context) {
 
 // RotateKeys starts signing with a new key.
 //
-//	@Summary		Rotate the signing key
-//	@Description	Generates a new token signing key; new tokens use it at once and tokens signed with older keys stay valid until they expire, so nobody is signed out.
+//	@Summary		轮换签名密钥 Rotate the signing key
+//	@Description	生成新的令牌签名密钥：新令牌立即使用新密钥，用旧密钥签发的令牌在过期前仍然有效，因此不会有人被迫退出登录。Generates a new token signing key; new tokens use it at once and tokens signed with older keys stay valid until they expire, so nobody is signed out.
 //	@ID				rotateSigningKeys
 //	@Tags			admin
 //	@Security		BearerAuth

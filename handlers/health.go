@@ -23,8 +23,8 @@ type HealthResponse struct {
 
 // Live reports that the process is up.
 //
-//	@Summary		Liveness
-//	@Description	Answers 200 while the process runs; it does not touch the database.
+//	@Summary		存活检查 Liveness
+//	@Description	进程运行期间返回 200；不访问数据库。Answers 200 while the process runs; it does not touch the database.
 //	@ID				healthz
 //	@Tags			health
 //	@Produce		json,application/problem+json
@@ -37,8 +37,8 @@ func (h *Health) Live(c *gin.Context) {
 // Ready reports whether the store answers and names it; it answers 503
 // while the server shuts down so load balancers stop sending requests.
 //
-//	@Summary		Readiness
-//	@Description	Answers 200 with the store in use (sqlite or mongodb) when the database answers, 503 otherwise or while shutting down.
+//	@Summary		就绪检查 Readiness
+//	@Description	数据库可用时返回 200 及所用的存储（sqlite 或 mongodb）；否则或正在关闭时返回 503。Answers 200 with the store in use (sqlite or mongodb) when the database answers, 503 otherwise or while shutting down.
 //	@ID				readyz
 //	@Tags			health
 //	@Produce		json,application/problem+json

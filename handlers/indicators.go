@@ -183,7 +183,7 @@ func (h *Indicators) List(c *gin.Context) {
 // Get returns one indicator.
 //
 //	@Summary		指标定义 Get an indicator
-//	@Description	One indicator the caller can see; others are 404.
+//	@Description	返回调用者可见的一个指标；其他指标返回 404。One indicator the caller can see; others are 404.
 //	@ID				getIndicator
 //	@Tags			indicators
 //	@Security		BearerAuth

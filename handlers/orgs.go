@@ -81,8 +81,8 @@ type OrgTree struct {
 
 // Create adds an org unit.
 //
-//	@Summary		Create an org unit
-//	@Description	Adds a city (sysadmin), a district under a city, or a school under a district, inside the caller's scope. Schools may carry their 10-digit national school code, stages and headcounts.
+//	@Summary		创建组织单位 Create an org unit
+//	@Description	在调用者管辖范围内新增市（系统管理员）、市下的区县或区县下的学校。学校可带 10 位全国学校标识码、学段和人数。Adds a city (sysadmin), a district under a city, or a school under a district, inside the caller's scope. Schools may carry their 10-digit national school code, stages and headcounts.
 //	@ID				createOrg
 //	@Tags			orgs
 //	@Security		BearerAuth
@@ -116,8 +116,8 @@ func (h *Orgs) Create(c *gin.Context) {
 
 // Get returns one org unit.
 //
-//	@Summary		Get an org unit
-//	@Description	Returns one unit inside the caller's scope; units outside it are 404. Answers its ETag, and 304 to a matching If-None-Match.
+//	@Summary		组织单位详情 Get an org unit
+//	@Description	返回调用者管辖范围内的一个单位；范围外的单位返回 404。响应带 ETag，If-None-Match 匹配时返回 304。Returns one unit inside the caller's scope; units outside it are 404. Answers its ETag, and 304 to a matching If-None-Match.
 //	@ID				getOrg
 //	@Tags			orgs
 //	@Security		BearerAuth
@@ -149,8 +149,8 @@ func (h *Orgs) Get(c *gin.Context) {
 
 // List lists org units.
 //
-//	@Summary		List org units
-//	@Description	Lists the units inside the caller's scope in creation order, filtered by parent, kind or school code; cursor-paginated.
+//	@Summary		组织单位列表 List org units
+//	@Description	按创建顺序列出调用者管辖范围内的单位，可按上级单位、类型或学校标识码筛选；游标分页。Lists the units inside the caller's scope in creation order, filtered by parent, kind or school code; cursor-paginated.
 //	@ID				listOrgs
 //	@Tags			orgs
 //	@Security		BearerAuth
@@ -207,8 +207,8 @@ func (h *Orgs) List(c *gin.Context) {
 
 // Tree returns the caller's part of the tree.
 //
-//	@Summary		Org tree
-//	@Description	Returns the units inside the caller's scope (or below root) as a tree. Reference data: answers an ETag and 304 to a matching If-None-Match.
+//	@Summary		组织机构树 Org tree
+//	@Description	以树形返回调用者管辖范围内（或 root 以下）的单位。属于参考数据：响应带 ETag，If-None-Match 匹配时返回 304。Returns the units inside the caller's scope (or below root) as a tree. Reference data: answers an ETag and 304 to a matching If-None-Match.
 //	@ID				getOrgTree
 //	@Tags			orgs
 //	@Security		BearerAuth
@@ -255,8 +255,8 @@ func (h *Orgs) nodes(in []*services.OrgNode) []OrgTreeNode {
 
 // Update changes an org unit.
 //
-//	@Summary		Change an org unit
-//	@Description	Changes the name, school code, stages or headcounts of a unit at the version in If-Match (its ETag). Kind and parent never change.
+//	@Summary		修改组织单位 Change an org unit
+//	@Description	按 If-Match 中的版本（ETag）修改单位的名称、学校标识码、学段或人数。类型和上级单位不可更改。Changes the name, school code, stages or headcounts of a unit at the version in If-Match (its ETag). Kind and parent never change.
 //	@ID				updateOrg
 //	@Tags			orgs
 //	@Security		BearerAuth
@@ -292,8 +292,8 @@ func (h *Orgs) Update(c *gin.Context) {
 
 // Delete removes an empty org unit.
 //
-//	@Summary		Delete an org unit
-//	@Description	Removes a unit that has no child units and no users, at the version in If-Match.
+//	@Summary		删除组织单位 Delete an org unit
+//	@Description	按 If-Match 中的版本删除没有下级单位、也没有用户的单位。Removes a unit that has no child units and no users, at the version in If-Match.
 //	@ID				deleteOrg
 //	@Tags			orgs
 //	@Security		BearerAuth

@@ -291,8 +291,8 @@ func (h *Records) respondRecord(c *gin.Context, status int, r services.Record) {
 
 // Create submits a record.
 //
-//	@Summary		Submit a record
-//	@Description	Stores an activity record written against the current version of a template, for the author's school (or org_id inside the caller's scope). client_id (a UUID made by the phone) makes retries safe: the same client_id with the same content returns the first record (200), with other content 409. Data is checked against the template's fields; plausibility findings come back as warnings. status is draft or submitted (default).
+//	@Summary		提交记录 Submit a record
+//	@Description	按模板的当前版本保存一条活动记录，归属填报人所在学校（或调用者管辖范围内的 org_id）。client_id（手机端生成的 UUID）使重试安全：相同 client_id 且内容相同时返回首次创建的记录（200），内容不同时返回 409。数据按模板字段校验；合理性检查的发现以 warnings 返回。status 为 draft（草稿）或 submitted（已提交，默认）。Stores an activity record written against the current version of a template, for the author's school (or org_id inside the caller's scope). client_id (a UUID made by the phone) makes retries safe: the same client_id with the same content returns the first record (200), with other content 409. Data is checked against the template's fields; plausibility findings come back as warnings. status is draft or submitted (default).
 //	@ID				createRecord
 //	@Tags			records
 //	@Security		BearerAuth
@@ -332,8 +332,8 @@ func (h *Records) Create(c *gin.Context) {
 
 // Batch submits records queued offline.
 //
-//	@Summary		Submit records in a batch
-//	@Description	Stores up to 100 records a phone queued offline and answers item by item, in order: created, duplicate (stored by an earlier attempt: same client_id) or invalid with its field errors. One bad item never blocks or loses the others. Every item needs a client_id.
+//	@Summary		批量提交记录 Submit records in a batch
+//	@Description	保存手机离线暂存的至多 100 条记录，并按顺序逐条应答：created（已创建）、duplicate（此前的尝试已保存：client_id 相同）或 invalid（附字段错误）。一条出错不会阻塞或丢失其他条目。每条都需要 client_id。Stores up to 100 records a phone queued offline and answers item by item, in order: created, duplicate (stored by an earlier attempt: same client_id) or invalid with its field errors. One bad item never blocks or loses the others. Every item needs a client_id.
 //	@ID				createRecordBatch
 //	@Tags			records
 //	@Security		BearerAuth
@@ -447,8 +447,8 @@ func clientIDOf(raw json.RawMessage) string {
 
 // Get returns a record.
 //
-//	@Summary		Get a record
-//	@Description	Returns one record the caller may see: teachers their own, principals their school's, admins their subtree's; anything else is 404. Answers its ETag.
+//	@Summary		记录详情 Get a record
+//	@Description	返回调用者有权查看的一条记录：教师可看本人的，校长可看本校的，管理员可看本辖区的；其他一律 404。响应带 ETag。Returns one record the caller may see: teachers their own, principals their school's, admins their subtree's; anything else is 404. Answers its ETag.
 //	@ID				getRecord
 //	@Tags			records
 //	@Security		BearerAuth
@@ -500,8 +500,8 @@ func recordQueryOf(c *gin.Context, op string) (services.RecordQuery, error) {
 
 // List lists records.
 //
-//	@Summary		List records
-//	@Description	Lists the records the caller may see, newest first, filtered by template, status, org subtree, author and occurrence dates, and by dimension values: data.<key>=<value> per key (data.kind=消防 keeps records whose data has kind 消防; an empty value keeps records that leave the key out). With updated_since the list is a sync feed instead: every record changed after that instant, oldest change first, withdrawn ones as tombstones (deleted: true), so a phone can keep its copy in step. Ask from a minute before the newest updated_at already held (writes in flight and clock skew): items carry their version, so a repeat is harmless. fields= picks the fields of each item. Cursor-paginated; stable under concurrent inserts.
+//	@Summary		记录列表 List records
+//	@Description	列出调用者有权查看的记录，按时间倒序，可按模板、状态、组织子树、填报人和发生日期筛选，也可按维度值筛选：每个键一个 data.<key>=<value>（data.kind=消防 保留 data 中 kind 为消防的记录；值为空则保留未填该键的记录）。带 updated_since 时，列表改为同步流：该时刻之后变更的所有记录，最早的变更在前，已撤回的记录以墓碑形式返回（deleted: true），便于手机保持本地副本同步。请从已持有的最新 updated_at 之前一分钟开始请求（顾及进行中的写入和时钟偏差）：每条都带版本号，重复无害。fields= 选择每条返回的字段。游标分页；并发插入时分页稳定。Lists the records the caller may see, newest first, filtered by template, status, org subtree, author and occurrence dates, and by dimension values: data.<key>=<value> per key (data.kind=消防 keeps records whose data has kind 消防; an empty value keeps records that leave the key out). With updated_since the list is a sync feed instead: every record changed after that instant, oldest change first, withdrawn ones as tombstones (deleted: true), so a phone can keep its copy in step. Ask from a minute before the newest updated_at already held (writes in flight and clock skew): items carry their version, so a repeat is harmless. fields= picks the fields of each item. Cursor-paginated; stable under concurrent inserts.
 //	@ID				listRecords
 //	@Tags			records
 //	@Security		BearerAuth
@@ -585,8 +585,8 @@ func (h *Records) List(c *gin.Context) {
 
 // Update edits a record.
 //
-//	@Summary		Edit a record
-//	@Description	The author edits a draft, submitted or returned record (If-Match required). Approved records are closed until a reviewer reopens them. Status, author, org, template version and review fields cannot be set here.
+//	@Summary		修改记录 Edit a record
+//	@Description	填报人修改草稿、已提交或已退回的记录（需 If-Match）。已通过的记录在审核人重新打开之前不可修改。状态、填报人、单位、模板版本和审核字段不能在此设置。The author edits a draft, submitted or returned record (If-Match required). Approved records are closed until a reviewer reopens them. Status, author, org, template version and review fields cannot be set here.
 //	@ID				updateRecord
 //	@Tags			records
 //	@Security		BearerAuth
@@ -623,8 +623,8 @@ func (h *Records) Update(c *gin.Context) {
 
 // Delete withdraws a record.
 //
-//	@Summary		Withdraw a record
-//	@Description	Withdraws (soft-deletes) a record that is not approved; it is kept for audit and appears as a tombstone in sync lists. If-Match required.
+//	@Summary		撤回记录 Withdraw a record
+//	@Description	撤回（软删除）尚未通过的记录；记录保留以备审计，并在同步列表中以墓碑形式出现。需 If-Match。Withdraws (soft-deletes) a record that is not approved; it is kept for audit and appears as a tombstone in sync lists. If-Match required.
 //	@ID				deleteRecord
 //	@Tags			records
 //	@Security		BearerAuth
@@ -673,8 +673,8 @@ func (h *Records) review(c *gin.Context, act func(p services.Principal, id strin
 
 // Submit sends a record to review.
 //
-//	@Summary		Submit a record for review
-//	@Description	The author submits a draft or returned record. If-Match required.
+//	@Summary		提交审核 Submit a record for review
+//	@Description	填报人将草稿或已退回的记录提交审核。需 If-Match。The author submits a draft or returned record. If-Match required.
 //	@ID				submitRecord
 //	@Tags			records
 //	@Security		BearerAuth
@@ -695,8 +695,8 @@ func (h *Records) Submit(c *gin.Context) {
 
 // Approve approves a record.
 //
-//	@Summary		Approve a record
-//	@Description	The reviewer approves a submitted record: the school's principal for teachers' records, the district for principals'. Approved records count in totals. If-Match required.
+//	@Summary		审核通过记录 Approve a record
+//	@Description	审核人通过已提交的记录：教师的记录由本校校长审核，校长的记录由区县审核。已通过的记录计入汇总。需 If-Match。The reviewer approves a submitted record: the school's principal for teachers' records, the district for principals'. Approved records count in totals. If-Match required.
 //	@ID				approveRecord
 //	@Tags			records
 //	@Security		BearerAuth
@@ -718,8 +718,8 @@ func (h *Records) Approve(c *gin.Context) {
 
 // Return returns a record to its author.
 //
-//	@Summary		Return a record
-//	@Description	A reviewer returns a submitted record to its author with a comment (required); a district admin may return any record in the district. If-Match required.
+//	@Summary		退回记录 Return a record
+//	@Description	审核人将已提交的记录退回填报人，并附意见（必填）；区县管理员可退回本区县的任何记录。需 If-Match。A reviewer returns a submitted record to its author with a comment (required); a district admin may return any record in the district. If-Match required.
 //	@ID				returnRecord
 //	@Tags			records
 //	@Security		BearerAuth
@@ -741,8 +741,8 @@ func (h *Records) Return(c *gin.Context) {
 
 // Reopen reopens an approved record.
 //
-//	@Summary		Reopen an approved record
-//	@Description	A reviewer takes an approved record back out of the totals and returns it to its author, with a reason (required). If-Match required.
+//	@Summary		重新打开已通过的记录 Reopen an approved record
+//	@Description	审核人将已通过的记录移出汇总并退回填报人，须说明原因（必填）。需 If-Match。A reviewer takes an approved record back out of the totals and returns it to its author, with a reason (required). If-Match required.
 //	@ID				reopenRecord
 //	@Tags			records
 //	@Security		BearerAuth
@@ -764,8 +764,8 @@ func (h *Records) Reopen(c *gin.Context) {
 
 // History lists a record's audit history.
 //
-//	@Summary		Record history
-//	@Description	Every change to a record, oldest first: who (id, role and, inside the caller's scope, name), when, which action, and each changed field before and after. Available for withdrawn records too.
+//	@Summary		记录变更历史 Record history
+//	@Description	记录的每一次变更，最早的在前：操作人（id、角色，在调用者管辖范围内时还有姓名）、时间、操作类型，以及每个变更字段修改前后的值。已撤回的记录同样可查。Every change to a record, oldest first: who (id, role and, inside the caller's scope, name), when, which action, and each changed field before and after. Available for withdrawn records too.
 //	@ID				recordHistory
 //	@Tags			records
 //	@Security		BearerAuth

@@ -288,8 +288,8 @@ type RootResponse struct {
 
 // root answers GET / with where to go next.
 //
-//	@Summary		Service index
-//	@Description	Names the service and links the API docs (Swagger UI, when it is on), the OpenAPI spec and the health probes.
+//	@Summary		服务索引 Service index
+//	@Description	返回服务名称以及 API 文档（Swagger UI，启用时）、OpenAPI 规范和健康检查探针的链接。Names the service and links the API docs (Swagger UI, when it is on), the OpenAPI spec and the health probes.
 //	@ID				root
 //	@Tags			health
 //	@Produce		json,application/problem+json

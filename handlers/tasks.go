@@ -167,8 +167,8 @@ func (p presenter) schoolProgress(sp services.SchoolProgress) SchoolProgressResp
 
 // Create creates a collection task.
 //
-//	@Summary		Create a collection task
-//	@Description	A district or city bureau (or a sysadmin) asks schools for records of some templates covering a period (2025, 2025Q1, 202503, 2025AY, 2025AY-S1 ...) by a due date. Targets are school_ids (schools under org_id), else every school under org_id teaching one of stages, else every school under org_id; they are fixed when the task is created (at most 2000). A school is complete once min_per_school (default 1) of its records of those templates that occurred in the period are submitted or approved. org_id defaults to the caller's own unit and must be a city or district inside the caller's scope.
+//	@Summary		创建填报任务 Create a collection task
+//	@Description	区县或市教育局（或系统管理员）要求学校在截止日期前填报某些模板、覆盖某一期间（2025、2025Q1、202503、2025AY、2025AY-S1……）的记录。目标学校为 school_ids（org_id 下的学校）；未给出时为 org_id 下开设 stages 中某一学段的所有学校；再未给出时为 org_id 下的所有学校；目标学校在创建任务时确定（最多 2000 所）。学校在该期间发生的这些模板的记录中，已提交或已通过的达到 min_per_school 条（默认 1）即为完成。org_id 默认为调用者本单位，且必须是调用者管辖范围内的市或区县。A district or city bureau (or a sysadmin) asks schools for records of some templates covering a period (2025, 2025Q1, 202503, 2025AY, 2025AY-S1 ...) by a due date. Targets are school_ids (schools under org_id), else every school under org_id teaching one of stages, else every school under org_id; they are fixed when the task is created (at most 2000). A school is complete once min_per_school (default 1) of its records of those templates that occurred in the period are submitted or approved. org_id defaults to the caller's own unit and must be a city or district inside the caller's scope.
 //	@ID				createTask
 //	@Tags			tasks
 //	@Security		BearerAuth
@@ -204,8 +204,8 @@ func (h *Tasks) Create(c *gin.Context) {
 
 // Get returns one task.
 //
-//	@Summary		Get a collection task
-//	@Description	Returns a task of the caller's bureau or a bureau below it, or one that targets the caller's school; anything else is 404.
+//	@Summary		填报任务详情 Get a collection task
+//	@Description	返回调用者所在教育局或其下级教育局的任务，或以调用者所在学校为目标的任务；其他一律 404。Returns a task of the caller's bureau or a bureau below it, or one that targets the caller's school; anything else is 404.
 //	@ID				getTask
 //	@Tags			tasks
 //	@Security		BearerAuth
@@ -228,8 +228,8 @@ func (h *Tasks) Get(c *gin.Context) {
 
 // List lists tasks.
 //
-//	@Summary		List collection tasks
-//	@Description	Lists the tasks of the caller's bureau and the bureaus below it, newest first; cursor-paginated.
+//	@Summary		填报任务列表 List collection tasks
+//	@Description	列出调用者所在教育局及其下级教育局的任务，按时间倒序；游标分页。Lists the tasks of the caller's bureau and the bureaus below it, newest first; cursor-paginated.
 //	@ID				listTasks
 //	@Tags			tasks
 //	@Security		BearerAuth
@@ -263,8 +263,8 @@ func (h *Tasks) List(c *gin.Context) {
 
 // Progress reports a task's progress.
 //
-//	@Summary		Progress of a collection task
-//	@Description	Computed live from the records: for every target school the records of the task's templates that occurred in the period, by status (submitted, approved, returned; drafts and withdrawn ones do not count), whether it is complete (submitted + approved >= min_per_school) and whether it was complete by the end of the due day (on_time) or after it (late). For the task and for each district: targets, complete, on_time, reporting_rate (complete / targets) and timeliness_rate (on_time / targets), as fractions 0..1 rounded to 4 decimals like every *_rate — DHIS2's reporting rates, without waiting for an analytics run. For admins whose scope covers the task's bureau.
+//	@Summary		填报任务进度 Progress of a collection task
+//	@Description	根据记录实时计算：每所目标学校在该期间发生的任务模板记录按状态计数（已提交、已通过、已退回；草稿和已撤回的不计），是否完成（已提交 + 已通过 >= min_per_school），以及是在截止日结束前完成（on_time，按时）还是之后完成（late，逾期）。对整个任务和每个区县给出：目标数、完成数、按时完成数、上报率 reporting_rate（完成数 / 目标数）和及时率 timeliness_rate（按时完成数 / 目标数），与所有 *_rate 一样为 0..1 的小数，保留 4 位——即 DHIS2 的上报率，无需等待分析任务运行。供管辖范围覆盖该任务所属教育局的管理员使用。Computed live from the records: for every target school the records of the task's templates that occurred in the period, by status (submitted, approved, returned; drafts and withdrawn ones do not count), whether it is complete (submitted + approved >= min_per_school) and whether it was complete by the end of the due day (on_time) or after it (late). For the task and for each district: targets, complete, on_time, reporting_rate (complete / targets) and timeliness_rate (on_time / targets), as fractions 0..1 rounded to 4 decimals like every *_rate — DHIS2's reporting rates, without waiting for an analytics run. For admins whose scope covers the task's bureau.
 //	@ID				getTaskProgress
 //	@Tags			tasks
 //	@Security		BearerAuth
@@ -294,8 +294,8 @@ func (h *Tasks) Progress(c *gin.Context) {
 
 // Missing lists the schools still to file.
 //
-//	@Summary		Schools missing from a collection task
-//	@Description	Lists the target schools that are not complete yet, with what they have done and what is needed: the list reminders go to. In school id order; cursor-paginated. For admins whose scope covers the task's bureau.
+//	@Summary		填报任务未完成学校 Schools missing from a collection task
+//	@Description	列出尚未完成的目标学校，附其已完成情况和应报要求：即催报名单。按学校 id 排序；游标分页。供管辖范围覆盖该任务所属教育局的管理员使用。Lists the target schools that are not complete yet, with what they have done and what is needed: the list reminders go to. In school id order; cursor-paginated. For admins whose scope covers the task's bureau.
 //	@ID				listTaskMissing
 //	@Tags			tasks
 //	@Security		BearerAuth
@@ -331,8 +331,8 @@ func (h *Tasks) Missing(c *gin.Context) {
 
 // Mine lists the caller's school's tasks.
 //
-//	@Summary		My school's collection tasks
-//	@Description	For principals and teachers: the tasks asking something of their school, newest first, each with what is needed and what the school has done (all of the school's records count, not only the caller's). Every task due in the last 30 days or later is listed, and unfinished ones for 180 days after their due day. Others get an empty list. Cursor-paginated; a page may hold fewer items than limit.
+//	@Summary		本校的填报任务 My school's collection tasks
+//	@Description	供校长和教师使用：要求本校填报的任务，按时间倒序，每项附应报要求和本校已完成情况（本校所有记录都计入，不只是调用者本人的）。截止日在最近 30 天内或更晚的任务都会列出，未完成的任务在截止日后 180 天内仍会列出。其他角色得到空列表。游标分页；一页的条目可能少于 limit。For principals and teachers: the tasks asking something of their school, newest first, each with what is needed and what the school has done (all of the school's records count, not only the caller's). Every task due in the last 30 days or later is listed, and unfinished ones for 180 days after their due day. Others get an empty list. Cursor-paginated; a page may hold fewer items than limit.
 //	@ID				listMyTasks
 //	@Tags			tasks
 //	@Security		BearerAuth

@@ -207,8 +207,8 @@ func notModified(c *gin.Context, tag string) bool {
 
 // Create defines a template.
 //
-//	@Summary		Create a template
-//	@Description	District and city admins define a report template for the schools below them: a stable key, names, category, the org levels it applies to and its fields. A field's role says what totals do with it: measures (integer or number) are summed, dimensions (enum, multi_enum, bool) are grouped by. Definitions are checked field by field.
+//	@Summary		创建模板 Create a template
+//	@Description	区县管理员和市级管理员为下级学校定义填报模板：稳定的键名、名称、类别、适用的组织层级及其字段。字段的角色决定汇总如何使用它：统计量（integer 或 number）求和，维度（enum、multi_enum、bool）用于分组。定义逐字段校验。District and city admins define a report template for the schools below them: a stable key, names, category, the org levels it applies to and its fields. A field's role says what totals do with it: measures (integer or number) are summed, dimensions (enum, multi_enum, bool) are grouped by. Definitions are checked field by field.
 //	@ID				createTemplate
 //	@Tags			templates
 //	@Security		BearerAuth
@@ -242,8 +242,8 @@ func (h *Templates) Create(c *gin.Context) {
 
 // Copy copies a template.
 //
-//	@Summary		Copy a template
-//	@Description	Makes a new template, owned by the caller's unit (or owner_id), from one the caller can see, such as a built-in one: how a district adapts the catalogue without changing it for everyone.
+//	@Summary		复制模板 Copy a template
+//	@Description	以调用者可见的模板（如内置模板）为基础新建模板，归属调用者本单位（或 owner_id）：区县借此调整模板目录，而不改变其他单位所用的模板。Makes a new template, owned by the caller's unit (or owner_id), from one the caller can see, such as a built-in one: how a district adapts the catalogue without changing it for everyone.
 //	@ID				copyTemplate
 //	@Tags			templates
 //	@Security		BearerAuth
@@ -279,8 +279,8 @@ func (h *Templates) Copy(c *gin.Context) {
 
 // Get returns a template.
 //
-//	@Summary		Get a template
-//	@Description	Returns the current version of a template with its fields, as the caller's unit sees it: with the options and fields its district and city added (extensions), listed in extensions. Phones cache it: answers its ETag (which changes with the template and with its extensions) and 304 to a matching If-None-Match.
+//	@Summary		模板详情 Get a template
+//	@Description	返回模板的当前版本及其字段，即调用者所在单位看到的样子：包含其区县和市增加的选项和字段（扩展），并在 extensions 中列出。手机端会缓存：响应带 ETag（随模板及其扩展而变），If-None-Match 匹配时返回 304。Returns the current version of a template with its fields, as the caller's unit sees it: with the options and fields its district and city added (extensions), listed in extensions. Phones cache it: answers its ETag (which changes with the template and with its extensions) and 304 to a matching If-None-Match.
 //	@ID				getTemplate
 //	@Tags			templates
 //	@Security		BearerAuth
@@ -446,8 +446,8 @@ func (h *Templates) Extend(c *gin.Context) {
 
 // Version returns one version of a template.
 //
-//	@Summary		Get a template version
-//	@Description	Returns the template as it was at one version: the form a record was written against (its template_version). Versions never change, so they may be cached for good.
+//	@Summary		模板的某一版本 Get a template version
+//	@Description	返回模板在某一版本时的定义：即记录填写时所依据的表单（记录的 template_version）。版本永不改变，可以永久缓存。Returns the template as it was at one version: the form a record was written against (its template_version). Versions never change, so they may be cached for good.
 //	@ID				getTemplateVersion
 //	@Tags			templates
 //	@Security		BearerAuth
@@ -481,8 +481,8 @@ func (h *Templates) Version(c *gin.Context) {
 
 // List lists templates.
 //
-//	@Summary		List templates
-//	@Description	Lists the templates the caller can see, in key order: the built-in catalogue, those of the caller's district and city, and (for admins) those defined below them. Phones cache the list: answers an ETag and 304 to a matching If-None-Match.
+//	@Summary		模板列表 List templates
+//	@Description	按键名顺序列出调用者可见的模板：内置模板目录、调用者所在区县和市的模板，以及（管理员）其下级单位定义的模板。手机端会缓存列表：响应带 ETag，If-None-Match 匹配时返回 304。Lists the templates the caller can see, in key order: the built-in catalogue, those of the caller's district and city, and (for admins) those defined below them. Phones cache the list: answers an ETag and 304 to a matching If-None-Match.
 //	@ID				listTemplates
 //	@Tags			templates
 //	@Security		BearerAuth
@@ -536,8 +536,8 @@ func (h *Templates) List(c *gin.Context) {
 
 // Update changes a template.
 //
-//	@Summary		Change a template
-//	@Description	Stores a new version of the template (If-Match required). Records keep the version they were written against and stay valid; removing a field or an option never breaks them. A field cannot change its type. active=false retires the template for new records.
+//	@Summary		修改模板 Change a template
+//	@Description	保存模板的新版本（需 If-Match）。记录保留其填写时所依据的版本并保持有效；删除字段或选项不会破坏已有记录。字段类型不可更改。active=false 停用模板，不再用于新记录。Stores a new version of the template (If-Match required). Records keep the version they were written against and stay valid; removing a field or an option never breaks them. A field cannot change its type. active=false retires the template for new records.
 //	@ID				updateTemplate
 //	@Tags			templates
 //	@Security		BearerAuth

@@ -172,8 +172,8 @@ func splitList(c *gin.Context, name string) []string {
 
 // Get godoc
 //
-//	@Summary		Totals of approved records
-//	@Description	Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Rows never mix templates: unless exactly one template is named, template is part of every row's keys (and of group_by in the answer). filter keeps the records with the given dimension values (level:市级,category:优秀班主任; several values of a key joined by |). Unknown query parameters are refused (400 unknown_parameter). Every *_rate is a fraction 0..1 rounded to 4 decimals. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), the filter listing its records, and names beside ids: org_name, template_name and labels (the template's option label of each dimension value), looked up inside the caller's scope.
+//	@Summary		已通过记录的汇总 Totals of approved records
+//	@Description	某组织单位某期间记录的计数与合计，按要求分组：即工作总结中的数字。校长可查询本校，区县管理员可查询本区县及其每所学校，市级管理员可查询本市及其每个区县；其他一律 404。汇总随每次审核决定即时更新，因此包含最近通过的记录。期间：2025（年）、2025Q1、202503（月）、2025AY（自 2025 年 9 月 1 日起的学年）、2025AY-S1 / 2025AY-S2（学期）；或 from/to 日期；都不给则为当前学年。group_by 可取 org（本单位的下级单位；本单位自身的记录以其自身 id 列出）、template、month/quarter/semester/school_year/year 之一，以及维度字段键（kind、level……）：各行来自具有这些维度的模板。各行从不混合模板：除非恰好指定一个模板，template 都是每行键的一部分（也出现在应答的 group_by 中）。filter 保留具有给定维度值的记录（level:市级,category:优秀班主任；同一键的多个值以 | 连接）。未知的查询参数会被拒绝（400 unknown_parameter）。所有 *_rate 均为 0..1 的小数，保留 4 位。每行包含记录数、每个统计量的合计、有记录的学校数（及本单位的学校总数）；authors=true 时还有去重后的填报人数与教职工人数之比（覆盖率，如教师培训覆盖率）；列出这些记录的筛选条件；以及 id 旁的名称：org_name、template_name 和 labels（每个维度值在模板中的选项名称），均在调用者管辖范围内查找。Counts and sums of the records of an org unit for a period, grouped as asked: the figures of a work summary. A principal may ask for their school, a district admin for the district and each school in it, a city admin for the city and each district; anything else is 404. Totals are kept up to date with every review decision, so they include the last approved record. Periods: 2025 (year), 2025Q1, 202503 (month), 2025AY (school year from 1 Sep 2025), 2025AY-S1 / 2025AY-S2 (semesters); or from/to dates; neither is the current school year. group_by takes org (the unit's child units; the unit's own records under its own id), template, one of month/quarter/semester/school_year/year, and dimension field keys (kind, level, ...): rows come from the templates that have those dimensions. Rows never mix templates: unless exactly one template is named, template is part of every row's keys (and of group_by in the answer). filter keeps the records with the given dimension values (level:市级,category:优秀班主任; several values of a key joined by |). Unknown query parameters are refused (400 unknown_parameter). Every *_rate is a fraction 0..1 rounded to 4 decimals. Each row has the record count, the sum of every measure, the schools that contributed (and how many the unit has), with authors=true distinct authors against staff headcount (coverage, e.g. share of teachers trained), the filter listing its records, and names beside ids: org_name, template_name and labels (the template's option label of each dimension value), looked up inside the caller's scope.
 //	@ID				getTotals
 //	@Tags			totals
 //	@Security		BearerAuth
@@ -326,8 +326,8 @@ func reconcileResponse(rep services.ReconcileReport) ReconcileResponse {
 
 // Verify godoc
 //
-//	@Summary		Verify totals against records
-//	@Description	Recomputes every unit's totals from its records and reports the cells that differ (drift, which must be none). Sysadmins only; the same as `huizong totals verify`. Sums in the report are in 1/10000 units. Takes about as long as reading every record.
+//	@Summary		核对汇总与记录 Verify totals against records
+//	@Description	根据记录重新计算每个单位的汇总，并报告不一致的单元格（偏差，应当没有）。仅限系统管理员；与 `huizong totals verify` 相同。报告中的合计以 1/10000 为单位。耗时约等于读取全部记录。Recomputes every unit's totals from its records and reports the cells that differ (drift, which must be none). Sysadmins only; the same as `huizong totals verify`. Sums in the report are in 1/10000 units. Takes about as long as reading every record.
 //	@ID				verifyTotals
 //	@Tags			totals
 //	@Security		BearerAuth
@@ -347,8 +347,8 @@ func (h *Totals) Verify(c *gin.Context) {
 
 // Rebuild godoc
 //
-//	@Summary		Rebuild drifted totals from records
-//	@Description	Recomputes every unit's totals from its records and rewrites the cells that differ, unit by unit while the server keeps taking records. Sysadmins only; the same as `huizong totals rebuild`.
+//	@Summary		根据记录重建有偏差的汇总 Rebuild drifted totals from records
+//	@Description	根据记录重新计算每个单位的汇总，并逐个单位改写不一致的单元格，期间服务器照常接收记录。仅限系统管理员；与 `huizong totals rebuild` 相同。Recomputes every unit's totals from its records and rewrites the cells that differ, unit by unit while the server keeps taking records. Sysadmins only; the same as `huizong totals rebuild`.
 //	@ID				rebuildTotals
 //	@Tags			totals
 //	@Security		BearerAuth

@@ -78,8 +78,8 @@ type UserList struct {
 
 // Create adds an account.
 //
-//	@Summary		Create a user
-//	@Description	Creates an account inside the caller's scope: admins create roles below their own, principals create teachers of their school. Teachers and principals belong to a school, district admins to a district, city admins to a city. Without a password the server generates one and returns it once; the user must change it at first sign-in.
+//	@Summary		创建用户 Create a user
+//	@Description	在调用者管辖范围内创建账号：管理员可创建低于自身的角色，校长可创建本校教师。教师和校长隶属于学校，区县管理员隶属于区县，市级管理员隶属于市。未提供密码时由服务器生成并仅返回一次；用户首次登录时必须修改。Creates an account inside the caller's scope: admins create roles below their own, principals create teachers of their school. Teachers and principals belong to a school, district admins to a district, city admins to a city. Without a password the server generates one and returns it once; the user must change it at first sign-in.
 //	@ID				createUser
 //	@Tags			users
 //	@Security		BearerAuth
@@ -113,8 +113,8 @@ func (h *Users) Create(c *gin.Context) {
 
 // Get returns one account.
 //
-//	@Summary		Get a user
-//	@Description	Returns one account inside the caller's scope; others are 404.
+//	@Summary		用户详情 Get a user
+//	@Description	返回调用者管辖范围内的一个账号；其他一律 404。Returns one account inside the caller's scope; others are 404.
 //	@ID				getUser
 //	@Tags			users
 //	@Security		BearerAuth
@@ -137,8 +137,8 @@ func (h *Users) Get(c *gin.Context) {
 
 // List lists accounts.
 //
-//	@Summary		List users
-//	@Description	Lists the accounts inside the caller's scope, filtered by org unit or role; cursor-paginated.
+//	@Summary		用户列表 List users
+//	@Description	列出调用者管辖范围内的账号，可按组织单位或角色筛选；游标分页。Lists the accounts inside the caller's scope, filtered by org unit or role; cursor-paginated.
 //	@ID				listUsers
 //	@Tags			users
 //	@Security		BearerAuth
@@ -194,8 +194,8 @@ func (h *Users) List(c *gin.Context) {
 
 // Update changes an account.
 //
-//	@Summary		Change a user
-//	@Description	Changes name, mobile, role, org unit or the disabled flag at the version in If-Match. Disabling signs the user out everywhere.
+//	@Summary		修改用户 Change a user
+//	@Description	按 If-Match 中的版本修改姓名、手机号、角色、组织单位或停用标志。停用会使该用户在所有设备上退出登录。Changes name, mobile, role, org unit or the disabled flag at the version in If-Match. Disabling signs the user out everywhere.
 //	@ID				updateUser
 //	@Tags			users
 //	@Security		BearerAuth
@@ -241,8 +241,8 @@ type ResetPasswordResponse struct {
 
 // ResetPassword sets a new password for a user the caller manages.
 //
-//	@Summary		Reset a user's password
-//	@Description	Sets a new password (generated when none is given, and returned once), signs the user out everywhere and makes them choose their own at next sign-in.
+//	@Summary		重置用户密码 Reset a user's password
+//	@Description	设置新密码（未提供时自动生成，并仅返回一次），使该用户在所有设备上退出登录，并要求其下次登录时自行设置密码。Sets a new password (generated when none is given, and returned once), signs the user out everywhere and makes them choose their own at next sign-in.
 //	@ID				resetUserPassword
 //	@Tags			users
 //	@Security		BearerAuth
@@ -296,8 +296,8 @@ const maxImportBytes = 8 << 20
 
 // Import creates accounts from a CSV or XLSX file.
 //
-//	@Summary		Import users from CSV or XLSX
-//	@Description	Creates accounts from a file with the columns 姓名, 手机号, 角色, 学校 (school name or 10-digit code), optionally 用户名 and 初始密码; CSV in UTF-8 or GBK, or XLSX; at most 2000 rows and 8 MiB. Every row is checked first: if any row fails, nothing is imported and the answer is 422 naming each failing row as rows[<line>].<column>. On success the answer lists each account with its generated initial password (shown once). dry_run=true checks without importing.
+//	@Summary		从 CSV 或 XLSX 导入用户 Import users from CSV or XLSX
+//	@Description	从含 姓名、手机号、角色、学校（学校名称或 10 位学校标识码）列，以及可选的 用户名 和 初始密码 列的文件创建账号；CSV 为 UTF-8 或 GBK 编码，或 XLSX；最多 2000 行、8 MiB。先校验每一行：只要有一行出错就全部不导入，返回 422，并以 rows[<行号>].<列名> 指出每个出错的行。成功时列出每个账号及其生成的初始密码（仅显示一次）。dry_run=true 只校验不导入。Creates accounts from a file with the columns 姓名, 手机号, 角色, 学校 (school name or 10-digit code), optionally 用户名 and 初始密码; CSV in UTF-8 or GBK, or XLSX; at most 2000 rows and 8 MiB. Every row is checked first: if any row fails, nothing is imported and the answer is 422 naming each failing row as rows[<line>].<column>. On success the answer lists each account with its generated initial password (shown once). dry_run=true checks without importing.
 //	@ID				importUsers
 //	@Tags			users
 //	@Security		BearerAuth
@@ -389,8 +389,8 @@ var importTemplateTypes = map[string]string{
 
 // ImportTemplate returns the sheet to fill in for a user import.
 //
-//	@Summary		Download the user import template
-//	@Description	Returns the file users:import reads: a header row with the columns 姓名, 手机号, 角色, 学校, 用户名, 初始密码 (the last two optional) and one example row to replace. XLSX (default) has the sheet 用户 with text cells and a list of the role words (教师, 老师, 校长, 园长, 学校管理员); CSV is UTF-8 with a BOM so that Excel opens it correctly. The file is named 用户导入模板.xlsx or .csv.
+//	@Summary		下载用户导入模板 Download the user import template
+//	@Description	返回 users:import 所读取的文件：一行表头，列为 姓名、手机号、角色、学校、用户名、初始密码（后两列可选），以及一行待替换的示例。XLSX（默认）含工作表“用户”，单元格为文本格式，并提供角色词的列表（教师、老师、校长、园长、学校管理员）；CSV 为带 BOM 的 UTF-8，以便 Excel 正确打开。文件名为 用户导入模板.xlsx 或 .csv。Returns the file users:import reads: a header row with the columns 姓名, 手机号, 角色, 学校, 用户名, 初始密码 (the last two optional) and one example row to replace. XLSX (default) has the sheet 用户 with text cells and a list of the role words (教师, 老师, 校长, 园长, 学校管理员); CSV is UTF-8 with a BOM so that Excel opens it correctly. The file is named 用户导入模板.xlsx or .csv.
 //	@ID				getUserImportTemplate
 //	@Tags			users
 //	@Security		BearerAuth
