@@ -2,11 +2,14 @@ package handlers
 
 import (
 	"archive/zip"
+	"compress/flate"
 	"encoding/csv"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -123,12 +126,18 @@ type csvSheets struct {
 	w     *csv.Writer
 	names []string
 	cols  []export.Column
+	rec   []string // reused row
 }
 
 func newCSVSheets(w io.Writer, zipped bool) *csvSheets {
 	s := &csvSheets{out: w}
 	if zipped {
 		s.zip = zip.NewWriter(w)
+		// Fast deflate: at the default level compressing took most of a
+		// zip's time, for files a sixth smaller.
+		s.zip.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
+			return flate.NewWriter(out, 2)
+		})
 	}
 	return s
 }
@@ -166,15 +175,15 @@ func (s *csvSheets) Sheet(name string, cols []export.Column) error {
 }
 
 func (s *csvSheets) Row(cells []export.SheetCell) error {
-	rec := make([]string, len(cells))
-	for i, c := range cells {
+	s.rec = s.rec[:0]
+	for _, c := range cells {
 		if c.IsNumber {
-			rec[i] = formatNumber(c.Number)
+			s.rec = append(s.rec, formatNumber(c.Number))
 		} else {
-			rec[i] = neutral(c.Text)
+			s.rec = append(s.rec, neutral(c.Text))
 		}
 	}
-	return s.w.Write(rec)
+	return s.w.Write(s.rec)
 }
 
 func (s *csvSheets) Close(io.Writer) error {
@@ -195,8 +204,13 @@ func (s *csvSheets) Close(io.Writer) error {
 	return nil
 }
 
+// formatNumber writes a figure with at most the 4 decimals figures are
+// kept in, without trailing zeros: 1250.5, 3, 0.3333.
 func formatNumber(x float64) string {
-	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.4f", x), "0"), ".")
+	if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+		return strconv.FormatInt(int64(x), 10)
+	}
+	return strconv.FormatFloat(math.Round(x*1e4)/1e4, 'f', -1, 64)
 }
 
 // streamSheets writes the record sheets straight into the response

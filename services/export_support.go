@@ -11,33 +11,61 @@ import (
 
 // Each calls fn with the records inside p's record scope that match q, in
 // the order Records lists them, reading pageSize records at a time
-// (bounded: never all of them at once). It stops at fn's first error or
-// when ctx ends. q goes through the list's checks first.
+// (bounded: never all of them at once). The next page is read while fn
+// works through the current one (store and writer on two cores), at most
+// one page ahead. It stops at fn's first error or when ctx ends, and
+// returns only once the read ahead has stopped too. q goes through the
+// list's checks first.
 func (s *Records) Each(ctx context.Context, p Principal, q RecordQuery, pageSize int, fn func(Record) error) error {
 	if err := CheckQuery("records.each", q); err != nil {
 		return err
 	}
-	// Stores answer at most MaxLimit records a read: a page asked larger
-	// would come back short and end the walk early.
-	q.Limit, q.After = Page{Limit: max(pageSize, 1)}.Normalize().Limit, RecordCursor{}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
+	// Bulk reads: a page of up to MaxBulkLimit, and a page that comes
+	// back short (of what the store answers, PageLimit) is the last.
+	q.Limit, q.Bulk, q.After = pageSize, true, RecordCursor{}
+	q.Limit = q.PageLimit()
+	type page struct {
+		list []Record
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan page)
+	go func() {
+		defer close(pages)
+		for {
+			list, err := s.store.Records(ctx, p.RecordScope(), q)
+			select {
+			case pages <- page{list, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(list) < q.Limit {
+				return
+			}
+			q.After = RecordCursor{ID: list[len(list)-1].ID}
 		}
-		list, err := s.store.Records(ctx, p.RecordScope(), q)
-		if err != nil {
-			return err
+	}()
+	defer func() {
+		cancel()
+		for range pages {
+			// the read ahead sees the cancel and closes the channel
 		}
-		for _, r := range list {
+	}()
+	for pg := range pages {
+		if pg.err != nil {
+			return pg.err
+		}
+		for _, r := range pg.list {
+			// A client that hung up stops the walk at once, not a page on.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			if err := fn(r); err != nil {
 				return err
 			}
 		}
-		if len(list) < q.Limit {
-			return nil
-		}
-		q.After = RecordCursor{ID: list[len(list)-1].ID}
 	}
+	return ctx.Err()
 }
 
 // Location is the zone dates and times are shown in.

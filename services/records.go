@@ -146,6 +146,25 @@ type RecordQuery struct {
 	// After is the position of the last item of the previous page.
 	After RecordCursor
 	Limit int
+	// Bulk is an export's read (Records.Each; never set from a request):
+	// up to MaxBulkLimit records, each with what an export writes (ID,
+	// author, template and its version, org and path, occurred_on, title,
+	// data, attachments, status, reviewer and review time); a store may
+	// leave the other fields zero.
+	Bulk bool
+}
+
+// MaxBulkLimit bounds one bulk read of records.
+const MaxBulkLimit = 1000
+
+// PageLimit is how many records one read of q brings: Limit within
+// 1..MaxLimit (DefaultLimit when unset), up to MaxBulkLimit for a bulk
+// read.
+func (q RecordQuery) PageLimit() int {
+	if q.Bulk {
+		return min(max(q.Limit, 1), MaxBulkLimit)
+	}
+	return Page{Limit: q.Limit}.Normalize().Limit
 }
 
 // Attachment is a file kept with records: a photo of the drill, a scanned

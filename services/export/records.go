@@ -100,9 +100,8 @@ type ExportInfo struct {
 	Templates []services.Template
 }
 
-// exportPage is how many records one store read brings (as many as a
-// store answers).
-const exportPage = services.MaxLimit
+// exportPage is how many records one store read brings.
+const exportPage = services.MaxBulkLimit
 
 // Plan checks q for p and works out what the export holds, before any
 // byte of it is written (so a bad query is a problem document, not a
