@@ -330,7 +330,7 @@ func (s *Store) Records(ctx context.Context, sc services.Scope, q services.Recor
 	if len(occurred) > 0 {
 		f = append(f, bson.E{Key: "occurred_on", Value: occurred})
 	}
-	limit := int64(services.Page{Limit: q.Limit}.Normalize().Limit)
+	limit := int64(q.PageLimit())
 	o := options.Find().SetProjection(noHistory).SetLimit(limit)
 	if q.Sync {
 		var and bson.A
