@@ -263,6 +263,10 @@ func TestStatTable(t *testing.T) {
 		t.Errorf("unknown template: %+v", p)
 	}
 	s.must(http.StatusForbidden, req{method: "GET", path: "/api/v1/exports/totals?template=safety_drill", token: w.tokens["principalA1"]})
+	s.must(http.StatusForbidden, req{method: "GET", path: "/api/v1/exports/totals?template=safety_drill", token: w.tokens["teacherA1"]})
+	// Another district's table does not exist for this admin.
+	s.must(http.StatusNotFound, req{method: "GET", path: "/api/v1/exports/totals?template=safety_drill&org_id=" + w.distB, token: adminA})
+	s.must(http.StatusNotFound, req{method: "GET", path: "/api/v1/reports/summary?format=docx&org_id=" + w.distB, token: adminA})
 	audited := 0
 	for _, e := range s.audit(adminA, url.Values{"kind": {"export"}}).Items {
 		if e.SubjectID == "/api/v1/exports/totals" && e.SubjectName == "成华区_统计表_2025学年" {
