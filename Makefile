@@ -19,6 +19,7 @@ walkthrough:
 docs:
 	go tool swag fmt -d ./handlers
 	bash scripts/docs.sh
+	bash scripts/client.sh
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^docs/'))"

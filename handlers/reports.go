@@ -86,14 +86,7 @@ func (h *Reports) Summary(c *gin.Context) {
 		c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(summary.Text(d)))
 		return
 	case "docx":
-		// A few pages: written whole, so a failure is still a problem.
-		var b bytes.Buffer
-		if err := h.summary.Word(c.Request.Context(), caller(c), q, d, &b); err != nil {
-			respondError(c, err)
-			return
-		}
-		c.Header("Content-Disposition", attachment(d.Title+".docx"))
-		c.Data(http.StatusOK, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", b.Bytes())
+		h.word(c, q, d)
 		return
 	}
 	out := SummaryResponse{Title: d.Title, Org: TotalsOrg{ID: d.Org.ID, Kind: string(d.Org.Kind), Name: d.Org.Name},
@@ -107,4 +100,50 @@ func (h *Reports) Summary(c *gin.Context) {
 		out.Paragraphs = append(out.Paragraphs, sp)
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// Document is the work-summary draft as a Word document: the same as
+// format=docx of the draft, as an operation of its own whose answer is a
+// file (Swagger 2.0 gives an operation one schema, so generated clients
+// read the draft's JSON there and the document here).
+//
+//	@Summary		工作总结（数据部分）Word 文档 Work-summary draft as a Word document
+//	@Description	与 GET /api/v1/reports/summary?format=docx 相同：标题、每个类别一个标题及其段落，区县或市另附该类别按学校或区县的统计表（含小计、合计），可用 Word 和 WPS 打开；校长（本校）和管理员可用。The same as GET /api/v1/reports/summary?format=docx: a Word document (Word and WPS) with the title, a heading per category, its paragraph and, for a district or city, the category's statistics table by school or district with subtotals and 合计. Principals (their school) and admins.
+//	@ID				getSummaryDocument
+//	@Tags			reports
+//	@Security		BearerAuth
+//	@Produce		application/vnd.openxmlformats-officedocument.wordprocessingml.document,application/problem+json
+//	@Param			org_id					query		string	false	"Org unit (default: the caller's)"
+//	@Param			period					query		string	false	"Period id (default: the current school year)"
+//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"
+//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"
+//	@Success		200						{file}		file
+//	@Header			200						{string}	Content-Disposition	"attachment; filename*=UTF-8''…工作总结（数据部分）.docx"
+//	@Failure		400,401,403,404,422,503	{object}	Problem
+//	@Header			503						{string}	Retry-After	"Seconds to wait before trying again"
+//	@Router			/api/v1/reports/summary.docx [get]
+func (h *Reports) Document(c *gin.Context) {
+	q := summary.Query{OrgID: c.Query("org_id"), Period: c.Query("period"), From: c.Query("from"), To: c.Query("to")}
+	if q.OrgID != "" && !filterPattern.MatchString(q.OrgID) {
+		respondError(c, badField("reports.summary", "org_id", "format", nil))
+		return
+	}
+	d, err := h.summary.Draft(c.Request.Context(), caller(c), q)
+	if err != nil {
+		respondError(c, err)
+		return
+	}
+	h.word(c, q, d)
+}
+
+// word answers draft d as a Word document. A few pages: written whole, so
+// a failure is still a problem document.
+func (h *Reports) word(c *gin.Context, q summary.Query, d summary.Draft) {
+	var b bytes.Buffer
+	if err := h.summary.Word(c.Request.Context(), caller(c), q, d, &b); err != nil {
+		respondError(c, err)
+		return
+	}
+	c.Header("Content-Disposition", attachment(d.Title+".docx"))
+	c.Data(http.StatusOK, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", b.Bytes())
 }

@@ -121,6 +121,7 @@ var policy = map[string]services.Role{
 	"GET /api/v1/exports/records":                  services.RolePrincipal,
 	"GET /api/v1/exports/totals":                   services.RoleDistrictAdmin,
 	"GET /api/v1/reports/summary":                  services.RolePrincipal,
+	"GET /api/v1/reports/summary.docx":             services.RolePrincipal,
 	"GET /api/v1/exports/tasks/:id":                services.RoleDistrictAdmin,
 	"GET /api/v1/indicators":                       services.RolePrincipal,
 	"GET /api/v1/indicators/:key":                  services.RolePrincipal,
@@ -260,6 +261,7 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 	api.GET("/exports/tasks/:id", exports.Task)
 	reports := &Reports{summary: svc.Summary}
 	api.GET("/reports/summary", reports.Summary)
+	api.GET("/reports/summary.docx", reports.Document)
 
 	indicators := &Indicators{indicators: svc.Indicators, out: out}
 	api.POST("/indicators", idem, indicators.Create)
