@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the README's walk through the API, exactly as written: every ```sh
-# block between <!-- walkthrough:start --> and <!-- walkthrough:end -->,
+# block between <!-- walkthrough:start --> and <!-- walkthrough:end -->
+# of the Markdown file given as the first argument (default README.md;
+# e.g. `bash scripts/walkthrough.sh README.zh-CN.md` for the Chinese one),
 # in one bash with errexit, against a fresh server on a free port. Any
 # failing call (curl -f) fails the script; then a few answers are checked:
 # the drill record got approved, the district totals count it once, the
@@ -8,7 +10,11 @@
 # is missing from the task (one record short), the audit log holds the
 # district admin's password change.
 set -euo pipefail
+# The file: a path from here, else from the repository root (README.md).
+md=${1:-README.md}
+if [ -f "$md" ]; then md="$(cd "$(dirname "$md")" && pwd)/$(basename "$md")"; fi
 cd "$(dirname "$0")/.."
+[ -f "$md" ] || { echo "walkthrough: no such file: $md"; exit 1; }
 
 tmp=$(mktemp -d)
 server_pid=""
@@ -45,11 +51,11 @@ done
 # The blocks, in order, as one script.
 {
   echo 'trap '\''echo "walkthrough: failed at line $LINENO of the blocks: $BASH_COMMAND" >&2'\'' ERR'
-  awk '/<!-- walkthrough:start -->/{on=1; next} /<!-- walkthrough:end -->/{on=0} on && /^```sh$/{code=1; next} on && /^```$/{code=0; next} on && code' README.md
+  awk '/<!-- walkthrough:start -->/{on=1; next} /<!-- walkthrough:end -->/{on=0} on && /^```sh$/{code=1; next} on && /^```$/{code=0; next} on && code' "$md"
 } >"$tmp/walk.sh"
 lines=$(($(wc -l <"$tmp/walk.sh") - 1))
 if [ "$lines" -lt 20 ]; then
-  echo "walkthrough: found only $lines lines between the README's markers"; exit 1
+  echo "walkthrough: found only $lines lines between the markers of $md"; exit 1
 fi
 start=$(date +%s)
 cat >>"$tmp/walk.sh" <<'CHECKS'
@@ -73,4 +79,4 @@ if ! bash -euo pipefail "$tmp/walk.sh" >"$tmp/walk.out" 2>&1; then
   echo "--- server log:"; tail -20 "$tmp/server.log"
   exit 1
 fi
-echo "walkthrough: the README's $lines lines ran against a fresh server in $(( $(date +%s) - start )) s"
+echo "walkthrough: the $lines lines of $(basename "$md") ran against a fresh server in $(( $(date +%s) - start )) s"
