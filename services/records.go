@@ -146,11 +146,12 @@ type RecordQuery struct {
 	// After is the position of the last item of the previous page.
 	After RecordCursor
 	Limit int
-	// Bulk is an export's read (Records.Each; never set from a request):
-	// up to MaxBulkLimit records, each with what an export writes (ID,
-	// author, template and its version, org and path, occurred_on, title,
-	// data, attachments, status, reviewer and review time); a store may
-	// leave the other fields zero.
+	// Bulk is a read of many records (an export's pages, a task's
+	// counts; never set from a request): up to MaxBulkLimit records, each
+	// with what those read (ID, author, template and its version, org and
+	// path, occurred_on, title, data, attachments, status, reviewer and
+	// review time, created and submitted times); a store may leave the
+	// other fields zero.
 	Bulk bool
 }
 

@@ -386,7 +386,8 @@ func (s *Tasks) count(ctx context.Context, t Task, schools []string) (map[string
 	out := make(map[string]*tally, len(schools))
 	for _, root := range roots {
 		for _, tmpl := range t.Templates {
-			q := RecordQuery{OrgID: root, Template: tmpl, From: t.From, To: t.To, Limit: MaxLimit}
+			// Bulk reads: pages of MaxBulkLimit with the columns counted.
+			q := RecordQuery{OrgID: root, Template: tmpl, From: t.From, To: t.To, Limit: MaxBulkLimit, Bulk: true}
 			for {
 				rs, err := s.records.Records(ctx, ScopeOrg(root), q)
 				if err != nil {
