@@ -20,17 +20,17 @@ type Attachments struct {
 
 // AttachmentResponse describes one stored file.
 type AttachmentResponse struct {
-	ID           string `json:"id"`
-	ClientID     string `json:"client_id"`
-	Name         string `json:"name" example:"演练现场.jpg"`
-	ContentType  string `json:"content_type" enums:"image/jpeg,image/png,image/webp,application/pdf"`
-	Size         int64  `json:"size" example:"2483122"`
-	SHA256       string `json:"sha256"`
+	ID           string `json:"id" validate:"required" example:"06cwcqgtg2avvsh7jkzf3xrmkm"`
+	ClientID     string `json:"client_id" validate:"required" example:"625d36c9-f327-4bcb-b0fa-f815859da538"`
+	Name         string `json:"name" validate:"required" example:"演练现场.jpg"`
+	ContentType  string `json:"content_type" validate:"required" enums:"image/jpeg,image/png,image/webp,application/pdf" example:"image/jpeg"`
+	Size         int64  `json:"size" validate:"required" example:"2483122"`
+	SHA256       string `json:"sha256" validate:"required" example:"9f2b5c7e0d1a4f6b8c3e5a7d9b1f3c5e7a9d2b4f6c8e0a1d3f5b7c9e1a3d5f7b"`
 	Width        int    `json:"width,omitempty" example:"4032"`
 	Height       int    `json:"height,omitempty" example:"3024"`
-	URL          string `json:"url"`
-	ThumbnailURL string `json:"thumbnail_url,omitempty"`
-	CreatedAt    string `json:"created_at"`
+	URL          string `json:"url" validate:"required" example:"/api/v1/attachments/06cwcqgtg2avvsh7jkzf3xrmkm/content"`
+	ThumbnailURL string `json:"thumbnail_url,omitempty" example:"/api/v1/attachments/06cwcqgtg2avvsh7jkzf3xrmkm/thumbnail"`
+	CreatedAt    string `json:"created_at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
 } //	@name	Attachment
 
 func (p presenter) attachment(a services.Attachment) AttachmentResponse {

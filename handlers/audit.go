@@ -18,34 +18,34 @@ type Audit struct {
 
 // AuditEventResponse is one audit log entry.
 type AuditEventResponse struct {
-	ID string `json:"id" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
-	At string `json:"at" example:"2025-10-09T08:30:00+08:00"`
+	ID string `json:"id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	At string `json:"at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
 	// Kind: login_failed, login, logout, session_revoked, refresh_reuse,
 	// password_changed, password_reset, user_created, role_changed,
 	// org_changed, user_disabled, user_enabled, signing_key_rotated,
 	// template_created, template_updated, template_copied.
-	Kind string `json:"kind" example:"login_failed"`
+	Kind string `json:"kind" validate:"required" example:"login_failed"`
 	// ActorID is who did it; empty on a failed sign-in and for the
 	// operator's command line (actor_name "operator").
-	ActorID   string `json:"actor_id,omitempty"`
+	ActorID   string `json:"actor_id,omitempty" example:"06cg5mq681cbkq3v6221cnmtc8"`
 	ActorName string `json:"actor_name,omitempty" example:"wang.li"`
 	// Login is what was typed on a sign-in attempt.
 	Login       string `json:"login,omitempty" example:"zhang.san"`
 	IP          string `json:"ip,omitempty" example:"203.0.113.9"`
 	UserAgent   string `json:"user_agent,omitempty" example:"huizong-app/2.1 (Android 14)"`
 	SubjectType string `json:"subject_type,omitempty" example:"user"`
-	SubjectID   string `json:"subject_id,omitempty"`
+	SubjectID   string `json:"subject_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1b"`
 	SubjectName string `json:"subject_name,omitempty" example:"zhang.san"`
 	// OrgID is the unit the event belongs to (the account's unit, the
 	// template's owner); empty for events of the whole deployment.
-	OrgID  string `json:"org_id,omitempty"`
+	OrgID  string `json:"org_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
 	Detail string `json:"detail,omitempty" example:"wrong_password"`
 } //	@name	AuditEvent
 
 // AuditList is one page of audit events, newest first.
 type AuditList struct {
-	Items      []AuditEventResponse `json:"items"`
-	NextCursor string               `json:"next_cursor"`
+	Items      []AuditEventResponse `json:"items" validate:"required"`
+	NextCursor string               `json:"next_cursor" validate:"required"`
 } //	@name	AuditList
 
 func (p presenter) auditEvent(e services.AuditEvent) AuditEventResponse {

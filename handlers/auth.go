@@ -30,11 +30,11 @@ type RefreshRequest struct {
 
 // TokenResponse is a token pair.
 type TokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	TokenType    string `json:"token_type" example:"Bearer"`
+	AccessToken  string `json:"access_token" validate:"required"`
+	RefreshToken string `json:"refresh_token" validate:"required"`
+	TokenType    string `json:"token_type" validate:"required" example:"Bearer"`
 	// ExpiresIn is the access token's lifetime in seconds.
-	ExpiresIn int `json:"expires_in" example:"900"`
+	ExpiresIn int `json:"expires_in" validate:"required" example:"900"`
 } //	@name	TokenResponse
 
 func tokenResponse(p services.TokenPair) TokenResponse {
@@ -147,7 +147,7 @@ func (h *Auth) Logout(c *gin.Context) {
 // MeResponse is the signed-in user.
 type MeResponse struct {
 	UserResponse
-	SessionID string `json:"session_id"`
+	SessionID string `json:"session_id" validate:"required" example:"06cwch3r02dteh65d0t7798wjw"`
 } //	@name	Me
 
 // Me returns the caller.
@@ -169,8 +169,8 @@ func (h *Auth) Me(c *gin.Context) {
 
 // ChangePasswordRequest changes the caller's password.
 type ChangePasswordRequest struct {
-	CurrentPassword string `json:"current_password"`
-	NewPassword     string `json:"new_password"`
+	CurrentPassword string `json:"current_password" validate:"required"`
+	NewPassword     string `json:"new_password" validate:"required"`
 } //	@name	ChangePasswordRequest
 
 // ChangePassword changes the caller's password.
@@ -203,20 +203,20 @@ func (h *Auth) ChangePassword(c *gin.Context) {
 
 // SessionResponse is one signed-in device.
 type SessionResponse struct {
-	ID         string `json:"id"`
+	ID         string `json:"id" validate:"required" example:"06cwch3r02dteh65d0t7798wjw"`
 	Device     string `json:"device,omitempty"`
 	UserAgent  string `json:"user_agent,omitempty"`
 	IP         string `json:"ip,omitempty"`
-	Current    bool   `json:"current"`
-	CreatedAt  string `json:"created_at"`
-	LastUsedAt string `json:"last_used_at,omitempty"`
-	ExpiresAt  string `json:"expires_at"`
+	Current    bool   `json:"current" validate:"required"`
+	CreatedAt  string `json:"created_at" validate:"required" format:"date-time" example:"2025-10-09T08:00:00+08:00"`
+	LastUsedAt string `json:"last_used_at,omitempty" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
+	ExpiresAt  string `json:"expires_at" validate:"required" format:"date-time" example:"2025-11-08T08:00:00+08:00"`
 } //	@name	Session
 
 // SessionList lists the caller's sessions.
 type SessionList struct {
-	Items      []SessionResponse `json:"items"`
-	NextCursor string            `json:"next_cursor"`
+	Items      []SessionResponse `json:"items" validate:"required"`
+	NextCursor string            `json:"next_cursor" validate:"required"`
 } //	@name	SessionList
 
 // Sessions lists the caller's active sessions.

@@ -17,7 +17,7 @@ type Health struct {
 
 // HealthResponse is the body of /healthz and /readyz.
 type HealthResponse struct {
-	Status string `json:"status" example:"ok"`
+	Status string `json:"status" validate:"required" example:"ok"`
 	Store  string `json:"store,omitempty" example:"sqlite"`
 } //	@name	HealthResponse
 

@@ -19,12 +19,12 @@ type Indicators struct {
 // people(<template>.<field>); schools(<template>)[...]; org.students,
 // org.staff, org.schools, org.schools[stage=小学].
 type IndicatorRequest struct {
-	Key         string   `json:"key" example:"award_teacher_share"`
-	Name        string   `json:"name" example:"市级以上表彰教师占比"`
+	Key         string   `json:"key" validate:"required" example:"award_teacher_share"`
+	Name        string   `json:"name" validate:"required" example:"市级以上表彰教师占比"`
 	NameEN      string   `json:"name_en,omitempty" example:"Teachers honoured at city level or above"`
 	Description string   `json:"description,omitempty"`
-	Numerator   []string `json:"numerator" example:"honor_award.count[level=国家级|省级|市级]"`
-	Denominator []string `json:"denominator" example:"org.staff"`
+	Numerator   []string `json:"numerator" validate:"required" example:"honor_award.count[level=国家级|省级|市级]"`
+	Denominator []string `json:"denominator" validate:"required" example:"org.staff"`
 	// Factor scales the ratio (100 for a percentage; default 1).
 	Factor *float64 `json:"factor,omitempty" example:"100"`
 	Unit   string   `json:"unit,omitempty" example:"%"`
@@ -34,33 +34,33 @@ type IndicatorRequest struct {
 
 // IndicatorResponse is one indicator.
 type IndicatorResponse struct {
-	Key         string   `json:"key" example:"petition_satisfaction_rate"`
-	Name        string   `json:"name" example:"信访满意率"`
+	Key         string   `json:"key" validate:"required" example:"petition_satisfaction_rate"`
+	Name        string   `json:"name" validate:"required" example:"信访满意率"`
 	NameEN      string   `json:"name_en,omitempty" example:"Petitioners satisfied"`
 	Description string   `json:"description,omitempty"`
-	OwnerID     string   `json:"owner_id,omitempty"`
-	Builtin     bool     `json:"builtin"`
-	Numerator   []string `json:"numerator" example:"petition.satisfied"`
-	Denominator []string `json:"denominator" example:"petition.resolved"`
-	Factor      float64  `json:"factor" example:"100"`
+	OwnerID     string   `json:"owner_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Builtin     bool     `json:"builtin" validate:"required"`
+	Numerator   []string `json:"numerator" validate:"required" example:"petition.satisfied"`
+	Denominator []string `json:"denominator" validate:"required" example:"petition.resolved"`
+	Factor      float64  `json:"factor" validate:"required" example:"100"`
 	Unit        string   `json:"unit,omitempty" example:"%"`
-	Decimals    int      `json:"decimals" example:"1"`
-	Version     int64    `json:"version" example:"1"`
-	CreatedAt   string   `json:"created_at"`
+	Decimals    int      `json:"decimals" validate:"required" example:"1"`
+	Version     int64    `json:"version" validate:"required" example:"1"`
+	CreatedAt   string   `json:"created_at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
 } //	@name	Indicator
 
 // IndicatorList is one page of indicators, in key order.
 type IndicatorList struct {
-	Items      []IndicatorResponse `json:"items"`
-	NextCursor string              `json:"next_cursor"`
+	Items      []IndicatorResponse `json:"items" validate:"required"`
+	NextCursor string              `json:"next_cursor" validate:"required"`
 } //	@name	IndicatorList
 
 // IndicatorTermResponse is one term's value in a row, with the totals
 // query behind it.
 type IndicatorTermResponse struct {
-	Side     string   `json:"side" enums:"numerator,denominator"`
-	Term     string   `json:"term" example:"petition.satisfied"`
-	Value    float64  `json:"value" example:"197"`
+	Side     string   `json:"side" validate:"required" enums:"numerator,denominator"`
+	Term     string   `json:"term" validate:"required" example:"petition.satisfied"`
+	Value    float64  `json:"value" validate:"required" example:"197"`
 	Previous *float64 `json:"previous,omitempty"`
 	// TotalsURL is the totals query that gives the value (absent for org
 	// figures).
@@ -69,10 +69,10 @@ type IndicatorTermResponse struct {
 
 // IndicatorRowResponse is an indicator's value for one group.
 type IndicatorRowResponse struct {
-	Keys        map[string]string `json:"keys"`
+	Keys        map[string]string `json:"keys" validate:"required"`
 	OrgName     string            `json:"org_name,omitempty"`
-	Numerator   float64           `json:"numerator" example:"197"`
-	Denominator float64           `json:"denominator" example:"200"`
+	Numerator   float64           `json:"numerator" validate:"required" example:"197"`
+	Denominator float64           `json:"denominator" validate:"required" example:"200"`
 	// Value is numerator / denominator × factor, rounded; null when the
 	// denominator is 0.
 	Value *float64 `json:"value" example:"98.5"`
@@ -80,26 +80,26 @@ type IndicatorRowResponse struct {
 	// value (in the indicator's unit: 9 with unit % is "增长9个百分点").
 	Previous *IndicatorPreviousResponse `json:"previous,omitempty"`
 	Change   *float64                   `json:"change,omitempty" example:"1.5"`
-	Terms    []IndicatorTermResponse    `json:"terms"`
+	Terms    []IndicatorTermResponse    `json:"terms" validate:"required"`
 } //	@name	IndicatorRow
 
 // IndicatorPreviousResponse is a row in the period compared with.
 type IndicatorPreviousResponse struct {
-	Numerator   float64  `json:"numerator"`
-	Denominator float64  `json:"denominator"`
+	Numerator   float64  `json:"numerator" validate:"required"`
+	Denominator float64  `json:"denominator" validate:"required"`
 	Value       *float64 `json:"value"`
 } //	@name	IndicatorPrevious
 
 // IndicatorValuesResponse answers an indicator's values.
 type IndicatorValuesResponse struct {
-	Indicator IndicatorResponse      `json:"indicator"`
-	Org       TotalsOrg              `json:"org"`
+	Indicator IndicatorResponse      `json:"indicator" validate:"required"`
+	Org       TotalsOrg              `json:"org" validate:"required"`
 	Period    string                 `json:"period,omitempty" example:"2025AY"`
-	From      string                 `json:"from" example:"2025-09-01"`
-	To        string                 `json:"to" example:"2026-08-31"`
+	From      string                 `json:"from" validate:"required" format:"date" example:"2025-09-01"`
+	To        string                 `json:"to" validate:"required" format:"date" example:"2026-08-31"`
 	Previous  *TotalsPeriodResponse  `json:"previous,omitempty"`
-	GroupBy   []string               `json:"group_by"`
-	Rows      []IndicatorRowResponse `json:"rows"`
+	GroupBy   []string               `json:"group_by" validate:"required"`
+	Rows      []IndicatorRowResponse `json:"rows" validate:"required"`
 } //	@name	IndicatorValues
 
 func (p presenter) indicator(ind services.Indicator) IndicatorResponse {

@@ -20,8 +20,8 @@ type Orgs struct {
 // OrgRequest creates or changes an org unit. On PATCH, omitted fields stay
 // as they are; kind and parent_id cannot change.
 type OrgRequest struct {
-	Kind     string    `json:"kind,omitempty" enums:"city,district,school" example:"school"`
-	Name     *string   `json:"name,omitempty" example:"成华区实验小学"`
+	Kind     string    `json:"kind,omitempty" validate:"required" enums:"city,district,school" example:"school"`
+	Name     *string   `json:"name,omitempty" validate:"required" example:"成华区实验小学"`
 	ParentID string    `json:"parent_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
 	Code     *string   `json:"code,omitempty" example:"2151010001"`
 	Stages   *[]string `json:"stages,omitempty" example:"小学"`
@@ -34,7 +34,7 @@ type OrgRequest struct {
 type OrgPatch struct {
 	Kind     *string   `json:"kind,omitempty" enums:"city,district,school" extensions:"x-nullable"`
 	Name     *string   `json:"name,omitempty" example:"成华区实验小学" extensions:"x-nullable"`
-	ParentID *string   `json:"parent_id,omitempty" extensions:"x-nullable"`
+	ParentID *string   `json:"parent_id,omitempty" extensions:"x-nullable" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
 	Code     *string   `json:"code,omitempty" example:"2151010001" extensions:"x-nullable"`
 	Stages   *[]string `json:"stages,omitempty" example:"小学" extensions:"x-nullable"`
 	Students *int      `json:"students,omitempty" example:"0" extensions:"x-nullable"`
@@ -62,8 +62,8 @@ func (r OrgRequest) input() services.OrgInput {
 
 // OrgList is one page of org units.
 type OrgList struct {
-	Items      []OrgResponse `json:"items"`
-	NextCursor string        `json:"next_cursor"`
+	Items      []OrgResponse `json:"items" validate:"required"`
+	NextCursor string        `json:"next_cursor" validate:"required"`
 	// Total counts every match when count=true was asked.
 	Total *int64 `json:"total,omitempty" example:"52"`
 } //	@name	OrgList
@@ -71,12 +71,12 @@ type OrgList struct {
 // OrgTreeNode is an org unit with its children.
 type OrgTreeNode struct {
 	OrgResponse
-	Children []OrgTreeNode `json:"children"`
+	Children []OrgTreeNode `json:"children" validate:"required"`
 } //	@name	OrgTreeNode
 
 // OrgTree is the part of the tree the caller can see.
 type OrgTree struct {
-	Roots []OrgTreeNode `json:"roots"`
+	Roots []OrgTreeNode `json:"roots" validate:"required"`
 } //	@name	OrgTree
 
 // Create adds an org unit.

@@ -18,20 +18,20 @@ import (
 
 // Problem is an RFC 9457 problem detail, the body of every error answer.
 type Problem struct {
-	Type      string         `json:"type" example:"about:blank"`
-	Title     string         `json:"title" example:"提交的内容未通过校验"`
-	Status    int            `json:"status" example:"422"`
+	Type      string         `json:"type" validate:"required" example:"about:blank"`
+	Title     string         `json:"title" validate:"required" example:"提交的内容未通过校验"`
+	Status    int            `json:"status" validate:"required" example:"422"`
 	Detail    string         `json:"detail,omitempty"`
-	Code      string         `json:"code" example:"validation_failed"`
-	RequestID string         `json:"request_id,omitempty"`
+	Code      string         `json:"code" validate:"required" example:"validation_failed"`
+	RequestID string         `json:"request_id,omitempty" example:"4c460b3667fd31c16a92f1d0"`
 	Errors    []ProblemField `json:"errors,omitempty"`
 } //	@name	Problem
 
 // ProblemField is one field that failed validation.
 type ProblemField struct {
-	Field   string `json:"field" example:"mobile"`
-	Code    string `json:"code" example:"mobile"`
-	Message string `json:"message" example:"应为11位手机号码"`
+	Field   string `json:"field" validate:"required" example:"mobile"`
+	Code    string `json:"code" validate:"required" example:"mobile"`
+	Message string `json:"message" validate:"required" example:"应为11位手机号码"`
 } //	@name	ProblemField
 
 const problemType = "about:blank"

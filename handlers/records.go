@@ -29,11 +29,11 @@ type Records struct {
 // server's.
 type RecordRequest struct {
 	ClientID    string          `json:"client_id,omitempty" example:"3f1c9a52-8d7e-4b7a-9c11-2a6f0e5d4b21"`
-	Template    string          `json:"template" example:"safety_drill"`
-	OrgID       string          `json:"org_id,omitempty"`
-	OccurredOn  string          `json:"occurred_on" example:"2025-10-09"`
-	EndOn       string          `json:"end_on,omitempty" example:"2025-10-10"`
-	Title       string          `json:"title" example:"秋季消防疏散演练"`
+	Template    string          `json:"template" validate:"required" example:"safety_drill"`
+	OrgID       string          `json:"org_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
+	OccurredOn  string          `json:"occurred_on" validate:"required" format:"date" example:"2025-10-09"`
+	EndOn       string          `json:"end_on,omitempty" format:"date" example:"2025-10-09" extensions:"x-nullable"`
+	Title       string          `json:"title" validate:"required" example:"秋季消防疏散演练"`
 	Description string          `json:"description,omitempty" example:"全校师生参加，用时3分20秒"`
 	Data        json.RawMessage `json:"data,omitempty" swaggertype:"object"`
 	Status      string          `json:"status,omitempty" enums:"draft,submitted" example:"submitted"`
@@ -61,105 +61,117 @@ type ReviewRequest struct {
 	Reason  string `json:"reason,omitempty" example:"参与人数填写有误"`
 } //	@name	ReviewRequest
 
+// ReturnRequest is the body of a return, as documented: the comment the
+// author gets back. The handler reads it into ReviewRequest (same JSON).
+type ReturnRequest struct {
+	Comment string `json:"comment" validate:"required" example:"请补充演练照片"`
+} //	@name	ReturnRequest
+
+// ReopenRequest is the body of a reopen, as documented: why an approved
+// record goes back. The handler reads it into ReviewRequest (same JSON).
+type ReopenRequest struct {
+	Reason string `json:"reason" validate:"required" example:"参与人数填写有误"`
+} //	@name	ReopenRequest
+
 // BatchRequest carries up to 100 records queued offline.
 type BatchRequest struct {
-	Records []json.RawMessage `json:"records" swaggertype:"array,object"`
+	Records []json.RawMessage `json:"records" validate:"required" swaggertype:"array,object"`
 } //	@name	RecordBatchRequest
 
 // BatchItem is the outcome for one record of a batch.
 type BatchItem struct {
-	ClientID string         `json:"client_id"`
-	Status   string         `json:"status" enums:"created,duplicate,invalid"`
-	ID       string         `json:"id,omitempty"`
-	Version  int64          `json:"version,omitempty"`
+	ClientID string         `json:"client_id" validate:"required" example:"3f1c9a52-8d7e-4b7a-9c11-2a6f0e5d4b21"`
+	Status   string         `json:"status" validate:"required" enums:"created,duplicate,invalid" example:"created"`
+	ID       string         `json:"id,omitempty" example:"06cwcqzf80qybsj9ekmhq256z4"`
+	Version  int64          `json:"version,omitempty" example:"1"`
 	Errors   []ProblemField `json:"errors,omitempty"`
 } //	@name	RecordBatchItem
 
 // BatchResponse answers a batch item by item, in order.
 type BatchResponse struct {
-	Results []BatchItem `json:"results"`
+	Results []BatchItem `json:"results" validate:"required"`
 } //	@name	RecordBatchResponse
 
 // WarningResponse is a plausibility finding shown to reviewers.
 type WarningResponse struct {
-	Field   string  `json:"field" example:"data.students"`
-	Code    string  `json:"code" example:"above_students"`
-	Message string  `json:"message" example:"超过学校在校学生数1800"`
+	Field   string  `json:"field" validate:"required" example:"data.students"`
+	Code    string  `json:"code" validate:"required" example:"above_students"`
+	Message string  `json:"message" validate:"required" example:"超过学校在校学生数1800"`
 	Limit   float64 `json:"limit,omitempty" example:"1800"`
 } //	@name	RecordWarning
 
 // ReviewResponse is the latest review decision.
 type ReviewResponse struct {
-	By      string `json:"by"`
-	Role    string `json:"role"`
-	At      string `json:"at"`
-	Action  string `json:"action" enums:"approve,return,reopen"`
-	Comment string `json:"comment,omitempty"`
+	By      string `json:"by" validate:"required" example:"06cgg9r903hqd5ew944hmbd2sc"`
+	Role    string `json:"role" validate:"required" example:"principal"`
+	At      string `json:"at" validate:"required" format:"date-time" example:"2025-10-10T09:15:00+08:00"`
+	Action  string `json:"action" validate:"required" enums:"approve,return,reopen" example:"approve"`
+	Comment string `json:"comment,omitempty" example:"照片清晰，数据属实"`
 } //	@name	RecordReview
 
 // RecordResponse is one record. A withdrawn record in a sync list is a
 // tombstone: id, client_id, status "withdrawn", deleted true and times.
 type RecordResponse struct {
-	ID              string `json:"id"`
-	ClientID        string `json:"client_id"`
+	ID              string `json:"id" validate:"required" example:"06cwcqzf80qybsj9ekmhq256z4"`
+	ClientID        string `json:"client_id" example:"3f1c9a52-8d7e-4b7a-9c11-2a6f0e5d4b21"`
 	Template        string `json:"template,omitempty" example:"safety_drill"`
 	TemplateVersion int64  `json:"template_version,omitempty" example:"1"`
-	OrgID           string `json:"org_id,omitempty"`
-	AuthorID        string `json:"author_id,omitempty"`
+	OrgID           string `json:"org_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
+	AuthorID        string `json:"author_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1b"`
 	// AuthorName is the author's name, left out when the author lies
 	// outside the caller's scope.
 	AuthorName  string            `json:"author_name,omitempty" example:"张老师"`
-	AuthorRole  string            `json:"author_role,omitempty"`
-	OccurredOn  string            `json:"occurred_on,omitempty" example:"2025-10-09"`
-	EndOn       string            `json:"end_on,omitempty"`
-	Title       string            `json:"title,omitempty"`
-	Description string            `json:"description,omitempty"`
+	AuthorRole  string            `json:"author_role,omitempty" example:"teacher"`
+	OccurredOn  string            `json:"occurred_on,omitempty" format:"date" example:"2025-10-09"`
+	EndOn       string            `json:"end_on,omitempty" format:"date" example:"2025-10-09"`
+	Title       string            `json:"title,omitempty" example:"秋季消防疏散演练"`
+	Description string            `json:"description,omitempty" example:"全校师生参加，用时3分20秒"`
 	Data        json.RawMessage   `json:"data,omitempty" swaggertype:"object"`
-	Attachments []string          `json:"attachments,omitempty"`
-	Status      string            `json:"status" enums:"draft,submitted,approved,returned,withdrawn"`
+	Attachments []string          `json:"attachments,omitempty" example:"06cwcqgtg2avvsh7jkzf3xrmkm"`
+	Status      string            `json:"status" validate:"required" enums:"draft,submitted,approved,returned,withdrawn" example:"submitted"`
 	Warnings    []WarningResponse `json:"warnings"`
 	Review      *ReviewResponse   `json:"review,omitempty"`
 	// ReviewerName is the name of review.by, left out without a review
 	// or when the reviewer lies outside the caller's scope.
 	ReviewerName string `json:"reviewer_name,omitempty" example:"王校长"`
 	Deleted      bool   `json:"deleted,omitempty"`
-	Version      int64  `json:"version"`
-	CreatedAt    string `json:"created_at,omitempty"`
-	UpdatedAt    string `json:"updated_at"`
-	DeletedAt    string `json:"deleted_at,omitempty"`
+	Version      int64  `json:"version" validate:"required" example:"1"`
+	CreatedAt    string `json:"created_at,omitempty" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
+	UpdatedAt    string `json:"updated_at" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
+	DeletedAt    string `json:"deleted_at,omitempty" format:"date-time"`
 } //	@name	Record
 
 // RecordList is one page of records.
 type RecordList struct {
-	Items      []any  `json:"items" swaggertype:"array,object"`
-	NextCursor string `json:"next_cursor"`
+	Items      []any  `json:"items" validate:"required" swaggertype:"array,object"`
+	NextCursor string `json:"next_cursor" validate:"required"`
 } //	@name	RecordList
 
 // ChangeResponse is one field an event changed.
 type ChangeResponse struct {
-	Field  string `json:"field" example:"data.students"`
+	Field  string `json:"field" validate:"required" example:"data.students"`
 	Before any    `json:"before"`
 	After  any    `json:"after"`
 } //	@name	RecordChange
 
 // EventResponse is one entry of a record's audit history.
 type EventResponse struct {
-	Version int64  `json:"version"`
-	At      string `json:"at"`
-	ActorID string `json:"actor_id"`
+	Version int64  `json:"version" validate:"required" example:"2"`
+	At      string `json:"at" validate:"required" format:"date-time" example:"2025-10-10T09:15:00+08:00"`
+	ActorID string `json:"actor_id" validate:"required" example:"06cgg9r903hqd5ew944hmbd2sc"`
 	// ActorName is the actor's name, left out when the actor lies outside
 	// the caller's scope (a district admin, seen by a school).
 	ActorName string           `json:"actor_name,omitempty" example:"王校长"`
-	ActorRole string           `json:"actor_role"`
-	Action    string           `json:"action" enums:"create,edit,submit,approve,return,reopen,withdraw"`
+	ActorRole string           `json:"actor_role" validate:"required" example:"principal"`
+	Action    string           `json:"action" validate:"required" enums:"create,edit,submit,approve,return,reopen,withdraw" example:"approve"`
 	Comment   string           `json:"comment,omitempty"`
-	Changes   []ChangeResponse `json:"changes"`
+	Changes   []ChangeResponse `json:"changes" validate:"required"`
 } //	@name	RecordEvent
 
 // HistoryList is one page of a record's history, oldest first.
 type HistoryList struct {
-	Items      []EventResponse `json:"items"`
-	NextCursor string          `json:"next_cursor"`
+	Items      []EventResponse `json:"items" validate:"required"`
+	NextCursor string          `json:"next_cursor" validate:"required"`
 } //	@name	RecordHistory
 
 // record presents r; names maps user ids to names (authors, reviewers).
@@ -727,7 +739,7 @@ func (h *Records) Approve(c *gin.Context) {
 //	@Produce		json,application/problem+json
 //	@Param			id											path		string			true	"Record id"
 //	@Param			If-Match									header		string			true	"ETag of the current version"
-//	@Param			body										body		ReviewRequest	true	"comment"
+//	@Param			body										body		ReturnRequest	true	"comment"
 //	@Success		200											{object}	RecordResponse
 //	@Header			200											{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
 //	@Failure		400,401,403,404,409,412,413,415,422,428,503	{object}	Problem
@@ -750,7 +762,7 @@ func (h *Records) Return(c *gin.Context) {
 //	@Produce		json,application/problem+json
 //	@Param			id											path		string			true	"Record id"
 //	@Param			If-Match									header		string			true	"ETag of the current version"
-//	@Param			body										body		ReviewRequest	true	"reason"
+//	@Param			body										body		ReopenRequest	true	"reason"
 //	@Success		200											{object}	RecordResponse
 //	@Header			200											{string}	ETag	"Version of what is returned ("v<version>"); If-Match of a change takes it"
 //	@Failure		400,401,403,404,409,412,413,415,422,428,503	{object}	Problem

@@ -18,29 +18,29 @@ type Reports struct {
 // SummaryFigure is one number of a paragraph, with the totals query that
 // produced it.
 type SummaryFigure struct {
-	Text      string  `json:"text" example:"312场次"`
-	Value     float64 `json:"value" example:"312"`
-	TotalsURL string  `json:"totals_url" example:"/api/v1/totals?compare=previous&period=2025AY&template=safety_drill"`
+	Text      string  `json:"text" validate:"required" example:"312场次"`
+	Value     float64 `json:"value" validate:"required" example:"312"`
+	TotalsURL string  `json:"totals_url" validate:"required" example:"/api/v1/totals?compare=previous&period=2025AY&template=safety_drill"`
 } //	@name	SummaryFigure
 
 // SummaryParagraph is the draft of one category.
 type SummaryParagraph struct {
-	Category string          `json:"category" example:"safety"`
-	Heading  string          `json:"heading" example:"平安校园建设"`
-	Text     string          `json:"text" example:"全区共开展消防、地震、防汛等应急疏散演练312场次，参与学生4.52万人次，较上年增加36场次，学校覆盖率达100%。"`
-	Figures  []SummaryFigure `json:"figures"`
+	Category string          `json:"category" validate:"required" example:"safety"`
+	Heading  string          `json:"heading" validate:"required" example:"平安校园建设"`
+	Text     string          `json:"text" validate:"required" example:"全区共开展消防、地震、防汛等应急疏散演练312场次，参与学生4.52万人次，较上年增加36场次，学校覆盖率达100%。"`
+	Figures  []SummaryFigure `json:"figures" validate:"required"`
 	// Templates are the templates its sentences speak of.
-	Templates []string `json:"templates" example:"safety_drill"`
+	Templates []string `json:"templates" validate:"required" example:"safety_drill"`
 } //	@name	SummaryParagraph
 
 // SummaryResponse is the figures section of a work summary.
 type SummaryResponse struct {
-	Title      string             `json:"title" example:"城区教育局2025学年工作总结（数据部分）"`
-	Org        TotalsOrg          `json:"org"`
+	Title      string             `json:"title" validate:"required" example:"城区教育局2025学年工作总结（数据部分）"`
+	Org        TotalsOrg          `json:"org" validate:"required"`
 	Period     string             `json:"period,omitempty" example:"2025AY"`
-	From       string             `json:"from" example:"2025-09-01"`
-	To         string             `json:"to" example:"2026-08-31"`
-	Paragraphs []SummaryParagraph `json:"paragraphs"`
+	From       string             `json:"from" validate:"required" format:"date" example:"2025-09-01"`
+	To         string             `json:"to" validate:"required" format:"date" example:"2026-08-31"`
+	Paragraphs []SummaryParagraph `json:"paragraphs" validate:"required"`
 } //	@name	Summary
 
 // Summary drafts the figures section of a work summary.

@@ -279,13 +279,13 @@ func NewRouter(cfg Config, svc Services, store Readiness, log *slog.Logger) (*Ro
 // RootResponse points a visitor of / to the API documentation and the
 // probes.
 type RootResponse struct {
-	Name string `json:"name" example:"huizong"`
+	Name string `json:"name" validate:"required" example:"huizong"`
 	// Docs is the Swagger UI; it is absent when the UI is turned off
 	// (swagger_ui: false).
 	Docs    string `json:"docs,omitempty" example:"/swagger/index.html"`
-	OpenAPI string `json:"openapi" example:"/swagger/doc.json"`
-	Health  string `json:"health" example:"/healthz"`
-	Ready   string `json:"ready" example:"/readyz"`
+	OpenAPI string `json:"openapi" validate:"required" example:"/swagger/doc.json"`
+	Health  string `json:"health" validate:"required" example:"/healthz"`
+	Ready   string `json:"ready" validate:"required" example:"/readyz"`
 } //	@name	RootResponse
 
 // root answers GET / with where to go next.

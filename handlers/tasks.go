@@ -18,126 +18,126 @@ type Tasks struct {
 // under org_id), else every school under org_id teaching one of stages,
 // else every school under org_id.
 type TaskRequest struct {
-	Name         string   `json:"name" example:"2025年秋季学期安全演练填报"`
-	Templates    []string `json:"templates" example:"safety_drill"`
-	Period       string   `json:"period" example:"2025AY-S1"`
+	Name         string   `json:"name" validate:"required" example:"2025年秋季学期安全演练填报"`
+	Templates    []string `json:"templates" validate:"required" example:"safety_drill"`
+	Period       string   `json:"period" validate:"required" example:"2025AY-S1"`
 	OrgID        string   `json:"org_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
 	Stages       []string `json:"stages,omitempty" example:"小学"`
-	SchoolIDs    []string `json:"school_ids,omitempty"`
-	DueOn        string   `json:"due_on" example:"2025-12-31"`
+	SchoolIDs    []string `json:"school_ids,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
+	DueOn        string   `json:"due_on" validate:"required" format:"date" example:"2025-12-31"`
 	MinPerSchool *int     `json:"min_per_school,omitempty" minimum:"1" maximum:"1000" example:"2"`
 	Note         string   `json:"note,omitempty" example:"请各校上传演练照片"`
 } //	@name	TaskRequest
 
 // TaskResponse is one collection task.
 type TaskResponse struct {
-	ID           string   `json:"id" example:"01jd8m3q7k2x5v9w0r4t6y8z1d"`
-	Name         string   `json:"name" example:"2025年秋季学期安全演练填报"`
-	Templates    []string `json:"templates" example:"safety_drill"`
-	Period       string   `json:"period" example:"2025AY-S1"`
-	From         string   `json:"from" example:"2025-09-01"`
-	To           string   `json:"to" example:"2026-01-31"`
-	OrgID        string   `json:"org_id"`
-	Stages       []string `json:"stages"`
-	SchoolIDs    []string `json:"school_ids"`
-	Targets      int      `json:"targets" example:"52"`
-	DueOn        string   `json:"due_on" example:"2025-12-31"`
-	MinPerSchool int      `json:"min_per_school" example:"1"`
+	ID           string   `json:"id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1d"`
+	Name         string   `json:"name" validate:"required" example:"2025年秋季学期安全演练填报"`
+	Templates    []string `json:"templates" validate:"required" example:"safety_drill"`
+	Period       string   `json:"period" validate:"required" example:"2025AY-S1"`
+	From         string   `json:"from" validate:"required" format:"date" example:"2025-09-01"`
+	To           string   `json:"to" validate:"required" format:"date" example:"2026-01-31"`
+	OrgID        string   `json:"org_id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Stages       []string `json:"stages" validate:"required"`
+	SchoolIDs    []string `json:"school_ids" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
+	Targets      int      `json:"targets" validate:"required" example:"52"`
+	DueOn        string   `json:"due_on" validate:"required" format:"date" example:"2025-12-31"`
+	MinPerSchool int      `json:"min_per_school" validate:"required" example:"1"`
 	Note         string   `json:"note,omitempty"`
-	CreatedBy    string   `json:"created_by"`
-	CreatedAt    string   `json:"created_at" example:"2025-10-09T08:30:00+08:00"`
-	Version      int64    `json:"version" example:"1"`
+	CreatedBy    string   `json:"created_by" validate:"required" example:"06cg5mq681cbkq3v6221cnmtc8"`
+	CreatedAt    string   `json:"created_at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
+	Version      int64    `json:"version" validate:"required" example:"1"`
 } //	@name	Task
 
 // TaskList is one page of tasks, newest first.
 type TaskList struct {
-	Items      []TaskResponse `json:"items"`
-	NextCursor string         `json:"next_cursor"`
+	Items      []TaskResponse `json:"items" validate:"required"`
+	NextCursor string         `json:"next_cursor" validate:"required"`
 } //	@name	TaskList
 
 // SchoolProgressResponse is where one target school stands.
 type SchoolProgressResponse struct {
-	SchoolID    string `json:"school_id"`
-	SchoolName  string `json:"school_name" example:"成华区实验小学"`
-	DistrictID  string `json:"district_id,omitempty"`
-	Submitted   int    `json:"submitted" example:"1"`
-	Approved    int    `json:"approved" example:"1"`
-	Returned    int    `json:"returned" example:"0"`
-	Done        int    `json:"done" example:"2"`
-	Needed      int    `json:"needed" example:"2"`
-	Complete    bool   `json:"complete" example:"true"`
-	CompletedAt string `json:"completed_at,omitempty" example:"2025-12-20T10:00:00+08:00"`
-	OnTime      bool   `json:"on_time" example:"true"`
-	Late        bool   `json:"late" example:"false"`
+	SchoolID    string `json:"school_id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
+	SchoolName  string `json:"school_name" validate:"required" example:"成华区实验小学"`
+	DistrictID  string `json:"district_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Submitted   int    `json:"submitted" validate:"required" example:"1"`
+	Approved    int    `json:"approved" validate:"required" example:"1"`
+	Returned    int    `json:"returned" validate:"required" example:"0"`
+	Done        int    `json:"done" validate:"required" example:"2"`
+	Needed      int    `json:"needed" validate:"required" example:"2"`
+	Complete    bool   `json:"complete" validate:"required" example:"true"`
+	CompletedAt string `json:"completed_at,omitempty" format:"date-time" example:"2025-12-20T10:00:00+08:00"`
+	OnTime      bool   `json:"on_time" validate:"required" example:"true"`
+	Late        bool   `json:"late" validate:"required" example:"false"`
 } //	@name	TaskSchoolProgress
 
 // RatesResponse sums up a group of target schools: reporting rate
 // (complete / targets) and timeliness rate (complete by the due date /
 // targets), as fractions 0..1 rounded to 4 decimals (0.923 is 92.3%).
 type RatesResponse struct {
-	OrgID          string  `json:"org_id"`
+	OrgID          string  `json:"org_id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
 	OrgName        string  `json:"org_name,omitempty" example:"成华区"`
-	Targets        int     `json:"targets" example:"52"`
-	Complete       int     `json:"complete" example:"48"`
-	OnTime         int     `json:"on_time" example:"45"`
-	ReportingRate  float64 `json:"reporting_rate" example:"0.9231" minimum:"0" maximum:"1"`
-	TimelinessRate float64 `json:"timeliness_rate" example:"0.8654" minimum:"0" maximum:"1"`
+	Targets        int     `json:"targets" validate:"required" example:"52"`
+	Complete       int     `json:"complete" validate:"required" example:"48"`
+	OnTime         int     `json:"on_time" validate:"required" example:"45"`
+	ReportingRate  float64 `json:"reporting_rate" validate:"required" example:"0.9231" minimum:"0" maximum:"1"`
+	TimelinessRate float64 `json:"timeliness_rate" validate:"required" example:"0.8654" minimum:"0" maximum:"1"`
 } //	@name	TaskRates
 
 // TaskProgressResponse is a task's progress, computed from the records
 // at the moment of the request.
 type TaskProgressResponse struct {
-	Task      TaskResponse             `json:"task"`
-	AsOf      string                   `json:"as_of" example:"2025-12-21T09:00:00+08:00"`
-	Overdue   bool                     `json:"overdue"`
-	Total     RatesResponse            `json:"total"`
-	Districts []RatesResponse          `json:"districts"`
-	Schools   []SchoolProgressResponse `json:"schools"`
+	Task      TaskResponse             `json:"task" validate:"required"`
+	AsOf      string                   `json:"as_of" validate:"required" format:"date-time" example:"2025-12-21T09:00:00+08:00"`
+	Overdue   bool                     `json:"overdue" validate:"required"`
+	Total     RatesResponse            `json:"total" validate:"required"`
+	Districts []RatesResponse          `json:"districts" validate:"required"`
+	Schools   []SchoolProgressResponse `json:"schools" validate:"required"`
 } //	@name	TaskProgress
 
 // MissingSchool is a target school that has not filed enough yet.
 type MissingSchool struct {
-	SchoolID   string `json:"school_id"`
-	SchoolName string `json:"school_name" example:"成华区第二中学"`
-	DistrictID string `json:"district_id,omitempty"`
-	Done       int    `json:"done" example:"0"`
-	Needed     int    `json:"needed" example:"1"`
-	Returned   int    `json:"returned" example:"1"`
+	SchoolID   string `json:"school_id" validate:"required" example:"06cg5q0e027ws05v35ez6r6sdm"`
+	SchoolName string `json:"school_name" validate:"required" example:"成华区第二中学"`
+	DistrictID string `json:"district_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Done       int    `json:"done" validate:"required" example:"0"`
+	Needed     int    `json:"needed" validate:"required" example:"1"`
+	Returned   int    `json:"returned" validate:"required" example:"1"`
 } //	@name	TaskMissingSchool
 
 // MissingList is one page of incomplete target schools, in school id
 // order.
 type MissingList struct {
-	Items      []MissingSchool `json:"items"`
-	NextCursor string          `json:"next_cursor"`
+	Items      []MissingSchool `json:"items" validate:"required"`
+	NextCursor string          `json:"next_cursor" validate:"required"`
 } //	@name	TaskMissingList
 
 // MyTaskResponse is a task as the caller's school sees it.
 type MyTaskResponse struct {
-	ID           string   `json:"id"`
-	Name         string   `json:"name" example:"2025年秋季学期安全演练填报"`
-	Templates    []string `json:"templates" example:"safety_drill"`
-	Period       string   `json:"period" example:"2025AY-S1"`
-	From         string   `json:"from" example:"2025-09-01"`
-	To           string   `json:"to" example:"2026-01-31"`
-	DueOn        string   `json:"due_on" example:"2025-12-31"`
+	ID           string   `json:"id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1d"`
+	Name         string   `json:"name" validate:"required" example:"2025年秋季学期安全演练填报"`
+	Templates    []string `json:"templates" validate:"required" example:"safety_drill"`
+	Period       string   `json:"period" validate:"required" example:"2025AY-S1"`
+	From         string   `json:"from" validate:"required" format:"date" example:"2025-09-01"`
+	To           string   `json:"to" validate:"required" format:"date" example:"2026-01-31"`
+	DueOn        string   `json:"due_on" validate:"required" format:"date" example:"2025-12-31"`
 	Note         string   `json:"note,omitempty"`
-	Needed       int      `json:"needed" example:"2"`
-	Done         int      `json:"done" example:"1"`
-	Submitted    int      `json:"submitted" example:"1"`
-	Approved     int      `json:"approved" example:"0"`
-	Returned     int      `json:"returned" example:"1"`
-	Complete     bool     `json:"complete"`
-	OnTime       bool     `json:"on_time"`
-	Overdue      bool     `json:"overdue"`
-	CompletedAt  string   `json:"completed_at,omitempty"`
-	MinPerSchool int      `json:"min_per_school" example:"2"`
+	Needed       int      `json:"needed" validate:"required" example:"2"`
+	Done         int      `json:"done" validate:"required" example:"1"`
+	Submitted    int      `json:"submitted" validate:"required" example:"1"`
+	Approved     int      `json:"approved" validate:"required" example:"0"`
+	Returned     int      `json:"returned" validate:"required" example:"1"`
+	Complete     bool     `json:"complete" validate:"required"`
+	OnTime       bool     `json:"on_time" validate:"required"`
+	Overdue      bool     `json:"overdue" validate:"required"`
+	CompletedAt  string   `json:"completed_at,omitempty" format:"date-time" example:"2025-12-20T10:00:00+08:00"`
+	MinPerSchool int      `json:"min_per_school" validate:"required" example:"2"`
 } //	@name	MyTask
 
 // MyTaskList is one page of the caller's school's tasks, newest first.
 type MyTaskList struct {
-	Items      []MyTaskResponse `json:"items"`
-	NextCursor string           `json:"next_cursor"`
+	Items      []MyTaskResponse `json:"items" validate:"required"`
+	NextCursor string           `json:"next_cursor" validate:"required"`
 } //	@name	MyTaskList
 
 func orEmpty(l []string) []string {

@@ -21,17 +21,17 @@ type Templates struct {
 
 // OptionSpec is one value of an enum field.
 type OptionSpec struct {
-	Value   string `json:"value" example:"消防"`
+	Value   string `json:"value" validate:"required" example:"消防"`
 	Label   string `json:"label,omitempty" example:"消防"`
 	LabelEN string `json:"label_en,omitempty" example:"Fire"`
 } //	@name	TemplateOption
 
 // FieldSpec is one field of a template, as sent and as returned.
 type FieldSpec struct {
-	Key       string       `json:"key" example:"students"`
-	Label     string       `json:"label" example:"参与学生人次"`
+	Key       string       `json:"key" validate:"required" example:"students"`
+	Label     string       `json:"label" validate:"required" example:"参与学生人次"`
 	LabelEN   string       `json:"label_en,omitempty" example:"Students taking part"`
-	Type      string       `json:"type" enums:"integer,number,text,enum,multi_enum,date,bool,attachments,people" example:"integer"`
+	Type      string       `json:"type" validate:"required" enums:"integer,number,text,enum,multi_enum,date,bool,attachments,people" example:"integer"`
 	Required  bool         `json:"required,omitempty"`
 	Unit      string       `json:"unit,omitempty" example:"人次"`
 	Min       *float64     `json:"min,omitempty" example:"0"`
@@ -75,14 +75,14 @@ type SummarySpec struct {
 // TemplateRequest creates a template (POST) or changes one (PATCH: omitted
 // fields stay; key and owner_id cannot change).
 type TemplateRequest struct {
-	Key      string       `json:"key,omitempty" example:"sports_day"`
-	OwnerID  string       `json:"owner_id,omitempty"`
-	Name     *string      `json:"name,omitempty" example:"校运会"`
+	Key      string       `json:"key,omitempty" validate:"required" example:"sports_day"`
+	OwnerID  string       `json:"owner_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Name     *string      `json:"name,omitempty" validate:"required" example:"校运会"`
 	NameEN   *string      `json:"name_en,omitempty" example:"Sports day"`
 	Category *string      `json:"category,omitempty" example:"activities"`
 	Levels   *[]string    `json:"levels,omitempty" example:"school"`
 	Active   *bool        `json:"active,omitempty"`
-	Fields   *[]FieldSpec `json:"fields,omitempty"`
+	Fields   *[]FieldSpec `json:"fields,omitempty" validate:"required"`
 	Summary  *SummarySpec `json:"summary,omitempty"`
 } //	@name	TemplateRequest
 
@@ -91,7 +91,7 @@ type TemplateRequest struct {
 // owner_id cannot change.
 type TemplatePatch struct {
 	Key      *string      `json:"key,omitempty" extensions:"x-nullable"`
-	OwnerID  *string      `json:"owner_id,omitempty" extensions:"x-nullable"`
+	OwnerID  *string      `json:"owner_id,omitempty" extensions:"x-nullable" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
 	Name     *string      `json:"name,omitempty" example:"校运会" extensions:"x-nullable"`
 	NameEN   *string      `json:"name_en,omitempty" example:"Sports day" extensions:"x-nullable"`
 	Category *string      `json:"category,omitempty" example:"activities" extensions:"x-nullable"`
@@ -108,38 +108,38 @@ func (p TemplatePatch) request() TemplateRequest {
 
 // TemplateCopyRequest names the copy of a template.
 type TemplateCopyRequest struct {
-	Key     string  `json:"key" example:"safety_drill_chenghua"`
-	OwnerID string  `json:"owner_id,omitempty"`
+	Key     string  `json:"key" validate:"required" example:"safety_drill_chenghua"`
+	OwnerID string  `json:"owner_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
 	Name    *string `json:"name,omitempty" example:"应急疏散演练（成华区）"`
 	NameEN  *string `json:"name_en,omitempty"`
 } //	@name	TemplateCopyRequest
 
 // TemplateResponse is one version of a template.
 type TemplateResponse struct {
-	Key      string      `json:"key" example:"safety_drill"`
-	Version  int64       `json:"version" example:"1"`
-	Name     string      `json:"name" example:"应急疏散演练"`
+	Key      string      `json:"key" validate:"required" example:"safety_drill"`
+	Version  int64       `json:"version" validate:"required" example:"1"`
+	Name     string      `json:"name" validate:"required" example:"应急疏散演练"`
 	NameEN   string      `json:"name_en,omitempty" example:"Emergency evacuation drill"`
 	Category string      `json:"category,omitempty" example:"safety"`
-	OwnerID  string      `json:"owner_id,omitempty"`
-	Levels   []string    `json:"levels" example:"school"`
-	Active   bool        `json:"active"`
-	Builtin  bool        `json:"builtin"`
-	Fields   []FieldSpec `json:"fields"`
+	OwnerID  string      `json:"owner_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Levels   []string    `json:"levels" validate:"required" example:"school"`
+	Active   bool        `json:"active" validate:"required"`
+	Builtin  bool        `json:"builtin" validate:"required"`
+	Fields   []FieldSpec `json:"fields" validate:"required"`
 	// Summary is the sentence pattern of the work-summary draft; absent
 	// when the template words a default one.
 	Summary *SummarySpec `json:"summary,omitempty"`
 	// Extensions lists the extensions merged in (GET of one template, as
 	// the caller's unit sees it).
 	Extensions []ExtensionRefResponse `json:"extensions,omitempty"`
-	CreatedAt  string                 `json:"created_at"`
-	UpdatedAt  string                 `json:"updated_at"`
+	CreatedAt  string                 `json:"created_at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
+	UpdatedAt  string                 `json:"updated_at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
 } //	@name	Template
 
 // TemplateList is one page of templates.
 type TemplateList struct {
-	Items      []TemplateResponse `json:"items"`
-	NextCursor string             `json:"next_cursor"`
+	Items      []TemplateResponse `json:"items" validate:"required"`
+	NextCursor string             `json:"next_cursor" validate:"required"`
 } //	@name	TemplateList
 
 func (r TemplateRequest) input() services.TemplateInput {
@@ -328,8 +328,8 @@ func extendedETag(version int64, refs []services.ExtensionRef) string {
 // ExtensionRefResponse names an extension version a template or record
 // includes.
 type ExtensionRefResponse struct {
-	OrgID   string `json:"org_id"`
-	Version int64  `json:"version" example:"2"`
+	OrgID   string `json:"org_id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Version int64  `json:"version" validate:"required" example:"2"`
 } //	@name	ExtensionRef
 
 // ExtensionRequest is a bureau's whole extension of a template: options
@@ -343,13 +343,13 @@ type ExtensionRequest struct {
 
 // ExtensionResponse is a bureau's extension of a template.
 type ExtensionResponse struct {
-	Template  string                  `json:"template" example:"honor_award"`
-	OrgID     string                  `json:"org_id"`
-	Version   int64                   `json:"version" example:"1"`
-	Options   map[string][]OptionSpec `json:"options"`
-	Fields    []FieldSpec             `json:"fields"`
+	Template  string                  `json:"template" validate:"required" example:"honor_award"`
+	OrgID     string                  `json:"org_id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Version   int64                   `json:"version" validate:"required" example:"1"`
+	Options   map[string][]OptionSpec `json:"options" validate:"required"`
+	Fields    []FieldSpec             `json:"fields" validate:"required"`
 	Summary   *SummarySpec            `json:"summary,omitempty"`
-	UpdatedAt string                  `json:"updated_at"`
+	UpdatedAt string                  `json:"updated_at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
 } //	@name	TemplateExtension
 
 func (p presenter) extension(e services.TemplateExtension) ExtensionResponse {

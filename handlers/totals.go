@@ -17,19 +17,19 @@ type Totals struct {
 
 // TotalsOrg names the unit totals are about.
 type TotalsOrg struct {
-	ID   string `json:"id"`
-	Kind string `json:"kind" enums:"city,district,school"`
-	Name string `json:"name"`
+	ID   string `json:"id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Kind string `json:"kind" validate:"required" enums:"city,district,school" example:"district"`
+	Name string `json:"name" validate:"required" example:"成华区"`
 } //	@name	TotalsOrg
 
 // RecordFilterResponse is the record list behind a totals row: the query
 // GET /api/v1/records takes.
 type RecordFilterResponse struct {
-	OrgID    string            `json:"org_id"`
+	OrgID    string            `json:"org_id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
 	Template string            `json:"template,omitempty"`
-	From     string            `json:"from" example:"2025-09-01"`
-	To       string            `json:"to" example:"2026-08-31"`
-	Status   string            `json:"status" example:"approved"`
+	From     string            `json:"from" validate:"required" format:"date" example:"2025-09-01"`
+	To       string            `json:"to" validate:"required" format:"date" example:"2026-08-31"`
+	Status   string            `json:"status" validate:"required" example:"approved"`
 	Data     map[string]string `json:"data,omitempty"`
 } //	@name	RecordFilter
 
@@ -37,7 +37,7 @@ type RecordFilterResponse struct {
 type TotalsRowResponse struct {
 	// Keys has one entry per group_by key; null for a dimension the
 	// records left out.
-	Keys map[string]*string `json:"keys" extensions:"x-nullable-values"`
+	Keys map[string]*string `json:"keys" validate:"required" extensions:"x-nullable-values"`
 	// OrgName is the name of the unit keys.org names (with group_by org).
 	OrgName string `json:"org_name,omitempty" example:"成华区实验小学"`
 	// TemplateName is the name of the template keys.template names (with
@@ -47,14 +47,14 @@ type TotalsRowResponse struct {
 	// option's label from the template (the value itself when the
 	// options are plain values), in English when asked for and given.
 	Labels map[string]string `json:"labels,omitempty" example:"kind:消防"`
-	Count  int64             `json:"count" example:"37"`
+	Count  int64             `json:"count" validate:"required" example:"37"`
 	// Sums has the sum of every measure field, by field key.
-	Sums map[string]float64 `json:"sums"`
+	Sums map[string]float64 `json:"sums" validate:"required"`
 	// Schools is how many schools contributed, SchoolsTotal how many the
 	// row's unit has; SchoolRate is their ratio (share of schools that
 	// did it at least once).
-	Schools      int      `json:"schools" example:"12"`
-	SchoolsTotal int      `json:"schools_total" example:"40"`
+	Schools      int      `json:"schools" validate:"required" example:"12"`
+	SchoolsTotal int      `json:"schools_total" validate:"required" example:"40"`
 	SchoolRate   *float64 `json:"school_rate,omitempty" example:"0.3"`
 	// Authors counts distinct authors and Staff is the row unit's staff
 	// headcount; StaffRate (e.g. 培训覆盖率) is their ratio. Left out when
@@ -68,12 +68,12 @@ type TotalsRowResponse struct {
 	// are split by a dimension.
 	People    map[string]int `json:"people,omitempty" example:"trainees:88"`
 	Distinct  map[string]int `json:"distinct,omitempty"`
-	Staff     int            `json:"staff" example:"2400"`
+	Staff     int            `json:"staff" validate:"required" example:"2400"`
 	StaffRate *float64       `json:"staff_rate,omitempty" example:"0.1292"`
 	// Records is the filter listing the records behind the row, and
 	// RecordsURL the same as a link.
-	Records    RecordFilterResponse `json:"records"`
-	RecordsURL string               `json:"records_url"`
+	Records    RecordFilterResponse `json:"records" validate:"required"`
+	RecordsURL string               `json:"records_url" validate:"required"`
 	// Previous and Change come with compare=previous: the row's figures
 	// in the previous period (zero when it had none) and what moved.
 	Previous *TotalsPreviousResponse `json:"previous,omitempty"`
@@ -82,14 +82,14 @@ type TotalsRowResponse struct {
 
 // TotalsPreviousResponse is a row's figures in the period compared with.
 type TotalsPreviousResponse struct {
-	Count      int64              `json:"count" example:"264"`
-	Sums       map[string]float64 `json:"sums"`
-	Schools    int                `json:"schools" example:"11"`
+	Count      int64              `json:"count" validate:"required" example:"264"`
+	Sums       map[string]float64 `json:"sums" validate:"required"`
+	Schools    int                `json:"schools" validate:"required" example:"11"`
 	People     map[string]int     `json:"people,omitempty"`
 	Distinct   map[string]int     `json:"distinct,omitempty"`
 	SchoolRate *float64           `json:"school_rate,omitempty" example:"0.275"`
 	StaffRate  *float64           `json:"staff_rate,omitempty"`
-	RecordsURL string             `json:"records_url"`
+	RecordsURL string             `json:"records_url" validate:"required"`
 } //	@name	TotalsPrevious
 
 // TotalsChangeResponse is this period less the previous one: "较上年增加36
@@ -97,8 +97,8 @@ type TotalsPreviousResponse struct {
 // (school_rate 0.09: "增长9个百分点"); count_growth is the relative change
 // (0.1364: "增长13.64%"), absent without previous records.
 type TotalsChangeResponse struct {
-	Count       int64              `json:"count" example:"36"`
-	Sums        map[string]float64 `json:"sums"`
+	Count       int64              `json:"count" validate:"required" example:"36"`
+	Sums        map[string]float64 `json:"sums" validate:"required"`
 	People      map[string]int     `json:"people,omitempty"`
 	Distinct    map[string]int     `json:"distinct,omitempty"`
 	SchoolRate  *float64           `json:"school_rate,omitempty" example:"0.09"`
@@ -108,36 +108,36 @@ type TotalsChangeResponse struct {
 
 // MeasureResponse labels a measure key of the sums.
 type MeasureResponse struct {
-	Template string `json:"template"`
-	Key      string `json:"key"`
-	Label    string `json:"label"`
+	Template string `json:"template" validate:"required"`
+	Key      string `json:"key" validate:"required"`
+	Label    string `json:"label" validate:"required"`
 	Unit     string `json:"unit,omitempty"`
 } //	@name	TotalsMeasure
 
 // TotalsResponse answers a totals query.
 type TotalsResponse struct {
-	Org    TotalsOrg `json:"org"`
+	Org    TotalsOrg `json:"org" validate:"required"`
 	Period string    `json:"period,omitempty" example:"2025AY"`
-	From   string    `json:"from" example:"2025-09-01"`
-	To     string    `json:"to" example:"2026-08-31"`
-	Status []string  `json:"status"`
+	From   string    `json:"from" validate:"required" format:"date" example:"2025-09-01"`
+	To     string    `json:"to" validate:"required" format:"date" example:"2026-08-31"`
+	Status []string  `json:"status" validate:"required"`
 	// GroupBy is what rows are keyed by: as asked, with template added
 	// when the query does not name exactly one template (rows never mix
 	// templates).
-	GroupBy []string `json:"group_by"`
+	GroupBy []string `json:"group_by" validate:"required"`
 	// Filter is the dimension filter applied, by key.
 	Filter map[string][]string `json:"filter,omitempty"`
 	// Previous is the period compared with (compare=previous).
 	Previous *TotalsPeriodResponse `json:"previous,omitempty"`
-	Rows     []TotalsRowResponse   `json:"rows"`
-	Measures []MeasureResponse     `json:"measures"`
+	Rows     []TotalsRowResponse   `json:"rows" validate:"required"`
+	Measures []MeasureResponse     `json:"measures" validate:"required"`
 } //	@name	Totals
 
 // TotalsPeriodResponse names a period.
 type TotalsPeriodResponse struct {
 	Period string `json:"period,omitempty" example:"2024AY"`
-	From   string `json:"from" example:"2024-09-01"`
-	To     string `json:"to" example:"2025-08-31"`
+	From   string `json:"from" validate:"required" format:"date" example:"2024-09-01"`
+	To     string `json:"to" validate:"required" format:"date" example:"2025-08-31"`
 } //	@name	TotalsPeriod
 
 // known is x, or nil for an unknown (negative) rate.
@@ -287,25 +287,25 @@ func (h *Totals) Get(c *gin.Context) {
 
 // DriftResponse is a cell whose stored total differed from its records.
 type DriftResponse struct {
-	OrgID     string           `json:"org_id"`
-	Template  string           `json:"template"`
-	Status    string           `json:"status"`
-	Month     string           `json:"month" example:"2025-10"`
-	Dimension string           `json:"dimension"`
-	Value     string           `json:"value"`
-	Want      int64            `json:"want_count"`
-	Got       int64            `json:"got_count"`
-	WantSums  map[string]int64 `json:"want_sums"`
-	GotSums   map[string]int64 `json:"got_sums"`
+	OrgID     string           `json:"org_id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
+	Template  string           `json:"template" validate:"required"`
+	Status    string           `json:"status" validate:"required"`
+	Month     string           `json:"month" validate:"required" example:"2025-10"`
+	Dimension string           `json:"dimension" validate:"required"`
+	Value     string           `json:"value" validate:"required"`
+	Want      int64            `json:"want_count" validate:"required"`
+	Got       int64            `json:"got_count" validate:"required"`
+	WantSums  map[string]int64 `json:"want_sums" validate:"required"`
+	GotSums   map[string]int64 `json:"got_sums" validate:"required"`
 } //	@name	TotalsDrift
 
 // ReconcileResponse reports a verify or rebuild of the totals.
 type ReconcileResponse struct {
-	Units   int             `json:"units"`
-	Drifted int             `json:"drifted"`
-	Drift   []DriftResponse `json:"drift"`
-	Fixed   bool            `json:"fixed"`
-	Seconds float64         `json:"seconds"`
+	Units   int             `json:"units" validate:"required"`
+	Drifted int             `json:"drifted" validate:"required"`
+	Drift   []DriftResponse `json:"drift" validate:"required"`
+	Fixed   bool            `json:"fixed" validate:"required"`
+	Seconds float64         `json:"seconds" validate:"required"`
 } //	@name	TotalsReconcile
 
 // reconcileResponse presents a report; sums in drift are in 1/10000 units.

@@ -25,9 +25,9 @@ type Users struct {
 type UserRequest struct {
 	// Username defaults to the mobile number.
 	Username string  `json:"username,omitempty" example:"zhanglaoshi"`
-	Name     *string `json:"name,omitempty" example:"张老师"`
+	Name     *string `json:"name,omitempty" validate:"required" example:"张老师"`
 	Mobile   *string `json:"mobile,omitempty" example:"13800138000"`
-	Role     *string `json:"role,omitempty" enums:"teacher,principal,district_admin,city_admin,sysadmin" example:"teacher"`
+	Role     *string `json:"role,omitempty" validate:"required" enums:"teacher,principal,district_admin,city_admin,sysadmin" example:"teacher"`
 	OrgID    string  `json:"org_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
 	// Password is optional: without it the server generates an initial
 	// password and returns it once.
@@ -42,7 +42,7 @@ type UserPatch struct {
 	Name     *string `json:"name,omitempty" example:"张老师" extensions:"x-nullable"`
 	Mobile   *string `json:"mobile,omitempty" example:"13800138000" extensions:"x-nullable"`
 	Role     *string `json:"role,omitempty" enums:"teacher,principal,district_admin,city_admin,sysadmin" extensions:"x-nullable"`
-	OrgID    *string `json:"org_id,omitempty" extensions:"x-nullable"`
+	OrgID    *string `json:"org_id,omitempty" extensions:"x-nullable" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
 	Password *string `json:"password,omitempty" extensions:"x-nullable"`
 	Disabled *bool   `json:"disabled,omitempty" example:"false" extensions:"x-nullable"`
 } //	@name	UserPatch
@@ -70,8 +70,8 @@ type CreatedUserResponse struct {
 
 // UserList is one page of accounts.
 type UserList struct {
-	Items      []UserResponse `json:"items"`
-	NextCursor string         `json:"next_cursor"`
+	Items      []UserResponse `json:"items" validate:"required"`
+	NextCursor string         `json:"next_cursor" validate:"required"`
 	// Total counts every match when count=true was asked.
 	Total *int64 `json:"total,omitempty" example:"52"`
 } //	@name	UserList
@@ -277,8 +277,8 @@ func isEmptyBody(err error) bool {
 
 // ImportRowResponse is the outcome of one row of an import file.
 type ImportRowResponse struct {
-	Line            int            `json:"line" example:"2"`
-	Status          string         `json:"status" enums:"created,valid,invalid" example:"created"`
+	Line            int            `json:"line" validate:"required" example:"2"`
+	Status          string         `json:"status" validate:"required" enums:"created,valid,invalid" example:"created"`
 	User            *UserResponse  `json:"user,omitempty"`
 	InitialPassword string         `json:"initial_password,omitempty"`
 	Errors          []ProblemField `json:"errors,omitempty"`
@@ -286,9 +286,9 @@ type ImportRowResponse struct {
 
 // ImportResponse reports a bulk import row by row.
 type ImportResponse struct {
-	Created int                 `json:"created" example:"120"`
-	DryRun  bool                `json:"dry_run"`
-	Rows    []ImportRowResponse `json:"rows"`
+	Created int                 `json:"created" validate:"required" example:"120"`
+	DryRun  bool                `json:"dry_run" validate:"required"`
+	Rows    []ImportRowResponse `json:"rows" validate:"required"`
 } //	@name	ImportResponse
 
 // maxImportBytes bounds an import file.
@@ -418,16 +418,16 @@ func (h *Users) ImportTemplate(c *gin.Context) {
 
 // StaffMember is a colleague a record's people field may name.
 type StaffMember struct {
-	ID       string `json:"id" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
-	Name     string `json:"name" example:"李老师"`
-	Role     string `json:"role" enums:"teacher,principal" example:"teacher"`
+	ID       string `json:"id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Name     string `json:"name" validate:"required" example:"李老师"`
+	Role     string `json:"role" validate:"required" enums:"teacher,principal" example:"teacher"`
 	Disabled bool   `json:"disabled,omitempty"`
 } //	@name	StaffMember
 
 // StaffList is one page of a school's staff, in id order.
 type StaffList struct {
-	Items      []StaffMember `json:"items"`
-	NextCursor string        `json:"next_cursor"`
+	Items      []StaffMember `json:"items" validate:"required"`
+	NextCursor string        `json:"next_cursor" validate:"required"`
 } //	@name	StaffList
 
 // Staff lists a school's teachers and principals.

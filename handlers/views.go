@@ -28,18 +28,18 @@ func (p presenter) time(t time.Time) string {
 
 // OrgResponse is one org unit.
 type OrgResponse struct {
-	ID        string   `json:"id" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
-	Kind      string   `json:"kind" enums:"city,district,school" example:"school"`
-	Name      string   `json:"name" example:"成华区实验小学"`
-	ParentID  string   `json:"parent_id,omitempty"`
-	Ancestors []string `json:"ancestors"`
+	ID        string   `json:"id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
+	Kind      string   `json:"kind" validate:"required" enums:"city,district,school" example:"school"`
+	Name      string   `json:"name" validate:"required" example:"成华区实验小学"`
+	ParentID  string   `json:"parent_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1c"`
+	Ancestors []string `json:"ancestors" validate:"required" example:"06cg5jdyg0fr3287x1nym94djr,01jd8m3q7k2x5v9w0r4t6y8z1c"`
 	Code      string   `json:"code,omitempty" example:"2151010001"`
 	Stages    []string `json:"stages,omitempty" example:"小学"`
-	Students  int      `json:"students" example:"1800"`
-	Staff     int      `json:"staff" example:"120"`
-	Version   int64    `json:"version" example:"1"`
-	CreatedAt string   `json:"created_at" example:"2025-10-09T08:30:00+08:00"`
-	UpdatedAt string   `json:"updated_at" example:"2025-10-09T08:30:00+08:00"`
+	Students  int      `json:"students" validate:"required" example:"1800"`
+	Staff     int      `json:"staff" validate:"required" example:"120"`
+	Version   int64    `json:"version" validate:"required" example:"1"`
+	CreatedAt string   `json:"created_at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
+	UpdatedAt string   `json:"updated_at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
 } //	@name	Org
 
 func (p presenter) org(o services.Org) OrgResponse {
@@ -56,17 +56,17 @@ func (p presenter) org(o services.Org) OrgResponse {
 
 // UserResponse is one account; it never carries a password hash.
 type UserResponse struct {
-	ID                 string `json:"id" example:"01jd8m3q7k2x5v9w0r4t6y8z1b"`
-	Username           string `json:"username" example:"13800138000"`
-	Name               string `json:"name" example:"张老师"`
+	ID                 string `json:"id" validate:"required" example:"01jd8m3q7k2x5v9w0r4t6y8z1b"`
+	Username           string `json:"username" validate:"required" example:"13800138000"`
+	Name               string `json:"name" validate:"required" example:"张老师"`
 	Mobile             string `json:"mobile,omitempty" example:"13800138000"`
-	Role               string `json:"role" enums:"teacher,principal,district_admin,city_admin,sysadmin" example:"teacher"`
-	OrgID              string `json:"org_id,omitempty"`
-	MustChangePassword bool   `json:"must_change_password"`
-	Disabled           bool   `json:"disabled"`
-	Version            int64  `json:"version" example:"1"`
-	CreatedAt          string `json:"created_at"`
-	UpdatedAt          string `json:"updated_at"`
+	Role               string `json:"role" validate:"required" enums:"teacher,principal,district_admin,city_admin,sysadmin" example:"teacher"`
+	OrgID              string `json:"org_id,omitempty" example:"01jd8m3q7k2x5v9w0r4t6y8z1a"`
+	MustChangePassword bool   `json:"must_change_password" validate:"required"`
+	Disabled           bool   `json:"disabled" validate:"required"`
+	Version            int64  `json:"version" validate:"required" example:"1"`
+	CreatedAt          string `json:"created_at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
+	UpdatedAt          string `json:"updated_at" validate:"required" format:"date-time" example:"2025-10-09T08:30:00+08:00"`
 } //	@name	User
 
 func (p presenter) user(u services.User) UserResponse {

@@ -9,7 +9,6 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
-	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
@@ -19,38 +18,54 @@ import (
 type Attachment struct {
 
 	// client id
-	ClientID string `json:"client_id,omitempty"`
+	// Example: 625d36c9-f327-4bcb-b0fa-f815859da538
+	// Required: true
+	ClientID *string `json:"client_id"`
 
 	// content type
+	// Example: image/jpeg
+	// Required: true
 	// Enum: ["image/jpeg","image/png","image/webp","application/pdf"]
-	ContentType string `json:"content_type,omitempty"`
+	ContentType *string `json:"content_type"`
 
 	// created at
-	CreatedAt string `json:"created_at,omitempty"`
+	// Example: 2025-10-09T08:30:00+08:00
+	// Required: true
+	// Format: date-time
+	CreatedAt *strfmt.DateTime `json:"created_at"`
 
 	// height
 	// Example: 3024
 	Height int64 `json:"height,omitempty"`
 
 	// id
-	ID string `json:"id,omitempty"`
+	// Example: 06cwcqgtg2avvsh7jkzf3xrmkm
+	// Required: true
+	ID *string `json:"id"`
 
 	// name
 	// Example: 演练现场.jpg
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// sha256
-	Sha256 string `json:"sha256,omitempty"`
+	// Example: 9f2b5c7e0d1a4f6b8c3e5a7d9b1f3c5e7a9d2b4f6c8e0a1d3f5b7c9e1a3d5f7b
+	// Required: true
+	Sha256 *string `json:"sha256"`
 
 	// size
 	// Example: 2483122
-	Size int64 `json:"size,omitempty"`
+	// Required: true
+	Size *int64 `json:"size"`
 
 	// thumbnail url
+	// Example: /api/v1/attachments/06cwcqgtg2avvsh7jkzf3xrmkm/thumbnail
 	ThumbnailURL string `json:"thumbnail_url,omitempty"`
 
 	// url
-	URL string `json:"url,omitempty"`
+	// Example: /api/v1/attachments/06cwcqgtg2avvsh7jkzf3xrmkm/content
+	// Required: true
+	URL *string `json:"url"`
 
 	// width
 	// Example: 4032
@@ -61,13 +76,50 @@ type Attachment struct {
 func (m *Attachment) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateClientID(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateContentType(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateCreatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSha256(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSize(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateURL(formats); err != nil {
 		res = append(res, err)
 	}
 
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *Attachment) validateClientID(formats strfmt.Registry) error {
+
+	if err := validate.Required("client_id", "body", m.ClientID); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -107,12 +159,71 @@ func (m *Attachment) validateContentTypeEnum(path, location string, value string
 }
 
 func (m *Attachment) validateContentType(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.ContentType) { // not required
-		return nil
+
+	if err := validate.Required("content_type", "body", m.ContentType); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateContentTypeEnum("content_type", "body", m.ContentType); err != nil {
+	if err := m.validateContentTypeEnum("content_type", "body", *m.ContentType); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Attachment) validateCreatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("created_at", "body", m.CreatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("created_at", "body", "date-time", m.CreatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Attachment) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Attachment) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Attachment) validateSha256(formats strfmt.Registry) error {
+
+	if err := validate.Required("sha256", "body", m.Sha256); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Attachment) validateSize(formats strfmt.Registry) error {
+
+	if err := validate.Required("size", "body", m.Size); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Attachment) validateURL(formats strfmt.Registry) error {
+
+	if err := validate.Required("url", "body", m.URL); err != nil {
 		return err
 	}
 

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // AuditEvent audit event
@@ -16,6 +18,7 @@ type AuditEvent struct {
 
 	// ActorID is who did it; empty on a failed sign-in and for the
 	// operator's command line (actor_name "operator").
+	// Example: 06cg5mq681cbkq3v6221cnmtc8
 	ActorID string `json:"actor_id,omitempty"`
 
 	// actor name
@@ -24,7 +27,9 @@ type AuditEvent struct {
 
 	// at
 	// Example: 2025-10-09T08:30:00+08:00
-	At string `json:"at,omitempty"`
+	// Required: true
+	// Format: date-time
+	At *strfmt.DateTime `json:"at"`
 
 	// detail
 	// Example: wrong_password
@@ -32,7 +37,8 @@ type AuditEvent struct {
 
 	// id
 	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
-	ID string `json:"id,omitempty"`
+	// Required: true
+	ID *string `json:"id"`
 
 	// ip
 	// Example: 203.0.113.9
@@ -43,7 +49,8 @@ type AuditEvent struct {
 	// org_changed, user_disabled, user_enabled, signing_key_rotated,
 	// template_created, template_updated, template_copied.
 	// Example: login_failed
-	Kind string `json:"kind,omitempty"`
+	// Required: true
+	Kind *string `json:"kind"`
 
 	// Login is what was typed on a sign-in attempt.
 	// Example: zhang.san
@@ -51,9 +58,11 @@ type AuditEvent struct {
 
 	// OrgID is the unit the event belongs to (the account's unit, the
 	// template's owner); empty for events of the whole deployment.
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1a
 	OrgID string `json:"org_id,omitempty"`
 
 	// subject id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1b
 	SubjectID string `json:"subject_id,omitempty"`
 
 	// subject name
@@ -70,7 +79,55 @@ type AuditEvent struct {
 }
 
 // Validate validates this audit event
-func (m *AuditEvent) Validate(_ strfmt.Registry) error {
+func (m *AuditEvent) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateKind(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *AuditEvent) validateAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("at", "body", m.At); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("at", "body", "date-time", m.At.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *AuditEvent) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *AuditEvent) validateKind(formats strfmt.Registry) error {
+
+	if err := validate.Required("kind", "body", m.Kind); err != nil {
+		return err
+	}
+
 	return nil
 }
 

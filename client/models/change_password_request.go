@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // ChangePasswordRequest change password request
@@ -15,14 +17,47 @@ import (
 type ChangePasswordRequest struct {
 
 	// current password
-	CurrentPassword string `json:"current_password,omitempty"`
+	// Required: true
+	CurrentPassword *string `json:"current_password"`
 
 	// new password
-	NewPassword string `json:"new_password,omitempty"`
+	// Required: true
+	NewPassword *string `json:"new_password"`
 }
 
 // Validate validates this change password request
-func (m *ChangePasswordRequest) Validate(_ strfmt.Registry) error {
+func (m *ChangePasswordRequest) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateCurrentPassword(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateNewPassword(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *ChangePasswordRequest) validateCurrentPassword(formats strfmt.Registry) error {
+
+	if err := validate.Required("current_password", "body", m.CurrentPassword); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *ChangePasswordRequest) validateNewPassword(formats strfmt.Registry) error {
+
+	if err := validate.Required("new_password", "body", m.NewPassword); err != nil {
+		return err
+	}
+
 	return nil
 }
 

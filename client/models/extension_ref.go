@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // ExtensionRef extension ref
@@ -15,15 +17,49 @@ import (
 type ExtensionRef struct {
 
 	// org id
-	OrgID string `json:"org_id,omitempty"`
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
+	// Required: true
+	OrgID *string `json:"org_id"`
 
 	// version
 	// Example: 2
-	Version int64 `json:"version,omitempty"`
+	// Required: true
+	Version *int64 `json:"version"`
 }
 
 // Validate validates this extension ref
-func (m *ExtensionRef) Validate(_ strfmt.Registry) error {
+func (m *ExtensionRef) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateOrgID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateVersion(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *ExtensionRef) validateOrgID(formats strfmt.Registry) error {
+
+	if err := validate.Required("org_id", "body", m.OrgID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *ExtensionRef) validateVersion(formats strfmt.Registry) error {
+
+	if err := validate.Required("version", "body", m.Version); err != nil {
+		return err
+	}
+
 	return nil
 }
 

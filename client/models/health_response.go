@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // HealthResponse health response
@@ -16,7 +18,8 @@ type HealthResponse struct {
 
 	// status
 	// Example: ok
-	Status string `json:"status,omitempty"`
+	// Required: true
+	Status *string `json:"status"`
 
 	// store
 	// Example: sqlite
@@ -24,7 +27,25 @@ type HealthResponse struct {
 }
 
 // Validate validates this health response
-func (m *HealthResponse) Validate(_ strfmt.Registry) error {
+func (m *HealthResponse) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateStatus(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *HealthResponse) validateStatus(formats strfmt.Registry) error {
+
+	if err := validate.Required("status", "body", m.Status); err != nil {
+		return err
+	}
+
 	return nil
 }
 

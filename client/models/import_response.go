@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // ImportResponse import response
@@ -20,18 +21,29 @@ type ImportResponse struct {
 
 	// created
 	// Example: 120
-	Created int64 `json:"created,omitempty"`
+	// Required: true
+	Created *int64 `json:"created"`
 
 	// dry run
-	DryRun bool `json:"dry_run,omitempty"`
+	// Required: true
+	DryRun *bool `json:"dry_run"`
 
 	// rows
+	// Required: true
 	Rows []*ImportRow `json:"rows"`
 }
 
 // Validate validates this import response
 func (m *ImportResponse) Validate(formats strfmt.Registry) error {
 	var res []error
+
+	if err := m.validateCreated(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateDryRun(formats); err != nil {
+		res = append(res, err)
+	}
 
 	if err := m.validateRows(formats); err != nil {
 		res = append(res, err)
@@ -43,9 +55,28 @@ func (m *ImportResponse) Validate(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *ImportResponse) validateCreated(formats strfmt.Registry) error {
+
+	if err := validate.Required("created", "body", m.Created); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *ImportResponse) validateDryRun(formats strfmt.Registry) error {
+
+	if err := validate.Required("dry_run", "body", m.DryRun); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *ImportResponse) validateRows(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Rows) { // not required
-		return nil
+
+	if err := validate.Required("rows", "body", m.Rows); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Rows); i++ {

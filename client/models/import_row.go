@@ -28,12 +28,14 @@ type ImportRow struct {
 
 	// line
 	// Example: 2
-	Line int64 `json:"line,omitempty"`
+	// Required: true
+	Line *int64 `json:"line"`
 
 	// status
 	// Example: created
+	// Required: true
 	// Enum: ["created","valid","invalid"]
-	Status string `json:"status,omitempty"`
+	Status *string `json:"status"`
 
 	// user
 	User *User `json:"user,omitempty"`
@@ -44,6 +46,10 @@ func (m *ImportRow) Validate(formats strfmt.Registry) error {
 	var res []error
 
 	if err := m.validateErrors(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateLine(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -91,6 +97,15 @@ func (m *ImportRow) validateErrors(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *ImportRow) validateLine(formats strfmt.Registry) error {
+
+	if err := validate.Required("line", "body", m.Line); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 var importRowTypeStatusPropEnum []any
 
 func init() {
@@ -124,12 +139,13 @@ func (m *ImportRow) validateStatusEnum(path, location string, value string) erro
 }
 
 func (m *ImportRow) validateStatus(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Status) { // not required
-		return nil
+
+	if err := validate.Required("status", "body", m.Status); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateStatusEnum("status", "body", m.Status); err != nil {
+	if err := m.validateStatusEnum("status", "body", *m.Status); err != nil {
 		return err
 	}
 

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // Indicator indicator
@@ -15,17 +17,23 @@ import (
 type Indicator struct {
 
 	// builtin
-	Builtin bool `json:"builtin,omitempty"`
+	// Required: true
+	Builtin *bool `json:"builtin"`
 
 	// created at
-	CreatedAt string `json:"created_at,omitempty"`
+	// Example: 2025-10-09T08:30:00+08:00
+	// Required: true
+	// Format: date-time
+	CreatedAt *strfmt.DateTime `json:"created_at"`
 
 	// decimals
 	// Example: 1
-	Decimals int64 `json:"decimals,omitempty"`
+	// Required: true
+	Decimals *int64 `json:"decimals"`
 
 	// denominator
 	// Example: ["petition.resolved"]
+	// Required: true
 	Denominator []string `json:"denominator"`
 
 	// description
@@ -33,15 +41,18 @@ type Indicator struct {
 
 	// factor
 	// Example: 100
-	Factor float64 `json:"factor,omitempty"`
+	// Required: true
+	Factor *float64 `json:"factor"`
 
 	// key
 	// Example: petition_satisfaction_rate
-	Key string `json:"key,omitempty"`
+	// Required: true
+	Key *string `json:"key"`
 
 	// name
 	// Example: 信访满意率
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// name en
 	// Example: Petitioners satisfied
@@ -49,9 +60,11 @@ type Indicator struct {
 
 	// numerator
 	// Example: ["petition.satisfied"]
+	// Required: true
 	Numerator []string `json:"numerator"`
 
 	// owner id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
 	OwnerID string `json:"owner_id,omitempty"`
 
 	// unit
@@ -60,11 +73,138 @@ type Indicator struct {
 
 	// version
 	// Example: 1
-	Version int64 `json:"version,omitempty"`
+	// Required: true
+	Version *int64 `json:"version"`
 }
 
 // Validate validates this indicator
-func (m *Indicator) Validate(_ strfmt.Registry) error {
+func (m *Indicator) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateBuiltin(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateCreatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateDecimals(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateDenominator(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateFactor(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateKey(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateNumerator(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateVersion(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *Indicator) validateBuiltin(formats strfmt.Registry) error {
+
+	if err := validate.Required("builtin", "body", m.Builtin); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Indicator) validateCreatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("created_at", "body", m.CreatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("created_at", "body", "date-time", m.CreatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Indicator) validateDecimals(formats strfmt.Registry) error {
+
+	if err := validate.Required("decimals", "body", m.Decimals); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Indicator) validateDenominator(formats strfmt.Registry) error {
+
+	if err := validate.Required("denominator", "body", m.Denominator); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Indicator) validateFactor(formats strfmt.Registry) error {
+
+	if err := validate.Required("factor", "body", m.Factor); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Indicator) validateKey(formats strfmt.Registry) error {
+
+	if err := validate.Required("key", "body", m.Key); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Indicator) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Indicator) validateNumerator(formats strfmt.Registry) error {
+
+	if err := validate.Required("numerator", "body", m.Numerator); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Indicator) validateVersion(formats strfmt.Registry) error {
+
+	if err := validate.Required("version", "body", m.Version); err != nil {
+		return err
+	}
+
 	return nil
 }
 

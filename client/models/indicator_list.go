@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // IndicatorList indicator list
@@ -19,10 +20,12 @@ import (
 type IndicatorList struct {
 
 	// items
+	// Required: true
 	Items []*Indicator `json:"items"`
 
 	// next cursor
-	NextCursor string `json:"next_cursor,omitempty"`
+	// Required: true
+	NextCursor *string `json:"next_cursor"`
 }
 
 // Validate validates this indicator list
@@ -33,6 +36,10 @@ func (m *IndicatorList) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateNextCursor(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
@@ -40,8 +47,9 @@ func (m *IndicatorList) Validate(formats strfmt.Registry) error {
 }
 
 func (m *IndicatorList) validateItems(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Items) { // not required
-		return nil
+
+	if err := validate.Required("items", "body", m.Items); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Items); i++ {
@@ -64,6 +72,15 @@ func (m *IndicatorList) validateItems(formats strfmt.Registry) error {
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *IndicatorList) validateNextCursor(formats strfmt.Registry) error {
+
+	if err := validate.Required("next_cursor", "body", m.NextCursor); err != nil {
+		return err
 	}
 
 	return nil

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // IndicatorPrevious indicator previous
@@ -15,17 +17,50 @@ import (
 type IndicatorPrevious struct {
 
 	// denominator
-	Denominator float64 `json:"denominator,omitempty"`
+	// Required: true
+	Denominator *float64 `json:"denominator"`
 
 	// numerator
-	Numerator float64 `json:"numerator,omitempty"`
+	// Required: true
+	Numerator *float64 `json:"numerator"`
 
 	// value
 	Value float64 `json:"value,omitempty"`
 }
 
 // Validate validates this indicator previous
-func (m *IndicatorPrevious) Validate(_ strfmt.Registry) error {
+func (m *IndicatorPrevious) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateDenominator(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateNumerator(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *IndicatorPrevious) validateDenominator(formats strfmt.Registry) error {
+
+	if err := validate.Required("denominator", "body", m.Denominator); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *IndicatorPrevious) validateNumerator(formats strfmt.Registry) error {
+
+	if err := validate.Required("numerator", "body", m.Numerator); err != nil {
+		return err
+	}
+
 	return nil
 }
 

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // IndicatorRequest indicator request
@@ -20,6 +22,7 @@ type IndicatorRequest struct {
 
 	// denominator
 	// Example: ["org.staff"]
+	// Required: true
 	Denominator []string `json:"denominator"`
 
 	// description
@@ -31,11 +34,13 @@ type IndicatorRequest struct {
 
 	// key
 	// Example: award_teacher_share
-	Key string `json:"key,omitempty"`
+	// Required: true
+	Key *string `json:"key"`
 
 	// name
 	// Example: 市级以上表彰教师占比
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// name en
 	// Example: Teachers honoured at city level or above
@@ -43,6 +48,7 @@ type IndicatorRequest struct {
 
 	// numerator
 	// Example: ["honor_award.count[level=国家级|省级|市级]"]
+	// Required: true
 	Numerator []string `json:"numerator"`
 
 	// unit
@@ -51,7 +57,64 @@ type IndicatorRequest struct {
 }
 
 // Validate validates this indicator request
-func (m *IndicatorRequest) Validate(_ strfmt.Registry) error {
+func (m *IndicatorRequest) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateDenominator(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateKey(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateNumerator(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *IndicatorRequest) validateDenominator(formats strfmt.Registry) error {
+
+	if err := validate.Required("denominator", "body", m.Denominator); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *IndicatorRequest) validateKey(formats strfmt.Registry) error {
+
+	if err := validate.Required("key", "body", m.Key); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *IndicatorRequest) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *IndicatorRequest) validateNumerator(formats strfmt.Registry) error {
+
+	if err := validate.Required("numerator", "body", m.Numerator); err != nil {
+		return err
+	}
+
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // IndicatorRow indicator row
@@ -24,14 +25,17 @@ type IndicatorRow struct {
 
 	// denominator
 	// Example: 200
-	Denominator float64 `json:"denominator,omitempty"`
+	// Required: true
+	Denominator *float64 `json:"denominator"`
 
 	// keys
-	Keys map[string]string `json:"keys,omitempty"`
+	// Required: true
+	Keys map[string]string `json:"keys"`
 
 	// numerator
 	// Example: 197
-	Numerator float64 `json:"numerator,omitempty"`
+	// Required: true
+	Numerator *float64 `json:"numerator"`
 
 	// org name
 	OrgName string `json:"org_name,omitempty"`
@@ -43,6 +47,7 @@ type IndicatorRow struct {
 	} `json:"previous,omitempty"`
 
 	// terms
+	// Required: true
 	Terms []*IndicatorTerm `json:"terms"`
 
 	// Value is numerator / denominator × factor, rounded; null when the
@@ -54,6 +59,18 @@ type IndicatorRow struct {
 // Validate validates this indicator row
 func (m *IndicatorRow) Validate(formats strfmt.Registry) error {
 	var res []error
+
+	if err := m.validateDenominator(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateKeys(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateNumerator(formats); err != nil {
+		res = append(res, err)
+	}
 
 	if err := m.validatePrevious(formats); err != nil {
 		res = append(res, err)
@@ -69,6 +86,33 @@ func (m *IndicatorRow) Validate(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *IndicatorRow) validateDenominator(formats strfmt.Registry) error {
+
+	if err := validate.Required("denominator", "body", m.Denominator); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *IndicatorRow) validateKeys(formats strfmt.Registry) error {
+
+	if err := validate.Required("keys", "body", m.Keys); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *IndicatorRow) validateNumerator(formats strfmt.Registry) error {
+
+	if err := validate.Required("numerator", "body", m.Numerator); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *IndicatorRow) validatePrevious(formats strfmt.Registry) error {
 	if typeutils.IsZero(m.Previous) { // not required
 		return nil
@@ -78,8 +122,9 @@ func (m *IndicatorRow) validatePrevious(formats strfmt.Registry) error {
 }
 
 func (m *IndicatorRow) validateTerms(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Terms) { // not required
-		return nil
+
+	if err := validate.Required("terms", "body", m.Terms); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Terms); i++ {

@@ -9,7 +9,6 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
-	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
@@ -22,12 +21,14 @@ type IndicatorTerm struct {
 	Previous float64 `json:"previous,omitempty"`
 
 	// side
+	// Required: true
 	// Enum: ["numerator","denominator"]
-	Side string `json:"side,omitempty"`
+	Side *string `json:"side"`
 
 	// term
 	// Example: petition.satisfied
-	Term string `json:"term,omitempty"`
+	// Required: true
+	Term *string `json:"term"`
 
 	// TotalsURL is the totals query that gives the value (absent for org
 	// figures).
@@ -35,7 +36,8 @@ type IndicatorTerm struct {
 
 	// value
 	// Example: 197
-	Value float64 `json:"value,omitempty"`
+	// Required: true
+	Value *float64 `json:"value"`
 }
 
 // Validate validates this indicator term
@@ -43,6 +45,14 @@ func (m *IndicatorTerm) Validate(formats strfmt.Registry) error {
 	var res []error
 
 	if err := m.validateSide(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTerm(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateValue(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -82,12 +92,31 @@ func (m *IndicatorTerm) validateSideEnum(path, location string, value string) er
 }
 
 func (m *IndicatorTerm) validateSide(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Side) { // not required
-		return nil
+
+	if err := validate.Required("side", "body", m.Side); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateSideEnum("side", "body", m.Side); err != nil {
+	if err := m.validateSideEnum("side", "body", *m.Side); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *IndicatorTerm) validateTerm(formats strfmt.Registry) error {
+
+	if err := validate.Required("term", "body", m.Term); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *IndicatorTerm) validateValue(formats strfmt.Registry) error {
+
+	if err := validate.Required("value", "body", m.Value); err != nil {
 		return err
 	}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // IndicatorValues indicator values
@@ -20,16 +21,21 @@ type IndicatorValues struct {
 
 	// from
 	// Example: 2025-09-01
-	From string `json:"from,omitempty"`
+	// Required: true
+	// Format: date
+	From *strfmt.Date `json:"from"`
 
 	// group by
+	// Required: true
 	GroupBy []string `json:"group_by"`
 
 	// indicator
-	Indicator *Indicator `json:"indicator,omitempty"`
+	// Required: true
+	Indicator *Indicator `json:"indicator"`
 
 	// org
-	Org *TotalsOrg `json:"org,omitempty"`
+	// Required: true
+	Org *TotalsOrg `json:"org"`
 
 	// period
 	// Example: 2025AY
@@ -39,16 +45,27 @@ type IndicatorValues struct {
 	Previous *TotalsPeriod `json:"previous,omitempty"`
 
 	// rows
+	// Required: true
 	Rows []*IndicatorRow `json:"rows"`
 
 	// to
 	// Example: 2026-08-31
-	To string `json:"to,omitempty"`
+	// Required: true
+	// Format: date
+	To *strfmt.Date `json:"to"`
 }
 
 // Validate validates this indicator values
 func (m *IndicatorValues) Validate(formats strfmt.Registry) error {
 	var res []error
+
+	if err := m.validateFrom(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateGroupBy(formats); err != nil {
+		res = append(res, err)
+	}
 
 	if err := m.validateIndicator(formats); err != nil {
 		res = append(res, err)
@@ -66,15 +83,42 @@ func (m *IndicatorValues) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateTo(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
 	return nil
 }
 
+func (m *IndicatorValues) validateFrom(formats strfmt.Registry) error {
+
+	if err := validate.Required("from", "body", m.From); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("from", "body", "date", m.From.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *IndicatorValues) validateGroupBy(formats strfmt.Registry) error {
+
+	if err := validate.Required("group_by", "body", m.GroupBy); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *IndicatorValues) validateIndicator(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Indicator) { // not required
-		return nil
+
+	if err := validate.Required("indicator", "body", m.Indicator); err != nil {
+		return err
 	}
 
 	if m.Indicator != nil {
@@ -96,8 +140,9 @@ func (m *IndicatorValues) validateIndicator(formats strfmt.Registry) error {
 }
 
 func (m *IndicatorValues) validateOrg(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Org) { // not required
-		return nil
+
+	if err := validate.Required("org", "body", m.Org); err != nil {
+		return err
 	}
 
 	if m.Org != nil {
@@ -142,8 +187,9 @@ func (m *IndicatorValues) validatePrevious(formats strfmt.Registry) error {
 }
 
 func (m *IndicatorValues) validateRows(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Rows) { // not required
-		return nil
+
+	if err := validate.Required("rows", "body", m.Rows); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Rows); i++ {
@@ -166,6 +212,19 @@ func (m *IndicatorValues) validateRows(formats strfmt.Registry) error {
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *IndicatorValues) validateTo(formats strfmt.Registry) error {
+
+	if err := validate.Required("to", "body", m.To); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("to", "body", "date", m.To.String(), formats); err != nil {
+		return err
 	}
 
 	return nil
@@ -201,10 +260,6 @@ func (m *IndicatorValues) contextValidateIndicator(ctx context.Context, formats 
 
 	if m.Indicator != nil {
 
-		if typeutils.IsZero(m.Indicator) { // not required
-			return nil
-		}
-
 		if err := m.Indicator.ContextValidate(ctx, formats); err != nil {
 			ve := new(errors.Validation)
 			if stderrors.As(err, &ve) {
@@ -225,10 +280,6 @@ func (m *IndicatorValues) contextValidateIndicator(ctx context.Context, formats 
 func (m *IndicatorValues) contextValidateOrg(ctx context.Context, formats strfmt.Registry) error {
 
 	if m.Org != nil {
-
-		if typeutils.IsZero(m.Org) { // not required
-			return nil
-		}
 
 		if err := m.Org.ContextValidate(ctx, formats); err != nil {
 			ve := new(errors.Validation)

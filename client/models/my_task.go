@@ -5,8 +5,11 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // MyTask my task
@@ -16,73 +19,336 @@ type MyTask struct {
 
 	// approved
 	// Example: 0
-	Approved int64 `json:"approved,omitempty"`
+	// Required: true
+	Approved *int64 `json:"approved"`
 
 	// complete
-	Complete bool `json:"complete,omitempty"`
+	// Required: true
+	Complete *bool `json:"complete"`
 
 	// completed at
-	CompletedAt string `json:"completed_at,omitempty"`
+	// Example: 2025-12-20T10:00:00+08:00
+	// Format: date-time
+	CompletedAt strfmt.DateTime `json:"completed_at,omitempty"`
 
 	// done
 	// Example: 1
-	Done int64 `json:"done,omitempty"`
+	// Required: true
+	Done *int64 `json:"done"`
 
 	// due on
 	// Example: 2025-12-31
-	DueOn string `json:"due_on,omitempty"`
+	// Required: true
+	// Format: date
+	DueOn *strfmt.Date `json:"due_on"`
 
 	// from
 	// Example: 2025-09-01
-	From string `json:"from,omitempty"`
+	// Required: true
+	// Format: date
+	From *strfmt.Date `json:"from"`
 
 	// id
-	ID string `json:"id,omitempty"`
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1d
+	// Required: true
+	ID *string `json:"id"`
 
 	// min per school
 	// Example: 2
-	MinPerSchool int64 `json:"min_per_school,omitempty"`
+	// Required: true
+	MinPerSchool *int64 `json:"min_per_school"`
 
 	// name
 	// Example: 2025年秋季学期安全演练填报
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// needed
 	// Example: 2
-	Needed int64 `json:"needed,omitempty"`
+	// Required: true
+	Needed *int64 `json:"needed"`
 
 	// note
 	Note string `json:"note,omitempty"`
 
 	// on time
-	OnTime bool `json:"on_time,omitempty"`
+	// Required: true
+	OnTime *bool `json:"on_time"`
 
 	// overdue
-	Overdue bool `json:"overdue,omitempty"`
+	// Required: true
+	Overdue *bool `json:"overdue"`
 
 	// period
 	// Example: 2025AY-S1
-	Period string `json:"period,omitempty"`
+	// Required: true
+	Period *string `json:"period"`
 
 	// returned
 	// Example: 1
-	Returned int64 `json:"returned,omitempty"`
+	// Required: true
+	Returned *int64 `json:"returned"`
 
 	// submitted
 	// Example: 1
-	Submitted int64 `json:"submitted,omitempty"`
+	// Required: true
+	Submitted *int64 `json:"submitted"`
 
 	// templates
 	// Example: ["safety_drill"]
+	// Required: true
 	Templates []string `json:"templates"`
 
 	// to
 	// Example: 2026-01-31
-	To string `json:"to,omitempty"`
+	// Required: true
+	// Format: date
+	To *strfmt.Date `json:"to"`
 }
 
 // Validate validates this my task
-func (m *MyTask) Validate(_ strfmt.Registry) error {
+func (m *MyTask) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateApproved(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateComplete(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateCompletedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateDone(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateDueOn(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateFrom(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateMinPerSchool(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateNeeded(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOnTime(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOverdue(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validatePeriod(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateReturned(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSubmitted(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTemplates(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTo(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *MyTask) validateApproved(formats strfmt.Registry) error {
+
+	if err := validate.Required("approved", "body", m.Approved); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateComplete(formats strfmt.Registry) error {
+
+	if err := validate.Required("complete", "body", m.Complete); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateCompletedAt(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.CompletedAt) { // not required
+		return nil
+	}
+
+	if err := validate.FormatOf("completed_at", "body", "date-time", m.CompletedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateDone(formats strfmt.Registry) error {
+
+	if err := validate.Required("done", "body", m.Done); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateDueOn(formats strfmt.Registry) error {
+
+	if err := validate.Required("due_on", "body", m.DueOn); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("due_on", "body", "date", m.DueOn.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateFrom(formats strfmt.Registry) error {
+
+	if err := validate.Required("from", "body", m.From); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("from", "body", "date", m.From.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateMinPerSchool(formats strfmt.Registry) error {
+
+	if err := validate.Required("min_per_school", "body", m.MinPerSchool); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateNeeded(formats strfmt.Registry) error {
+
+	if err := validate.Required("needed", "body", m.Needed); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateOnTime(formats strfmt.Registry) error {
+
+	if err := validate.Required("on_time", "body", m.OnTime); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateOverdue(formats strfmt.Registry) error {
+
+	if err := validate.Required("overdue", "body", m.Overdue); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validatePeriod(formats strfmt.Registry) error {
+
+	if err := validate.Required("period", "body", m.Period); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateReturned(formats strfmt.Registry) error {
+
+	if err := validate.Required("returned", "body", m.Returned); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateSubmitted(formats strfmt.Registry) error {
+
+	if err := validate.Required("submitted", "body", m.Submitted); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateTemplates(formats strfmt.Registry) error {
+
+	if err := validate.Required("templates", "body", m.Templates); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *MyTask) validateTo(formats strfmt.Registry) error {
+
+	if err := validate.Required("to", "body", m.To); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("to", "body", "date", m.To.String(), formats); err != nil {
+		return err
+	}
+
 	return nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
-	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
@@ -19,6 +18,8 @@ import (
 type Org struct {
 
 	// ancestors
+	// Example: ["06cg5jdyg0fr3287x1nym94djr","01jd8m3q7k2x5v9w0r4t6y8z1c"]
+	// Required: true
 	Ancestors []string `json:"ancestors"`
 
 	// code
@@ -27,27 +28,34 @@ type Org struct {
 
 	// created at
 	// Example: 2025-10-09T08:30:00+08:00
-	CreatedAt string `json:"created_at,omitempty"`
+	// Required: true
+	// Format: date-time
+	CreatedAt *strfmt.DateTime `json:"created_at"`
 
 	// id
 	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1a
-	ID string `json:"id,omitempty"`
+	// Required: true
+	ID *string `json:"id"`
 
 	// kind
 	// Example: school
+	// Required: true
 	// Enum: ["city","district","school"]
-	Kind string `json:"kind,omitempty"`
+	Kind *string `json:"kind"`
 
 	// name
 	// Example: 成华区实验小学
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// parent id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
 	ParentID string `json:"parent_id,omitempty"`
 
 	// staff
 	// Example: 120
-	Staff int64 `json:"staff,omitempty"`
+	// Required: true
+	Staff *int64 `json:"staff"`
 
 	// stages
 	// Example: ["小学"]
@@ -55,28 +63,95 @@ type Org struct {
 
 	// students
 	// Example: 1800
-	Students int64 `json:"students,omitempty"`
+	// Required: true
+	Students *int64 `json:"students"`
 
 	// updated at
 	// Example: 2025-10-09T08:30:00+08:00
-	UpdatedAt string `json:"updated_at,omitempty"`
+	// Required: true
+	// Format: date-time
+	UpdatedAt *strfmt.DateTime `json:"updated_at"`
 
 	// version
 	// Example: 1
-	Version int64 `json:"version,omitempty"`
+	// Required: true
+	Version *int64 `json:"version"`
 }
 
 // Validate validates this org
 func (m *Org) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateAncestors(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateCreatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateKind(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateStaff(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateStudents(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateUpdatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateVersion(formats); err != nil {
 		res = append(res, err)
 	}
 
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *Org) validateAncestors(formats strfmt.Registry) error {
+
+	if err := validate.Required("ancestors", "body", m.Ancestors); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Org) validateCreatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("created_at", "body", m.CreatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("created_at", "body", "date-time", m.CreatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Org) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -113,12 +188,62 @@ func (m *Org) validateKindEnum(path, location string, value string) error {
 }
 
 func (m *Org) validateKind(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Kind) { // not required
-		return nil
+
+	if err := validate.Required("kind", "body", m.Kind); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateKindEnum("kind", "body", m.Kind); err != nil {
+	if err := m.validateKindEnum("kind", "body", *m.Kind); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Org) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Org) validateStaff(formats strfmt.Registry) error {
+
+	if err := validate.Required("staff", "body", m.Staff); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Org) validateStudents(formats strfmt.Registry) error {
+
+	if err := validate.Required("students", "body", m.Students); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Org) validateUpdatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("updated_at", "body", m.UpdatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("updated_at", "body", "date-time", m.UpdatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Org) validateVersion(formats strfmt.Registry) error {
+
+	if err := validate.Required("version", "body", m.Version); err != nil {
 		return err
 	}
 

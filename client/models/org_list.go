@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // OrgList org list
@@ -19,10 +20,12 @@ import (
 type OrgList struct {
 
 	// items
+	// Required: true
 	Items []*Org `json:"items"`
 
 	// next cursor
-	NextCursor string `json:"next_cursor,omitempty"`
+	// Required: true
+	NextCursor *string `json:"next_cursor"`
 
 	// Total counts every match when count=true was asked.
 	// Example: 52
@@ -37,6 +40,10 @@ func (m *OrgList) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateNextCursor(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
@@ -44,8 +51,9 @@ func (m *OrgList) Validate(formats strfmt.Registry) error {
 }
 
 func (m *OrgList) validateItems(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Items) { // not required
-		return nil
+
+	if err := validate.Required("items", "body", m.Items); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Items); i++ {
@@ -68,6 +76,15 @@ func (m *OrgList) validateItems(formats strfmt.Registry) error {
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *OrgList) validateNextCursor(formats strfmt.Registry) error {
+
+	if err := validate.Required("next_cursor", "body", m.NextCursor); err != nil {
+		return err
 	}
 
 	return nil

@@ -31,6 +31,7 @@ type OrgPatch struct {
 	Name *string `json:"name,omitempty"`
 
 	// parent id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
 	ParentID *string `json:"parent_id,omitempty"`
 
 	// staff

@@ -9,7 +9,6 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
-	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
@@ -24,12 +23,14 @@ type OrgRequest struct {
 
 	// kind
 	// Example: school
+	// Required: true
 	// Enum: ["city","district","school"]
-	Kind string `json:"kind,omitempty"`
+	Kind *string `json:"kind"`
 
 	// name
 	// Example: 成华区实验小学
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// parent id
 	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
@@ -53,6 +54,10 @@ func (m *OrgRequest) Validate(formats strfmt.Registry) error {
 	var res []error
 
 	if err := m.validateKind(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -95,12 +100,22 @@ func (m *OrgRequest) validateKindEnum(path, location string, value string) error
 }
 
 func (m *OrgRequest) validateKind(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Kind) { // not required
-		return nil
+
+	if err := validate.Required("kind", "body", m.Kind); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateKindEnum("kind", "body", m.Kind); err != nil {
+	if err := m.validateKindEnum("kind", "body", *m.Kind); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *OrgRequest) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
 		return err
 	}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // OrgTree org tree
@@ -19,6 +20,7 @@ import (
 type OrgTree struct {
 
 	// roots
+	// Required: true
 	Roots []*OrgTreeNode `json:"roots"`
 }
 
@@ -37,8 +39,9 @@ func (m *OrgTree) Validate(formats strfmt.Registry) error {
 }
 
 func (m *OrgTree) validateRoots(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Roots) { // not required
-		return nil
+
+	if err := validate.Required("roots", "body", m.Roots); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Roots); i++ {

@@ -21,9 +21,12 @@ import (
 type OrgTreeNode struct {
 
 	// ancestors
+	// Example: ["06cg5jdyg0fr3287x1nym94djr","01jd8m3q7k2x5v9w0r4t6y8z1c"]
+	// Required: true
 	Ancestors []string `json:"ancestors"`
 
 	// children
+	// Required: true
 	Children []*OrgTreeNode `json:"children"`
 
 	// code
@@ -32,27 +35,34 @@ type OrgTreeNode struct {
 
 	// created at
 	// Example: 2025-10-09T08:30:00+08:00
-	CreatedAt string `json:"created_at,omitempty"`
+	// Required: true
+	// Format: date-time
+	CreatedAt *strfmt.DateTime `json:"created_at"`
 
 	// id
 	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1a
-	ID string `json:"id,omitempty"`
+	// Required: true
+	ID *string `json:"id"`
 
 	// kind
 	// Example: school
+	// Required: true
 	// Enum: ["city","district","school"]
-	Kind string `json:"kind,omitempty"`
+	Kind *string `json:"kind"`
 
 	// name
 	// Example: 成华区实验小学
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// parent id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
 	ParentID string `json:"parent_id,omitempty"`
 
 	// staff
 	// Example: 120
-	Staff int64 `json:"staff,omitempty"`
+	// Required: true
+	Staff *int64 `json:"staff"`
 
 	// stages
 	// Example: ["小学"]
@@ -60,26 +70,62 @@ type OrgTreeNode struct {
 
 	// students
 	// Example: 1800
-	Students int64 `json:"students,omitempty"`
+	// Required: true
+	Students *int64 `json:"students"`
 
 	// updated at
 	// Example: 2025-10-09T08:30:00+08:00
-	UpdatedAt string `json:"updated_at,omitempty"`
+	// Required: true
+	// Format: date-time
+	UpdatedAt *strfmt.DateTime `json:"updated_at"`
 
 	// version
 	// Example: 1
-	Version int64 `json:"version,omitempty"`
+	// Required: true
+	Version *int64 `json:"version"`
 }
 
 // Validate validates this org tree node
 func (m *OrgTreeNode) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateAncestors(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateChildren(formats); err != nil {
 		res = append(res, err)
 	}
 
+	if err := m.validateCreatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateKind(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateStaff(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateStudents(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateUpdatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateVersion(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -89,9 +135,19 @@ func (m *OrgTreeNode) Validate(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *OrgTreeNode) validateAncestors(formats strfmt.Registry) error {
+
+	if err := validate.Required("ancestors", "body", m.Ancestors); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *OrgTreeNode) validateChildren(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Children) { // not required
-		return nil
+
+	if err := validate.Required("children", "body", m.Children); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Children); i++ {
@@ -114,6 +170,28 @@ func (m *OrgTreeNode) validateChildren(formats strfmt.Registry) error {
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *OrgTreeNode) validateCreatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("created_at", "body", m.CreatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("created_at", "body", "date-time", m.CreatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *OrgTreeNode) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
 	}
 
 	return nil
@@ -152,12 +230,62 @@ func (m *OrgTreeNode) validateKindEnum(path, location string, value string) erro
 }
 
 func (m *OrgTreeNode) validateKind(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Kind) { // not required
-		return nil
+
+	if err := validate.Required("kind", "body", m.Kind); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateKindEnum("kind", "body", m.Kind); err != nil {
+	if err := m.validateKindEnum("kind", "body", *m.Kind); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *OrgTreeNode) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *OrgTreeNode) validateStaff(formats strfmt.Registry) error {
+
+	if err := validate.Required("staff", "body", m.Staff); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *OrgTreeNode) validateStudents(formats strfmt.Registry) error {
+
+	if err := validate.Required("students", "body", m.Students); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *OrgTreeNode) validateUpdatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("updated_at", "body", m.UpdatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("updated_at", "body", "date-time", m.UpdatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *OrgTreeNode) validateVersion(formats strfmt.Registry) error {
+
+	if err := validate.Required("version", "body", m.Version); err != nil {
 		return err
 	}
 

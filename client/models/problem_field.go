@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // ProblemField problem field
@@ -16,19 +18,66 @@ type ProblemField struct {
 
 	// code
 	// Example: mobile
-	Code string `json:"code,omitempty"`
+	// Required: true
+	Code *string `json:"code"`
 
 	// field
 	// Example: mobile
-	Field string `json:"field,omitempty"`
+	// Required: true
+	Field *string `json:"field"`
 
 	// message
 	// Example: 应为11位手机号码
-	Message string `json:"message,omitempty"`
+	// Required: true
+	Message *string `json:"message"`
 }
 
 // Validate validates this problem field
-func (m *ProblemField) Validate(_ strfmt.Registry) error {
+func (m *ProblemField) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateCode(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateField(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateMessage(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *ProblemField) validateCode(formats strfmt.Registry) error {
+
+	if err := validate.Required("code", "body", m.Code); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *ProblemField) validateField(formats strfmt.Registry) error {
+
+	if err := validate.Required("field", "body", m.Field); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *ProblemField) validateMessage(formats strfmt.Registry) error {
+
+	if err := validate.Required("message", "body", m.Message); err != nil {
+		return err
+	}
+
 	return nil
 }
 

@@ -21,9 +21,11 @@ import (
 type Record struct {
 
 	// attachments
+	// Example: ["06cwcqgtg2avvsh7jkzf3xrmkm"]
 	Attachments []string `json:"attachments"`
 
 	// author id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1b
 	AuthorID string `json:"author_id,omitempty"`
 
 	// AuthorName is the author's name, left out when the author lies
@@ -32,13 +34,17 @@ type Record struct {
 	AuthorName string `json:"author_name,omitempty"`
 
 	// author role
+	// Example: teacher
 	AuthorRole string `json:"author_role,omitempty"`
 
 	// client id
+	// Example: 3f1c9a52-8d7e-4b7a-9c11-2a6f0e5d4b21
 	ClientID string `json:"client_id,omitempty"`
 
 	// created at
-	CreatedAt string `json:"created_at,omitempty"`
+	// Example: 2025-10-09T08:30:00+08:00
+	// Format: date-time
+	CreatedAt strfmt.DateTime `json:"created_at,omitempty"`
 
 	// data
 	Data any `json:"data,omitempty"`
@@ -47,22 +53,30 @@ type Record struct {
 	Deleted bool `json:"deleted,omitempty"`
 
 	// deleted at
-	DeletedAt string `json:"deleted_at,omitempty"`
+	// Format: date-time
+	DeletedAt strfmt.DateTime `json:"deleted_at,omitempty"`
 
 	// description
+	// Example: 全校师生参加，用时3分20秒
 	Description string `json:"description,omitempty"`
 
 	// end on
-	EndOn string `json:"end_on,omitempty"`
+	// Example: 2025-10-09
+	// Format: date
+	EndOn strfmt.Date `json:"end_on,omitempty"`
 
 	// id
-	ID string `json:"id,omitempty"`
+	// Example: 06cwcqzf80qybsj9ekmhq256z4
+	// Required: true
+	ID *string `json:"id"`
 
 	// occurred on
 	// Example: 2025-10-09
-	OccurredOn string `json:"occurred_on,omitempty"`
+	// Format: date
+	OccurredOn strfmt.Date `json:"occurred_on,omitempty"`
 
 	// org id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1a
 	OrgID string `json:"org_id,omitempty"`
 
 	// review
@@ -74,8 +88,10 @@ type Record struct {
 	ReviewerName string `json:"reviewer_name,omitempty"`
 
 	// status
+	// Example: submitted
+	// Required: true
 	// Enum: ["draft","submitted","approved","returned","withdrawn"]
-	Status string `json:"status,omitempty"`
+	Status *string `json:"status"`
 
 	// template
 	// Example: safety_drill
@@ -86,13 +102,18 @@ type Record struct {
 	TemplateVersion int64 `json:"template_version,omitempty"`
 
 	// title
+	// Example: 秋季消防疏散演练
 	Title string `json:"title,omitempty"`
 
 	// updated at
-	UpdatedAt string `json:"updated_at,omitempty"`
+	// Example: 2025-10-09T08:30:00+08:00
+	// Format: date-time
+	UpdatedAt strfmt.DateTime `json:"updated_at,omitempty"`
 
 	// version
-	Version int64 `json:"version,omitempty"`
+	// Example: 1
+	// Required: true
+	Version *int64 `json:"version"`
 
 	// warnings
 	Warnings []*RecordWarning `json:"warnings"`
@@ -102,11 +123,39 @@ type Record struct {
 func (m *Record) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateCreatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateDeletedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateEndOn(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOccurredOn(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateReview(formats); err != nil {
 		res = append(res, err)
 	}
 
 	if err := m.validateStatus(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateUpdatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateVersion(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -117,6 +166,63 @@ func (m *Record) Validate(formats strfmt.Registry) error {
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *Record) validateCreatedAt(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.CreatedAt) { // not required
+		return nil
+	}
+
+	if err := validate.FormatOf("created_at", "body", "date-time", m.CreatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Record) validateDeletedAt(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.DeletedAt) { // not required
+		return nil
+	}
+
+	if err := validate.FormatOf("deleted_at", "body", "date-time", m.DeletedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Record) validateEndOn(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.EndOn) { // not required
+		return nil
+	}
+
+	if err := validate.FormatOf("end_on", "body", "date", m.EndOn.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Record) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Record) validateOccurredOn(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.OccurredOn) { // not required
+		return nil
+	}
+
+	if err := validate.FormatOf("occurred_on", "body", "date", m.OccurredOn.String(), formats); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -182,12 +288,34 @@ func (m *Record) validateStatusEnum(path, location string, value string) error {
 }
 
 func (m *Record) validateStatus(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Status) { // not required
-		return nil
+
+	if err := validate.Required("status", "body", m.Status); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateStatusEnum("status", "body", m.Status); err != nil {
+	if err := m.validateStatusEnum("status", "body", *m.Status); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Record) validateUpdatedAt(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.UpdatedAt) { // not required
+		return nil
+	}
+
+	if err := validate.FormatOf("updated_at", "body", "date-time", m.UpdatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Record) validateVersion(formats strfmt.Registry) error {
+
+	if err := validate.Required("version", "body", m.Version); err != nil {
 		return err
 	}
 

@@ -21,25 +21,35 @@ import (
 type RecordBatchItem struct {
 
 	// client id
-	ClientID string `json:"client_id,omitempty"`
+	// Example: 3f1c9a52-8d7e-4b7a-9c11-2a6f0e5d4b21
+	// Required: true
+	ClientID *string `json:"client_id"`
 
 	// errors
 	Errors []*ProblemField `json:"errors"`
 
 	// id
+	// Example: 06cwcqzf80qybsj9ekmhq256z4
 	ID string `json:"id,omitempty"`
 
 	// status
+	// Example: created
+	// Required: true
 	// Enum: ["created","duplicate","invalid"]
-	Status string `json:"status,omitempty"`
+	Status *string `json:"status"`
 
 	// version
+	// Example: 1
 	Version int64 `json:"version,omitempty"`
 }
 
 // Validate validates this record batch item
 func (m *RecordBatchItem) Validate(formats strfmt.Registry) error {
 	var res []error
+
+	if err := m.validateClientID(formats); err != nil {
+		res = append(res, err)
+	}
 
 	if err := m.validateErrors(formats); err != nil {
 		res = append(res, err)
@@ -52,6 +62,15 @@ func (m *RecordBatchItem) Validate(formats strfmt.Registry) error {
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *RecordBatchItem) validateClientID(formats strfmt.Registry) error {
+
+	if err := validate.Required("client_id", "body", m.ClientID); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -118,12 +137,13 @@ func (m *RecordBatchItem) validateStatusEnum(path, location string, value string
 }
 
 func (m *RecordBatchItem) validateStatus(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Status) { // not required
-		return nil
+
+	if err := validate.Required("status", "body", m.Status); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateStatusEnum("status", "body", m.Status); err != nil {
+	if err := m.validateStatusEnum("status", "body", *m.Status); err != nil {
 		return err
 	}
 

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // RecordBatchRequest record batch request
@@ -15,11 +17,30 @@ import (
 type RecordBatchRequest struct {
 
 	// records
+	// Required: true
 	Records []any `json:"records"`
 }
 
 // Validate validates this record batch request
-func (m *RecordBatchRequest) Validate(_ strfmt.Registry) error {
+func (m *RecordBatchRequest) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateRecords(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *RecordBatchRequest) validateRecords(formats strfmt.Registry) error {
+
+	if err := validate.Required("records", "body", m.Records); err != nil {
+		return err
+	}
+
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // RecordBatchResponse record batch response
@@ -19,6 +20,7 @@ import (
 type RecordBatchResponse struct {
 
 	// results
+	// Required: true
 	Results []*RecordBatchItem `json:"results"`
 }
 
@@ -37,8 +39,9 @@ func (m *RecordBatchResponse) Validate(formats strfmt.Registry) error {
 }
 
 func (m *RecordBatchResponse) validateResults(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Results) { // not required
-		return nil
+
+	if err := validate.Required("results", "body", m.Results); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Results); i++ {

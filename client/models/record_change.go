@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // RecordChange record change
@@ -22,11 +24,30 @@ type RecordChange struct {
 
 	// field
 	// Example: data.students
-	Field string `json:"field,omitempty"`
+	// Required: true
+	Field *string `json:"field"`
 }
 
 // Validate validates this record change
-func (m *RecordChange) Validate(_ strfmt.Registry) error {
+func (m *RecordChange) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateField(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *RecordChange) validateField(formats strfmt.Registry) error {
+
+	if err := validate.Required("field", "body", m.Field); err != nil {
+		return err
+	}
+
 	return nil
 }
 

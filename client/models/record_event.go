@@ -21,11 +21,15 @@ import (
 type RecordEvent struct {
 
 	// action
+	// Example: approve
+	// Required: true
 	// Enum: ["create","edit","submit","approve","return","reopen","withdraw"]
-	Action string `json:"action,omitempty"`
+	Action *string `json:"action"`
 
 	// actor id
-	ActorID string `json:"actor_id,omitempty"`
+	// Example: 06cgg9r903hqd5ew944hmbd2sc
+	// Required: true
+	ActorID *string `json:"actor_id"`
 
 	// ActorName is the actor's name, left out when the actor lies outside
 	// the caller's scope (a district admin, seen by a school).
@@ -33,19 +37,27 @@ type RecordEvent struct {
 	ActorName string `json:"actor_name,omitempty"`
 
 	// actor role
-	ActorRole string `json:"actor_role,omitempty"`
+	// Example: principal
+	// Required: true
+	ActorRole *string `json:"actor_role"`
 
 	// at
-	At string `json:"at,omitempty"`
+	// Example: 2025-10-10T09:15:00+08:00
+	// Required: true
+	// Format: date-time
+	At *strfmt.DateTime `json:"at"`
 
 	// changes
+	// Required: true
 	Changes []*RecordChange `json:"changes"`
 
 	// comment
 	Comment string `json:"comment,omitempty"`
 
 	// version
-	Version int64 `json:"version,omitempty"`
+	// Example: 2
+	// Required: true
+	Version *int64 `json:"version"`
 }
 
 // Validate validates this record event
@@ -56,7 +68,23 @@ func (m *RecordEvent) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateActorID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateActorRole(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateAt(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateChanges(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateVersion(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -111,12 +139,44 @@ func (m *RecordEvent) validateActionEnum(path, location string, value string) er
 }
 
 func (m *RecordEvent) validateAction(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Action) { // not required
-		return nil
+
+	if err := validate.Required("action", "body", m.Action); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateActionEnum("action", "body", m.Action); err != nil {
+	if err := m.validateActionEnum("action", "body", *m.Action); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordEvent) validateActorID(formats strfmt.Registry) error {
+
+	if err := validate.Required("actor_id", "body", m.ActorID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordEvent) validateActorRole(formats strfmt.Registry) error {
+
+	if err := validate.Required("actor_role", "body", m.ActorRole); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordEvent) validateAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("at", "body", m.At); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("at", "body", "date-time", m.At.String(), formats); err != nil {
 		return err
 	}
 
@@ -124,8 +184,9 @@ func (m *RecordEvent) validateAction(formats strfmt.Registry) error {
 }
 
 func (m *RecordEvent) validateChanges(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Changes) { // not required
-		return nil
+
+	if err := validate.Required("changes", "body", m.Changes); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Changes); i++ {
@@ -148,6 +209,15 @@ func (m *RecordEvent) validateChanges(formats strfmt.Registry) error {
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *RecordEvent) validateVersion(formats strfmt.Registry) error {
+
+	if err := validate.Required("version", "body", m.Version); err != nil {
+		return err
 	}
 
 	return nil

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // RecordFilter record filter
@@ -19,25 +21,97 @@ type RecordFilter struct {
 
 	// from
 	// Example: 2025-09-01
-	From string `json:"from,omitempty"`
+	// Required: true
+	// Format: date
+	From *strfmt.Date `json:"from"`
 
 	// org id
-	OrgID string `json:"org_id,omitempty"`
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
+	// Required: true
+	OrgID *string `json:"org_id"`
 
 	// status
 	// Example: approved
-	Status string `json:"status,omitempty"`
+	// Required: true
+	Status *string `json:"status"`
 
 	// template
 	Template string `json:"template,omitempty"`
 
 	// to
 	// Example: 2026-08-31
-	To string `json:"to,omitempty"`
+	// Required: true
+	// Format: date
+	To *strfmt.Date `json:"to"`
 }
 
 // Validate validates this record filter
-func (m *RecordFilter) Validate(_ strfmt.Registry) error {
+func (m *RecordFilter) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateFrom(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOrgID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateStatus(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTo(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *RecordFilter) validateFrom(formats strfmt.Registry) error {
+
+	if err := validate.Required("from", "body", m.From); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("from", "body", "date", m.From.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordFilter) validateOrgID(formats strfmt.Registry) error {
+
+	if err := validate.Required("org_id", "body", m.OrgID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordFilter) validateStatus(formats strfmt.Registry) error {
+
+	if err := validate.Required("status", "body", m.Status); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordFilter) validateTo(formats strfmt.Registry) error {
+
+	if err := validate.Required("to", "body", m.To); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("to", "body", "date", m.To.String(), formats); err != nil {
+		return err
+	}
+
 	return nil
 }
 

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // RecordList record list
@@ -15,14 +17,47 @@ import (
 type RecordList struct {
 
 	// items
+	// Required: true
 	Items []any `json:"items"`
 
 	// next cursor
-	NextCursor string `json:"next_cursor,omitempty"`
+	// Required: true
+	NextCursor *string `json:"next_cursor"`
 }
 
 // Validate validates this record list
-func (m *RecordList) Validate(_ strfmt.Registry) error {
+func (m *RecordList) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateItems(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateNextCursor(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *RecordList) validateItems(formats strfmt.Registry) error {
+
+	if err := validate.Required("items", "body", m.Items); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordList) validateNextCursor(formats strfmt.Registry) error {
+
+	if err := validate.Required("next_cursor", "body", m.NextCursor); err != nil {
+		return err
+	}
+
 	return nil
 }
 

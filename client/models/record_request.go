@@ -30,14 +30,18 @@ type RecordRequest struct {
 	Description string `json:"description,omitempty"`
 
 	// end on
-	// Example: 2025-10-10
-	EndOn string `json:"end_on,omitempty"`
+	// Example: 2025-10-09
+	// Format: date
+	EndOn *strfmt.Date `json:"end_on,omitempty"`
 
 	// occurred on
 	// Example: 2025-10-09
-	OccurredOn string `json:"occurred_on,omitempty"`
+	// Required: true
+	// Format: date
+	OccurredOn *strfmt.Date `json:"occurred_on"`
 
 	// org id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1a
 	OrgID string `json:"org_id,omitempty"`
 
 	// status
@@ -47,24 +51,67 @@ type RecordRequest struct {
 
 	// template
 	// Example: safety_drill
-	Template string `json:"template,omitempty"`
+	// Required: true
+	Template *string `json:"template"`
 
 	// title
 	// Example: 秋季消防疏散演练
-	Title string `json:"title,omitempty"`
+	// Required: true
+	Title *string `json:"title"`
 }
 
 // Validate validates this record request
 func (m *RecordRequest) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateEndOn(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOccurredOn(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateStatus(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTemplate(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTitle(formats); err != nil {
 		res = append(res, err)
 	}
 
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *RecordRequest) validateEndOn(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.EndOn) { // not required
+		return nil
+	}
+
+	if err := validate.FormatOf("end_on", "body", "date", m.EndOn.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordRequest) validateOccurredOn(formats strfmt.Registry) error {
+
+	if err := validate.Required("occurred_on", "body", m.OccurredOn); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("occurred_on", "body", "date", m.OccurredOn.String(), formats); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -104,6 +151,24 @@ func (m *RecordRequest) validateStatus(formats strfmt.Registry) error {
 
 	// value enum
 	if err := m.validateStatusEnum("status", "body", m.Status); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordRequest) validateTemplate(formats strfmt.Registry) error {
+
+	if err := validate.Required("template", "body", m.Template); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordRequest) validateTitle(formats strfmt.Registry) error {
+
+	if err := validate.Required("title", "body", m.Title); err != nil {
 		return err
 	}
 

@@ -9,7 +9,6 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
-	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
@@ -19,20 +18,30 @@ import (
 type RecordReview struct {
 
 	// action
+	// Example: approve
+	// Required: true
 	// Enum: ["approve","return","reopen"]
-	Action string `json:"action,omitempty"`
+	Action *string `json:"action"`
 
 	// at
-	At string `json:"at,omitempty"`
+	// Example: 2025-10-10T09:15:00+08:00
+	// Required: true
+	// Format: date-time
+	At *strfmt.DateTime `json:"at"`
 
 	// by
-	By string `json:"by,omitempty"`
+	// Example: 06cgg9r903hqd5ew944hmbd2sc
+	// Required: true
+	By *string `json:"by"`
 
 	// comment
+	// Example: 照片清晰，数据属实
 	Comment string `json:"comment,omitempty"`
 
 	// role
-	Role string `json:"role,omitempty"`
+	// Example: principal
+	// Required: true
+	Role *string `json:"role"`
 }
 
 // Validate validates this record review
@@ -40,6 +49,18 @@ func (m *RecordReview) Validate(formats strfmt.Registry) error {
 	var res []error
 
 	if err := m.validateAction(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateBy(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateRole(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -82,12 +103,44 @@ func (m *RecordReview) validateActionEnum(path, location string, value string) e
 }
 
 func (m *RecordReview) validateAction(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Action) { // not required
-		return nil
+
+	if err := validate.Required("action", "body", m.Action); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateActionEnum("action", "body", m.Action); err != nil {
+	if err := m.validateActionEnum("action", "body", *m.Action); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordReview) validateAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("at", "body", m.At); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("at", "body", "date-time", m.At.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordReview) validateBy(formats strfmt.Registry) error {
+
+	if err := validate.Required("by", "body", m.By); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordReview) validateRole(formats strfmt.Registry) error {
+
+	if err := validate.Required("role", "body", m.Role); err != nil {
 		return err
 	}
 

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // RecordWarning record warning
@@ -16,11 +18,13 @@ type RecordWarning struct {
 
 	// code
 	// Example: above_students
-	Code string `json:"code,omitempty"`
+	// Required: true
+	Code *string `json:"code"`
 
 	// field
 	// Example: data.students
-	Field string `json:"field,omitempty"`
+	// Required: true
+	Field *string `json:"field"`
 
 	// limit
 	// Example: 1800
@@ -28,11 +32,56 @@ type RecordWarning struct {
 
 	// message
 	// Example: 超过学校在校学生数1800
-	Message string `json:"message,omitempty"`
+	// Required: true
+	Message *string `json:"message"`
 }
 
 // Validate validates this record warning
-func (m *RecordWarning) Validate(_ strfmt.Registry) error {
+func (m *RecordWarning) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateCode(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateField(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateMessage(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *RecordWarning) validateCode(formats strfmt.Registry) error {
+
+	if err := validate.Required("code", "body", m.Code); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordWarning) validateField(formats strfmt.Registry) error {
+
+	if err := validate.Required("field", "body", m.Field); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RecordWarning) validateMessage(formats strfmt.Registry) error {
+
+	if err := validate.Required("message", "body", m.Message); err != nil {
+		return err
+	}
+
 	return nil
 }
 

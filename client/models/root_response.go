@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // RootResponse root response
@@ -21,23 +23,84 @@ type RootResponse struct {
 
 	// health
 	// Example: /healthz
-	Health string `json:"health,omitempty"`
+	// Required: true
+	Health *string `json:"health"`
 
 	// name
 	// Example: huizong
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// openapi
 	// Example: /swagger/doc.json
-	Openapi string `json:"openapi,omitempty"`
+	// Required: true
+	Openapi *string `json:"openapi"`
 
 	// ready
 	// Example: /readyz
-	Ready string `json:"ready,omitempty"`
+	// Required: true
+	Ready *string `json:"ready"`
 }
 
 // Validate validates this root response
-func (m *RootResponse) Validate(_ strfmt.Registry) error {
+func (m *RootResponse) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateHealth(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOpenapi(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateReady(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *RootResponse) validateHealth(formats strfmt.Registry) error {
+
+	if err := validate.Required("health", "body", m.Health); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RootResponse) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RootResponse) validateOpenapi(formats strfmt.Registry) error {
+
+	if err := validate.Required("openapi", "body", m.Openapi); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *RootResponse) validateReady(formats strfmt.Registry) error {
+
+	if err := validate.Required("ready", "body", m.Ready); err != nil {
+		return err
+	}
+
 	return nil
 }
 

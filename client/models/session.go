@@ -5,8 +5,11 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // Session session
@@ -15,32 +18,124 @@ import (
 type Session struct {
 
 	// created at
-	CreatedAt string `json:"created_at,omitempty"`
+	// Example: 2025-10-09T08:00:00+08:00
+	// Required: true
+	// Format: date-time
+	CreatedAt *strfmt.DateTime `json:"created_at"`
 
 	// current
-	Current bool `json:"current,omitempty"`
+	// Required: true
+	Current *bool `json:"current"`
 
 	// device
 	Device string `json:"device,omitempty"`
 
 	// expires at
-	ExpiresAt string `json:"expires_at,omitempty"`
+	// Example: 2025-11-08T08:00:00+08:00
+	// Required: true
+	// Format: date-time
+	ExpiresAt *strfmt.DateTime `json:"expires_at"`
 
 	// id
-	ID string `json:"id,omitempty"`
+	// Example: 06cwch3r02dteh65d0t7798wjw
+	// Required: true
+	ID *string `json:"id"`
 
 	// ip
 	IP string `json:"ip,omitempty"`
 
 	// last used at
-	LastUsedAt string `json:"last_used_at,omitempty"`
+	// Example: 2025-10-09T08:30:00+08:00
+	// Format: date-time
+	LastUsedAt strfmt.DateTime `json:"last_used_at,omitempty"`
 
 	// user agent
 	UserAgent string `json:"user_agent,omitempty"`
 }
 
 // Validate validates this session
-func (m *Session) Validate(_ strfmt.Registry) error {
+func (m *Session) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateCreatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateCurrent(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateExpiresAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateLastUsedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *Session) validateCreatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("created_at", "body", m.CreatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("created_at", "body", "date-time", m.CreatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Session) validateCurrent(formats strfmt.Registry) error {
+
+	if err := validate.Required("current", "body", m.Current); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Session) validateExpiresAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("expires_at", "body", m.ExpiresAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("expires_at", "body", "date-time", m.ExpiresAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Session) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Session) validateLastUsedAt(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.LastUsedAt) { // not required
+		return nil
+	}
+
+	if err := validate.FormatOf("last_used_at", "body", "date-time", m.LastUsedAt.String(), formats); err != nil {
+		return err
+	}
+
 	return nil
 }
 

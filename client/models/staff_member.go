@@ -9,7 +9,6 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
-	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
@@ -23,21 +22,32 @@ type StaffMember struct {
 
 	// id
 	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
-	ID string `json:"id,omitempty"`
+	// Required: true
+	ID *string `json:"id"`
 
 	// name
 	// Example: 李老师
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// role
 	// Example: teacher
+	// Required: true
 	// Enum: ["teacher","principal"]
-	Role string `json:"role,omitempty"`
+	Role *string `json:"role"`
 }
 
 // Validate validates this staff member
 func (m *StaffMember) Validate(formats strfmt.Registry) error {
 	var res []error
+
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
 
 	if err := m.validateRole(formats); err != nil {
 		res = append(res, err)
@@ -46,6 +56,24 @@ func (m *StaffMember) Validate(formats strfmt.Registry) error {
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *StaffMember) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *StaffMember) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -79,12 +107,13 @@ func (m *StaffMember) validateRoleEnum(path, location string, value string) erro
 }
 
 func (m *StaffMember) validateRole(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Role) { // not required
-		return nil
+
+	if err := validate.Required("role", "body", m.Role); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateRoleEnum("role", "body", m.Role); err != nil {
+	if err := m.validateRoleEnum("role", "body", *m.Role); err != nil {
 		return err
 	}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // Summary summary
@@ -20,12 +21,16 @@ type Summary struct {
 
 	// from
 	// Example: 2025-09-01
-	From string `json:"from,omitempty"`
+	// Required: true
+	// Format: date
+	From *strfmt.Date `json:"from"`
 
 	// org
-	Org *TotalsOrg `json:"org,omitempty"`
+	// Required: true
+	Org *TotalsOrg `json:"org"`
 
 	// paragraphs
+	// Required: true
 	Paragraphs []*SummaryParagraph `json:"paragraphs"`
 
 	// period
@@ -34,16 +39,23 @@ type Summary struct {
 
 	// title
 	// Example: 城区教育局2025学年工作总结（数据部分）
-	Title string `json:"title,omitempty"`
+	// Required: true
+	Title *string `json:"title"`
 
 	// to
 	// Example: 2026-08-31
-	To string `json:"to,omitempty"`
+	// Required: true
+	// Format: date
+	To *strfmt.Date `json:"to"`
 }
 
 // Validate validates this summary
 func (m *Summary) Validate(formats strfmt.Registry) error {
 	var res []error
+
+	if err := m.validateFrom(formats); err != nil {
+		res = append(res, err)
+	}
 
 	if err := m.validateOrg(formats); err != nil {
 		res = append(res, err)
@@ -53,15 +65,37 @@ func (m *Summary) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateTitle(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTo(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
 	return nil
 }
 
+func (m *Summary) validateFrom(formats strfmt.Registry) error {
+
+	if err := validate.Required("from", "body", m.From); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("from", "body", "date", m.From.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *Summary) validateOrg(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Org) { // not required
-		return nil
+
+	if err := validate.Required("org", "body", m.Org); err != nil {
+		return err
 	}
 
 	if m.Org != nil {
@@ -83,8 +117,9 @@ func (m *Summary) validateOrg(formats strfmt.Registry) error {
 }
 
 func (m *Summary) validateParagraphs(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Paragraphs) { // not required
-		return nil
+
+	if err := validate.Required("paragraphs", "body", m.Paragraphs); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Paragraphs); i++ {
@@ -112,6 +147,28 @@ func (m *Summary) validateParagraphs(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *Summary) validateTitle(formats strfmt.Registry) error {
+
+	if err := validate.Required("title", "body", m.Title); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Summary) validateTo(formats strfmt.Registry) error {
+
+	if err := validate.Required("to", "body", m.To); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("to", "body", "date", m.To.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 // ContextValidate validate this summary based on the context it is used
 func (m *Summary) ContextValidate(ctx context.Context, formats strfmt.Registry) error {
 	var res []error
@@ -133,10 +190,6 @@ func (m *Summary) ContextValidate(ctx context.Context, formats strfmt.Registry) 
 func (m *Summary) contextValidateOrg(ctx context.Context, formats strfmt.Registry) error {
 
 	if m.Org != nil {
-
-		if typeutils.IsZero(m.Org) { // not required
-			return nil
-		}
 
 		if err := m.Org.ContextValidate(ctx, formats); err != nil {
 			ve := new(errors.Validation)

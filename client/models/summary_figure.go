@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // SummaryFigure summary figure
@@ -16,19 +18,66 @@ type SummaryFigure struct {
 
 	// text
 	// Example: 312场次
-	Text string `json:"text,omitempty"`
+	// Required: true
+	Text *string `json:"text"`
 
 	// totals url
 	// Example: /api/v1/totals?compare=previous\u0026period=2025AY\u0026template=safety_drill
-	TotalsURL string `json:"totals_url,omitempty"`
+	// Required: true
+	TotalsURL *string `json:"totals_url"`
 
 	// value
 	// Example: 312
-	Value float64 `json:"value,omitempty"`
+	// Required: true
+	Value *float64 `json:"value"`
 }
 
 // Validate validates this summary figure
-func (m *SummaryFigure) Validate(_ strfmt.Registry) error {
+func (m *SummaryFigure) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateText(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTotalsURL(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateValue(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *SummaryFigure) validateText(formats strfmt.Registry) error {
+
+	if err := validate.Required("text", "body", m.Text); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *SummaryFigure) validateTotalsURL(formats strfmt.Registry) error {
+
+	if err := validate.Required("totals_url", "body", m.TotalsURL); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *SummaryFigure) validateValue(formats strfmt.Registry) error {
+
+	if err := validate.Required("value", "body", m.Value); err != nil {
+		return err
+	}
+
 	return nil
 }
 

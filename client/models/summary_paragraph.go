@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // SummaryParagraph summary paragraph
@@ -20,29 +21,50 @@ type SummaryParagraph struct {
 
 	// category
 	// Example: safety
-	Category string `json:"category,omitempty"`
+	// Required: true
+	Category *string `json:"category"`
 
 	// figures
+	// Required: true
 	Figures []*SummaryFigure `json:"figures"`
 
 	// heading
 	// Example: 平安校园建设
-	Heading string `json:"heading,omitempty"`
+	// Required: true
+	Heading *string `json:"heading"`
 
 	// Templates are the templates its sentences speak of.
 	// Example: ["safety_drill"]
+	// Required: true
 	Templates []string `json:"templates"`
 
 	// text
 	// Example: 全区共开展消防、地震、防汛等应急疏散演练312场次，参与学生4.52万人次，较上年增加36场次，学校覆盖率达100%。
-	Text string `json:"text,omitempty"`
+	// Required: true
+	Text *string `json:"text"`
 }
 
 // Validate validates this summary paragraph
 func (m *SummaryParagraph) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateCategory(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateFigures(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateHeading(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTemplates(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateText(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -52,9 +74,19 @@ func (m *SummaryParagraph) Validate(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *SummaryParagraph) validateCategory(formats strfmt.Registry) error {
+
+	if err := validate.Required("category", "body", m.Category); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *SummaryParagraph) validateFigures(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Figures) { // not required
-		return nil
+
+	if err := validate.Required("figures", "body", m.Figures); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Figures); i++ {
@@ -77,6 +109,33 @@ func (m *SummaryParagraph) validateFigures(formats strfmt.Registry) error {
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *SummaryParagraph) validateHeading(formats strfmt.Registry) error {
+
+	if err := validate.Required("heading", "body", m.Heading); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *SummaryParagraph) validateTemplates(formats strfmt.Registry) error {
+
+	if err := validate.Required("templates", "body", m.Templates); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *SummaryParagraph) validateText(formats strfmt.Registry) error {
+
+	if err := validate.Required("text", "body", m.Text); err != nil {
+		return err
 	}
 
 	return nil

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // Task task
@@ -16,66 +18,304 @@ type Task struct {
 
 	// created at
 	// Example: 2025-10-09T08:30:00+08:00
-	CreatedAt string `json:"created_at,omitempty"`
+	// Required: true
+	// Format: date-time
+	CreatedAt *strfmt.DateTime `json:"created_at"`
 
 	// created by
-	CreatedBy string `json:"created_by,omitempty"`
+	// Example: 06cg5mq681cbkq3v6221cnmtc8
+	// Required: true
+	CreatedBy *string `json:"created_by"`
 
 	// due on
 	// Example: 2025-12-31
-	DueOn string `json:"due_on,omitempty"`
+	// Required: true
+	// Format: date
+	DueOn *strfmt.Date `json:"due_on"`
 
 	// from
 	// Example: 2025-09-01
-	From string `json:"from,omitempty"`
+	// Required: true
+	// Format: date
+	From *strfmt.Date `json:"from"`
 
 	// id
 	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1d
-	ID string `json:"id,omitempty"`
+	// Required: true
+	ID *string `json:"id"`
 
 	// min per school
 	// Example: 1
-	MinPerSchool int64 `json:"min_per_school,omitempty"`
+	// Required: true
+	MinPerSchool *int64 `json:"min_per_school"`
 
 	// name
 	// Example: 2025年秋季学期安全演练填报
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// note
 	Note string `json:"note,omitempty"`
 
 	// org id
-	OrgID string `json:"org_id,omitempty"`
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
+	// Required: true
+	OrgID *string `json:"org_id"`
 
 	// period
 	// Example: 2025AY-S1
-	Period string `json:"period,omitempty"`
+	// Required: true
+	Period *string `json:"period"`
 
 	// school ids
+	// Example: ["01jd8m3q7k2x5v9w0r4t6y8z1a"]
+	// Required: true
 	SchoolIds []string `json:"school_ids"`
 
 	// stages
+	// Required: true
 	Stages []string `json:"stages"`
 
 	// targets
 	// Example: 52
-	Targets int64 `json:"targets,omitempty"`
+	// Required: true
+	Targets *int64 `json:"targets"`
 
 	// templates
 	// Example: ["safety_drill"]
+	// Required: true
 	Templates []string `json:"templates"`
 
 	// to
 	// Example: 2026-01-31
-	To string `json:"to,omitempty"`
+	// Required: true
+	// Format: date
+	To *strfmt.Date `json:"to"`
 
 	// version
 	// Example: 1
-	Version int64 `json:"version,omitempty"`
+	// Required: true
+	Version *int64 `json:"version"`
 }
 
 // Validate validates this task
-func (m *Task) Validate(_ strfmt.Registry) error {
+func (m *Task) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateCreatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateCreatedBy(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateDueOn(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateFrom(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateMinPerSchool(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOrgID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validatePeriod(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSchoolIds(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateStages(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTargets(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTemplates(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTo(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateVersion(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *Task) validateCreatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("created_at", "body", m.CreatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("created_at", "body", "date-time", m.CreatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateCreatedBy(formats strfmt.Registry) error {
+
+	if err := validate.Required("created_by", "body", m.CreatedBy); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateDueOn(formats strfmt.Registry) error {
+
+	if err := validate.Required("due_on", "body", m.DueOn); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("due_on", "body", "date", m.DueOn.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateFrom(formats strfmt.Registry) error {
+
+	if err := validate.Required("from", "body", m.From); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("from", "body", "date", m.From.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateMinPerSchool(formats strfmt.Registry) error {
+
+	if err := validate.Required("min_per_school", "body", m.MinPerSchool); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateOrgID(formats strfmt.Registry) error {
+
+	if err := validate.Required("org_id", "body", m.OrgID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validatePeriod(formats strfmt.Registry) error {
+
+	if err := validate.Required("period", "body", m.Period); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateSchoolIds(formats strfmt.Registry) error {
+
+	if err := validate.Required("school_ids", "body", m.SchoolIds); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateStages(formats strfmt.Registry) error {
+
+	if err := validate.Required("stages", "body", m.Stages); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateTargets(formats strfmt.Registry) error {
+
+	if err := validate.Required("targets", "body", m.Targets); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateTemplates(formats strfmt.Registry) error {
+
+	if err := validate.Required("templates", "body", m.Templates); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateTo(formats strfmt.Registry) error {
+
+	if err := validate.Required("to", "body", m.To); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("to", "body", "date", m.To.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Task) validateVersion(formats strfmt.Registry) error {
+
+	if err := validate.Required("version", "body", m.Version); err != nil {
+		return err
+	}
+
 	return nil
 }
 

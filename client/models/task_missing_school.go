@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // TaskMissingSchool task missing school
@@ -15,30 +17,107 @@ import (
 type TaskMissingSchool struct {
 
 	// district id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
 	DistrictID string `json:"district_id,omitempty"`
 
 	// done
 	// Example: 0
-	Done int64 `json:"done,omitempty"`
+	// Required: true
+	Done *int64 `json:"done"`
 
 	// needed
 	// Example: 1
-	Needed int64 `json:"needed,omitempty"`
+	// Required: true
+	Needed *int64 `json:"needed"`
 
 	// returned
 	// Example: 1
-	Returned int64 `json:"returned,omitempty"`
+	// Required: true
+	Returned *int64 `json:"returned"`
 
 	// school id
-	SchoolID string `json:"school_id,omitempty"`
+	// Example: 06cg5q0e027ws05v35ez6r6sdm
+	// Required: true
+	SchoolID *string `json:"school_id"`
 
 	// school name
 	// Example: 成华区第二中学
-	SchoolName string `json:"school_name,omitempty"`
+	// Required: true
+	SchoolName *string `json:"school_name"`
 }
 
 // Validate validates this task missing school
-func (m *TaskMissingSchool) Validate(_ strfmt.Registry) error {
+func (m *TaskMissingSchool) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateDone(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateNeeded(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateReturned(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSchoolID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSchoolName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *TaskMissingSchool) validateDone(formats strfmt.Registry) error {
+
+	if err := validate.Required("done", "body", m.Done); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskMissingSchool) validateNeeded(formats strfmt.Registry) error {
+
+	if err := validate.Required("needed", "body", m.Needed); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskMissingSchool) validateReturned(formats strfmt.Registry) error {
+
+	if err := validate.Required("returned", "body", m.Returned); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskMissingSchool) validateSchoolID(formats strfmt.Registry) error {
+
+	if err := validate.Required("school_id", "body", m.SchoolID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskMissingSchool) validateSchoolName(formats strfmt.Registry) error {
+
+	if err := validate.Required("school_name", "body", m.SchoolName); err != nil {
+		return err
+	}
+
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // TaskProgress task progress
@@ -20,29 +21,44 @@ type TaskProgress struct {
 
 	// as of
 	// Example: 2025-12-21T09:00:00+08:00
-	AsOf string `json:"as_of,omitempty"`
+	// Required: true
+	// Format: date-time
+	AsOf *strfmt.DateTime `json:"as_of"`
 
 	// districts
+	// Required: true
 	Districts []*TaskRates `json:"districts"`
 
 	// overdue
-	Overdue bool `json:"overdue,omitempty"`
+	// Required: true
+	Overdue *bool `json:"overdue"`
 
 	// schools
+	// Required: true
 	Schools []*TaskSchoolProgress `json:"schools"`
 
 	// task
-	Task *Task `json:"task,omitempty"`
+	// Required: true
+	Task *Task `json:"task"`
 
 	// total
-	Total *TaskRates `json:"total,omitempty"`
+	// Required: true
+	Total *TaskRates `json:"total"`
 }
 
 // Validate validates this task progress
 func (m *TaskProgress) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateAsOf(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateDistricts(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOverdue(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -64,9 +80,23 @@ func (m *TaskProgress) Validate(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *TaskProgress) validateAsOf(formats strfmt.Registry) error {
+
+	if err := validate.Required("as_of", "body", m.AsOf); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("as_of", "body", "date-time", m.AsOf.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *TaskProgress) validateDistricts(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Districts) { // not required
-		return nil
+
+	if err := validate.Required("districts", "body", m.Districts); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Districts); i++ {
@@ -94,9 +124,19 @@ func (m *TaskProgress) validateDistricts(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *TaskProgress) validateOverdue(formats strfmt.Registry) error {
+
+	if err := validate.Required("overdue", "body", m.Overdue); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *TaskProgress) validateSchools(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Schools) { // not required
-		return nil
+
+	if err := validate.Required("schools", "body", m.Schools); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Schools); i++ {
@@ -125,8 +165,9 @@ func (m *TaskProgress) validateSchools(formats strfmt.Registry) error {
 }
 
 func (m *TaskProgress) validateTask(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Task) { // not required
-		return nil
+
+	if err := validate.Required("task", "body", m.Task); err != nil {
+		return err
 	}
 
 	if m.Task != nil {
@@ -148,8 +189,9 @@ func (m *TaskProgress) validateTask(formats strfmt.Registry) error {
 }
 
 func (m *TaskProgress) validateTotal(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Total) { // not required
-		return nil
+
+	if err := validate.Required("total", "body", m.Total); err != nil {
+		return err
 	}
 
 	if m.Total != nil {
@@ -258,10 +300,6 @@ func (m *TaskProgress) contextValidateTask(ctx context.Context, formats strfmt.R
 
 	if m.Task != nil {
 
-		if typeutils.IsZero(m.Task) { // not required
-			return nil
-		}
-
 		if err := m.Task.ContextValidate(ctx, formats); err != nil {
 			ve := new(errors.Validation)
 			if stderrors.As(err, &ve) {
@@ -282,10 +320,6 @@ func (m *TaskProgress) contextValidateTask(ctx context.Context, formats strfmt.R
 func (m *TaskProgress) contextValidateTotal(ctx context.Context, formats strfmt.Registry) error {
 
 	if m.Total != nil {
-
-		if typeutils.IsZero(m.Total) { // not required
-			return nil
-		}
 
 		if err := m.Total.ContextValidate(ctx, formats); err != nil {
 			ve := new(errors.Validation)

@@ -8,7 +8,6 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
-	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
@@ -19,14 +18,18 @@ type TaskRates struct {
 
 	// complete
 	// Example: 48
-	Complete int64 `json:"complete,omitempty"`
+	// Required: true
+	Complete *int64 `json:"complete"`
 
 	// on time
 	// Example: 45
-	OnTime int64 `json:"on_time,omitempty"`
+	// Required: true
+	OnTime *int64 `json:"on_time"`
 
 	// org id
-	OrgID string `json:"org_id,omitempty"`
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
+	// Required: true
+	OrgID *string `json:"org_id"`
 
 	// org name
 	// Example: 成华区
@@ -34,26 +37,45 @@ type TaskRates struct {
 
 	// reporting rate
 	// Example: 0.9231
+	// Required: true
 	// Maximum: 1
 	// Minimum: 0
-	ReportingRate *float64 `json:"reporting_rate,omitempty"`
+	ReportingRate *float64 `json:"reporting_rate"`
 
 	// targets
 	// Example: 52
-	Targets int64 `json:"targets,omitempty"`
+	// Required: true
+	Targets *int64 `json:"targets"`
 
 	// timeliness rate
 	// Example: 0.8654
+	// Required: true
 	// Maximum: 1
 	// Minimum: 0
-	TimelinessRate *float64 `json:"timeliness_rate,omitempty"`
+	TimelinessRate *float64 `json:"timeliness_rate"`
 }
 
 // Validate validates this task rates
 func (m *TaskRates) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateComplete(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOnTime(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOrgID(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateReportingRate(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTargets(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -67,9 +89,37 @@ func (m *TaskRates) Validate(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *TaskRates) validateComplete(formats strfmt.Registry) error {
+
+	if err := validate.Required("complete", "body", m.Complete); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskRates) validateOnTime(formats strfmt.Registry) error {
+
+	if err := validate.Required("on_time", "body", m.OnTime); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskRates) validateOrgID(formats strfmt.Registry) error {
+
+	if err := validate.Required("org_id", "body", m.OrgID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *TaskRates) validateReportingRate(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.ReportingRate) { // not required
-		return nil
+
+	if err := validate.Required("reporting_rate", "body", m.ReportingRate); err != nil {
+		return err
 	}
 
 	if err := validate.Minimum("reporting_rate", "body", *m.ReportingRate, 0, false); err != nil {
@@ -83,9 +133,19 @@ func (m *TaskRates) validateReportingRate(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *TaskRates) validateTargets(formats strfmt.Registry) error {
+
+	if err := validate.Required("targets", "body", m.Targets); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *TaskRates) validateTimelinessRate(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.TimelinessRate) { // not required
-		return nil
+
+	if err := validate.Required("timeliness_rate", "body", m.TimelinessRate); err != nil {
+		return err
 	}
 
 	if err := validate.Minimum("timeliness_rate", "body", *m.TimelinessRate, 0, false); err != nil {

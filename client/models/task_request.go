@@ -19,7 +19,9 @@ type TaskRequest struct {
 
 	// due on
 	// Example: 2025-12-31
-	DueOn string `json:"due_on,omitempty"`
+	// Required: true
+	// Format: date
+	DueOn *strfmt.Date `json:"due_on"`
 
 	// min per school
 	// Example: 2
@@ -29,7 +31,8 @@ type TaskRequest struct {
 
 	// name
 	// Example: 2025年秋季学期安全演练填报
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// note
 	// Example: 请各校上传演练照片
@@ -41,9 +44,11 @@ type TaskRequest struct {
 
 	// period
 	// Example: 2025AY-S1
-	Period string `json:"period,omitempty"`
+	// Required: true
+	Period *string `json:"period"`
 
 	// school ids
+	// Example: ["01jd8m3q7k2x5v9w0r4t6y8z1a"]
 	SchoolIds []string `json:"school_ids"`
 
 	// stages
@@ -52,6 +57,7 @@ type TaskRequest struct {
 
 	// templates
 	// Example: ["safety_drill"]
+	// Required: true
 	Templates []string `json:"templates"`
 }
 
@@ -59,13 +65,42 @@ type TaskRequest struct {
 func (m *TaskRequest) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateDueOn(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateMinPerSchool(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validatePeriod(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTemplates(formats); err != nil {
 		res = append(res, err)
 	}
 
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *TaskRequest) validateDueOn(formats strfmt.Registry) error {
+
+	if err := validate.Required("due_on", "body", m.DueOn); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("due_on", "body", "date", m.DueOn.String(), formats); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -79,6 +114,33 @@ func (m *TaskRequest) validateMinPerSchool(formats strfmt.Registry) error {
 	}
 
 	if err := validate.MaximumInt("min_per_school", "body", m.MinPerSchool, 1000, false); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskRequest) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskRequest) validatePeriod(formats strfmt.Registry) error {
+
+	if err := validate.Required("period", "body", m.Period); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskRequest) validateTemplates(formats strfmt.Registry) error {
+
+	if err := validate.Required("templates", "body", m.Templates); err != nil {
 		return err
 	}
 

@@ -5,8 +5,11 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // TaskSchoolProgress task school progress
@@ -16,53 +19,217 @@ type TaskSchoolProgress struct {
 
 	// approved
 	// Example: 1
-	Approved int64 `json:"approved,omitempty"`
+	// Required: true
+	Approved *int64 `json:"approved"`
 
 	// complete
 	// Example: true
-	Complete bool `json:"complete,omitempty"`
+	// Required: true
+	Complete *bool `json:"complete"`
 
 	// completed at
 	// Example: 2025-12-20T10:00:00+08:00
-	CompletedAt string `json:"completed_at,omitempty"`
+	// Format: date-time
+	CompletedAt strfmt.DateTime `json:"completed_at,omitempty"`
 
 	// district id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
 	DistrictID string `json:"district_id,omitempty"`
 
 	// done
 	// Example: 2
-	Done int64 `json:"done,omitempty"`
+	// Required: true
+	Done *int64 `json:"done"`
 
 	// late
 	// Example: false
-	Late bool `json:"late,omitempty"`
+	// Required: true
+	Late *bool `json:"late"`
 
 	// needed
 	// Example: 2
-	Needed int64 `json:"needed,omitempty"`
+	// Required: true
+	Needed *int64 `json:"needed"`
 
 	// on time
 	// Example: true
-	OnTime bool `json:"on_time,omitempty"`
+	// Required: true
+	OnTime *bool `json:"on_time"`
 
 	// returned
 	// Example: 0
-	Returned int64 `json:"returned,omitempty"`
+	// Required: true
+	Returned *int64 `json:"returned"`
 
 	// school id
-	SchoolID string `json:"school_id,omitempty"`
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1a
+	// Required: true
+	SchoolID *string `json:"school_id"`
 
 	// school name
 	// Example: 成华区实验小学
-	SchoolName string `json:"school_name,omitempty"`
+	// Required: true
+	SchoolName *string `json:"school_name"`
 
 	// submitted
 	// Example: 1
-	Submitted int64 `json:"submitted,omitempty"`
+	// Required: true
+	Submitted *int64 `json:"submitted"`
 }
 
 // Validate validates this task school progress
-func (m *TaskSchoolProgress) Validate(_ strfmt.Registry) error {
+func (m *TaskSchoolProgress) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateApproved(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateComplete(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateCompletedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateDone(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateLate(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateNeeded(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOnTime(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateReturned(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSchoolID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSchoolName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSubmitted(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateApproved(formats strfmt.Registry) error {
+
+	if err := validate.Required("approved", "body", m.Approved); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateComplete(formats strfmt.Registry) error {
+
+	if err := validate.Required("complete", "body", m.Complete); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateCompletedAt(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.CompletedAt) { // not required
+		return nil
+	}
+
+	if err := validate.FormatOf("completed_at", "body", "date-time", m.CompletedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateDone(formats strfmt.Registry) error {
+
+	if err := validate.Required("done", "body", m.Done); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateLate(formats strfmt.Registry) error {
+
+	if err := validate.Required("late", "body", m.Late); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateNeeded(formats strfmt.Registry) error {
+
+	if err := validate.Required("needed", "body", m.Needed); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateOnTime(formats strfmt.Registry) error {
+
+	if err := validate.Required("on_time", "body", m.OnTime); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateReturned(formats strfmt.Registry) error {
+
+	if err := validate.Required("returned", "body", m.Returned); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateSchoolID(formats strfmt.Registry) error {
+
+	if err := validate.Required("school_id", "body", m.SchoolID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateSchoolName(formats strfmt.Registry) error {
+
+	if err := validate.Required("school_name", "body", m.SchoolName); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TaskSchoolProgress) validateSubmitted(formats strfmt.Registry) error {
+
+	if err := validate.Required("submitted", "body", m.Submitted); err != nil {
+		return err
+	}
+
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // Template template
@@ -19,42 +20,52 @@ import (
 type Template struct {
 
 	// active
-	Active bool `json:"active,omitempty"`
+	// Required: true
+	Active *bool `json:"active"`
 
 	// builtin
-	Builtin bool `json:"builtin,omitempty"`
+	// Required: true
+	Builtin *bool `json:"builtin"`
 
 	// category
 	// Example: safety
 	Category string `json:"category,omitempty"`
 
 	// created at
-	CreatedAt string `json:"created_at,omitempty"`
+	// Example: 2025-10-09T08:30:00+08:00
+	// Required: true
+	// Format: date-time
+	CreatedAt *strfmt.DateTime `json:"created_at"`
 
 	// Extensions lists the extensions merged in (GET of one template, as
 	// the caller's unit sees it).
 	Extensions []*ExtensionRef `json:"extensions"`
 
 	// fields
+	// Required: true
 	Fields []*TemplateField `json:"fields"`
 
 	// key
 	// Example: safety_drill
-	Key string `json:"key,omitempty"`
+	// Required: true
+	Key *string `json:"key"`
 
 	// levels
 	// Example: ["school"]
+	// Required: true
 	Levels []string `json:"levels"`
 
 	// name
 	// Example: 应急疏散演练
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// name en
 	// Example: Emergency evacuation drill
 	NameEn string `json:"name_en,omitempty"`
 
 	// owner id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
 	OwnerID string `json:"owner_id,omitempty"`
 
 	// Summary is the sentence pattern of the work-summary draft; absent
@@ -64,16 +75,32 @@ type Template struct {
 	} `json:"summary,omitempty"`
 
 	// updated at
-	UpdatedAt string `json:"updated_at,omitempty"`
+	// Example: 2025-10-09T08:30:00+08:00
+	// Required: true
+	// Format: date-time
+	UpdatedAt *strfmt.DateTime `json:"updated_at"`
 
 	// version
 	// Example: 1
-	Version int64 `json:"version,omitempty"`
+	// Required: true
+	Version *int64 `json:"version"`
 }
 
 // Validate validates this template
 func (m *Template) Validate(formats strfmt.Registry) error {
 	var res []error
+
+	if err := m.validateActive(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateBuiltin(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateCreatedAt(formats); err != nil {
+		res = append(res, err)
+	}
 
 	if err := m.validateExtensions(formats); err != nil {
 		res = append(res, err)
@@ -83,13 +110,64 @@ func (m *Template) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateKey(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateLevels(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateSummary(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateUpdatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateVersion(formats); err != nil {
 		res = append(res, err)
 	}
 
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *Template) validateActive(formats strfmt.Registry) error {
+
+	if err := validate.Required("active", "body", m.Active); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Template) validateBuiltin(formats strfmt.Registry) error {
+
+	if err := validate.Required("builtin", "body", m.Builtin); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Template) validateCreatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("created_at", "body", m.CreatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("created_at", "body", "date-time", m.CreatedAt.String(), formats); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -124,8 +202,9 @@ func (m *Template) validateExtensions(formats strfmt.Registry) error {
 }
 
 func (m *Template) validateFields(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Fields) { // not required
-		return nil
+
+	if err := validate.Required("fields", "body", m.Fields); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Fields); i++ {
@@ -153,9 +232,58 @@ func (m *Template) validateFields(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *Template) validateKey(formats strfmt.Registry) error {
+
+	if err := validate.Required("key", "body", m.Key); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Template) validateLevels(formats strfmt.Registry) error {
+
+	if err := validate.Required("levels", "body", m.Levels); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Template) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *Template) validateSummary(formats strfmt.Registry) error {
 	if typeutils.IsZero(m.Summary) { // not required
 		return nil
+	}
+
+	return nil
+}
+
+func (m *Template) validateUpdatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("updated_at", "body", m.UpdatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("updated_at", "body", "date-time", m.UpdatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Template) validateVersion(formats strfmt.Registry) error {
+
+	if err := validate.Required("version", "body", m.Version); err != nil {
+		return err
 	}
 
 	return nil

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // TemplateCopyRequest template copy request
@@ -16,7 +18,8 @@ type TemplateCopyRequest struct {
 
 	// key
 	// Example: safety_drill_chenghua
-	Key string `json:"key,omitempty"`
+	// Required: true
+	Key *string `json:"key"`
 
 	// name
 	// Example: 应急疏散演练（成华区）
@@ -26,11 +29,30 @@ type TemplateCopyRequest struct {
 	NameEn string `json:"name_en,omitempty"`
 
 	// owner id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
 	OwnerID string `json:"owner_id,omitempty"`
 }
 
 // Validate validates this template copy request
-func (m *TemplateCopyRequest) Validate(_ strfmt.Registry) error {
+func (m *TemplateCopyRequest) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateKey(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *TemplateCopyRequest) validateKey(formats strfmt.Registry) error {
+
+	if err := validate.Required("key", "body", m.Key); err != nil {
+		return err
+	}
+
 	return nil
 }
 

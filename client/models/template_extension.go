@@ -20,27 +20,36 @@ import (
 type TemplateExtension struct {
 
 	// fields
+	// Required: true
 	Fields []*TemplateField `json:"fields"`
 
 	// options
-	Options map[string][]TemplateOption `json:"options,omitempty"`
+	// Required: true
+	Options map[string][]TemplateOption `json:"options"`
 
 	// org id
-	OrgID string `json:"org_id,omitempty"`
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
+	// Required: true
+	OrgID *string `json:"org_id"`
 
 	// summary
 	Summary *TemplateSummary `json:"summary,omitempty"`
 
 	// template
 	// Example: honor_award
-	Template string `json:"template,omitempty"`
+	// Required: true
+	Template *string `json:"template"`
 
 	// updated at
-	UpdatedAt string `json:"updated_at,omitempty"`
+	// Example: 2025-10-09T08:30:00+08:00
+	// Required: true
+	// Format: date-time
+	UpdatedAt *strfmt.DateTime `json:"updated_at"`
 
 	// version
 	// Example: 1
-	Version int64 `json:"version,omitempty"`
+	// Required: true
+	Version *int64 `json:"version"`
 }
 
 // Validate validates this template extension
@@ -55,7 +64,23 @@ func (m *TemplateExtension) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateOrgID(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateSummary(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTemplate(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateUpdatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateVersion(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -66,8 +91,9 @@ func (m *TemplateExtension) Validate(formats strfmt.Registry) error {
 }
 
 func (m *TemplateExtension) validateFields(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Fields) { // not required
-		return nil
+
+	if err := validate.Required("fields", "body", m.Fields); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Fields); i++ {
@@ -96,8 +122,9 @@ func (m *TemplateExtension) validateFields(formats strfmt.Registry) error {
 }
 
 func (m *TemplateExtension) validateOptions(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Options) { // not required
-		return nil
+
+	if err := validate.Required("options", "body", m.Options); err != nil {
+		return err
 	}
 
 	for k := range m.Options {
@@ -128,6 +155,15 @@ func (m *TemplateExtension) validateOptions(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *TemplateExtension) validateOrgID(formats strfmt.Registry) error {
+
+	if err := validate.Required("org_id", "body", m.OrgID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *TemplateExtension) validateSummary(formats strfmt.Registry) error {
 	if typeutils.IsZero(m.Summary) { // not required
 		return nil
@@ -146,6 +182,37 @@ func (m *TemplateExtension) validateSummary(formats strfmt.Registry) error {
 
 			return err
 		}
+	}
+
+	return nil
+}
+
+func (m *TemplateExtension) validateTemplate(formats strfmt.Registry) error {
+
+	if err := validate.Required("template", "body", m.Template); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TemplateExtension) validateUpdatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("updated_at", "body", m.UpdatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("updated_at", "body", "date-time", m.UpdatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TemplateExtension) validateVersion(formats strfmt.Registry) error {
+
+	if err := validate.Required("version", "body", m.Version); err != nil {
+		return err
 	}
 
 	return nil
@@ -203,6 +270,10 @@ func (m *TemplateExtension) contextValidateFields(ctx context.Context, formats s
 }
 
 func (m *TemplateExtension) contextValidateOptions(ctx context.Context, formats strfmt.Registry) error {
+
+	if err := validate.Required("options", "body", m.Options); err != nil {
+		return err
+	}
 
 	for k := range m.Options {
 

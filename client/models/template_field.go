@@ -37,11 +37,13 @@ type TemplateField struct {
 
 	// key
 	// Example: students
-	Key string `json:"key,omitempty"`
+	// Required: true
+	Key *string `json:"key"`
 
 	// label
 	// Example: 参与学生人次
-	Label string `json:"label,omitempty"`
+	// Required: true
+	Label *string `json:"label"`
 
 	// label en
 	// Example: Students taking part
@@ -75,8 +77,9 @@ type TemplateField struct {
 
 	// type
 	// Example: integer
+	// Required: true
 	// Enum: ["integer","number","text","enum","multi_enum","date","bool","attachments","people"]
-	Type string `json:"type,omitempty"`
+	Type *string `json:"type"`
 
 	// unit
 	// Example: 人次
@@ -92,6 +95,14 @@ func (m *TemplateField) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validateCheck(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateKey(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateLabel(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -194,6 +205,24 @@ func (m *TemplateField) validateCheck(formats strfmt.Registry) error {
 
 	// value enum
 	if err := m.validateCheckEnum("check", "body", m.Check); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TemplateField) validateKey(formats strfmt.Registry) error {
+
+	if err := validate.Required("key", "body", m.Key); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TemplateField) validateLabel(formats strfmt.Registry) error {
+
+	if err := validate.Required("label", "body", m.Label); err != nil {
 		return err
 	}
 
@@ -326,12 +355,13 @@ func (m *TemplateField) validateTypeEnum(path, location string, value string) er
 }
 
 func (m *TemplateField) validateType(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Type) { // not required
-		return nil
+
+	if err := validate.Required("type", "body", m.Type); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateTypeEnum("type", "body", m.Type); err != nil {
+	if err := m.validateTypeEnum("type", "body", *m.Type); err != nil {
 		return err
 	}
 

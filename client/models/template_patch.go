@@ -45,6 +45,7 @@ type TemplatePatch struct {
 	NameEn *string `json:"name_en,omitempty"`
 
 	// owner id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
 	OwnerID *string `json:"owner_id,omitempty"`
 
 	// summary

@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // TemplateRequest template request
@@ -26,11 +27,13 @@ type TemplateRequest struct {
 	Category string `json:"category,omitempty"`
 
 	// fields
+	// Required: true
 	Fields []*TemplateField `json:"fields"`
 
 	// key
 	// Example: sports_day
-	Key string `json:"key,omitempty"`
+	// Required: true
+	Key *string `json:"key"`
 
 	// levels
 	// Example: ["school"]
@@ -38,13 +41,15 @@ type TemplateRequest struct {
 
 	// name
 	// Example: 校运会
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// name en
 	// Example: Sports day
 	NameEn string `json:"name_en,omitempty"`
 
 	// owner id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
 	OwnerID string `json:"owner_id,omitempty"`
 
 	// summary
@@ -59,6 +64,14 @@ func (m *TemplateRequest) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateKey(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateSummary(formats); err != nil {
 		res = append(res, err)
 	}
@@ -70,8 +83,9 @@ func (m *TemplateRequest) Validate(formats strfmt.Registry) error {
 }
 
 func (m *TemplateRequest) validateFields(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Fields) { // not required
-		return nil
+
+	if err := validate.Required("fields", "body", m.Fields); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Fields); i++ {
@@ -94,6 +108,24 @@ func (m *TemplateRequest) validateFields(formats strfmt.Registry) error {
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *TemplateRequest) validateKey(formats strfmt.Registry) error {
+
+	if err := validate.Required("key", "body", m.Key); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TemplateRequest) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
 	}
 
 	return nil

@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // TokenResponse token response
@@ -15,22 +17,83 @@ import (
 type TokenResponse struct {
 
 	// access token
-	AccessToken string `json:"access_token,omitempty"`
+	// Required: true
+	AccessToken *string `json:"access_token"`
 
 	// ExpiresIn is the access token's lifetime in seconds.
 	// Example: 900
-	ExpiresIn int64 `json:"expires_in,omitempty"`
+	// Required: true
+	ExpiresIn *int64 `json:"expires_in"`
 
 	// refresh token
-	RefreshToken string `json:"refresh_token,omitempty"`
+	// Required: true
+	RefreshToken *string `json:"refresh_token"`
 
 	// token type
 	// Example: Bearer
-	TokenType string `json:"token_type,omitempty"`
+	// Required: true
+	TokenType *string `json:"token_type"`
 }
 
 // Validate validates this token response
-func (m *TokenResponse) Validate(_ strfmt.Registry) error {
+func (m *TokenResponse) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateAccessToken(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateExpiresIn(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateRefreshToken(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTokenType(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *TokenResponse) validateAccessToken(formats strfmt.Registry) error {
+
+	if err := validate.Required("access_token", "body", m.AccessToken); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TokenResponse) validateExpiresIn(formats strfmt.Registry) error {
+
+	if err := validate.Required("expires_in", "body", m.ExpiresIn); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TokenResponse) validateRefreshToken(formats strfmt.Registry) error {
+
+	if err := validate.Required("refresh_token", "body", m.RefreshToken); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TokenResponse) validateTokenType(formats strfmt.Registry) error {
+
+	if err := validate.Required("token_type", "body", m.TokenType); err != nil {
+		return err
+	}
+
 	return nil
 }
 

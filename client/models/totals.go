@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // Totals totals
@@ -23,18 +24,23 @@ type Totals struct {
 
 	// from
 	// Example: 2025-09-01
-	From string `json:"from,omitempty"`
+	// Required: true
+	// Format: date
+	From *strfmt.Date `json:"from"`
 
 	// GroupBy is what rows are keyed by: as asked, with template added
 	// when the query does not name exactly one template (rows never mix
 	// templates).
+	// Required: true
 	GroupBy []string `json:"group_by"`
 
 	// measures
+	// Required: true
 	Measures []*TotalsMeasure `json:"measures"`
 
 	// org
-	Org *TotalsOrg `json:"org,omitempty"`
+	// Required: true
+	Org *TotalsOrg `json:"org"`
 
 	// period
 	// Example: 2025AY
@@ -46,19 +52,31 @@ type Totals struct {
 	} `json:"previous,omitempty"`
 
 	// rows
+	// Required: true
 	Rows []*TotalsRow `json:"rows"`
 
 	// status
+	// Required: true
 	Status []string `json:"status"`
 
 	// to
 	// Example: 2026-08-31
-	To string `json:"to,omitempty"`
+	// Required: true
+	// Format: date
+	To *strfmt.Date `json:"to"`
 }
 
 // Validate validates this totals
 func (m *Totals) Validate(formats strfmt.Registry) error {
 	var res []error
+
+	if err := m.validateFrom(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateGroupBy(formats); err != nil {
+		res = append(res, err)
+	}
 
 	if err := m.validateMeasures(formats); err != nil {
 		res = append(res, err)
@@ -76,15 +94,46 @@ func (m *Totals) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateStatus(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTo(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
 	return nil
 }
 
+func (m *Totals) validateFrom(formats strfmt.Registry) error {
+
+	if err := validate.Required("from", "body", m.From); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("from", "body", "date", m.From.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Totals) validateGroupBy(formats strfmt.Registry) error {
+
+	if err := validate.Required("group_by", "body", m.GroupBy); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *Totals) validateMeasures(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Measures) { // not required
-		return nil
+
+	if err := validate.Required("measures", "body", m.Measures); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Measures); i++ {
@@ -113,8 +162,9 @@ func (m *Totals) validateMeasures(formats strfmt.Registry) error {
 }
 
 func (m *Totals) validateOrg(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Org) { // not required
-		return nil
+
+	if err := validate.Required("org", "body", m.Org); err != nil {
+		return err
 	}
 
 	if m.Org != nil {
@@ -144,8 +194,9 @@ func (m *Totals) validatePrevious(formats strfmt.Registry) error {
 }
 
 func (m *Totals) validateRows(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Rows) { // not required
-		return nil
+
+	if err := validate.Required("rows", "body", m.Rows); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Rows); i++ {
@@ -168,6 +219,28 @@ func (m *Totals) validateRows(formats strfmt.Registry) error {
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *Totals) validateStatus(formats strfmt.Registry) error {
+
+	if err := validate.Required("status", "body", m.Status); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *Totals) validateTo(formats strfmt.Registry) error {
+
+	if err := validate.Required("to", "body", m.To); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("to", "body", "date", m.To.String(), formats); err != nil {
+		return err
 	}
 
 	return nil
@@ -231,10 +304,6 @@ func (m *Totals) contextValidateMeasures(ctx context.Context, formats strfmt.Reg
 func (m *Totals) contextValidateOrg(ctx context.Context, formats strfmt.Registry) error {
 
 	if m.Org != nil {
-
-		if typeutils.IsZero(m.Org) { // not required
-			return nil
-		}
 
 		if err := m.Org.ContextValidate(ctx, formats); err != nil {
 			ve := new(errors.Validation)

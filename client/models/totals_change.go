@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // TotalsChange totals change
@@ -16,7 +18,8 @@ type TotalsChange struct {
 
 	// count
 	// Example: 36
-	Count int64 `json:"count,omitempty"`
+	// Required: true
+	Count *int64 `json:"count"`
 
 	// count growth
 	// Example: 0.1364
@@ -36,11 +39,43 @@ type TotalsChange struct {
 	StaffRate float64 `json:"staff_rate,omitempty"`
 
 	// sums
-	Sums map[string]float64 `json:"sums,omitempty"`
+	// Required: true
+	Sums map[string]float64 `json:"sums"`
 }
 
 // Validate validates this totals change
-func (m *TotalsChange) Validate(_ strfmt.Registry) error {
+func (m *TotalsChange) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateCount(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSums(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *TotalsChange) validateCount(formats strfmt.Registry) error {
+
+	if err := validate.Required("count", "body", m.Count); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsChange) validateSums(formats strfmt.Registry) error {
+
+	if err := validate.Required("sums", "body", m.Sums); err != nil {
+		return err
+	}
+
 	return nil
 }
 

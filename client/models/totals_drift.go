@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // TotalsDrift totals drift
@@ -15,39 +17,185 @@ import (
 type TotalsDrift struct {
 
 	// dimension
-	Dimension string `json:"dimension,omitempty"`
+	// Required: true
+	Dimension *string `json:"dimension"`
 
 	// got count
-	GotCount int64 `json:"got_count,omitempty"`
+	// Required: true
+	GotCount *int64 `json:"got_count"`
 
 	// got sums
-	GotSums map[string]int64 `json:"got_sums,omitempty"`
+	// Required: true
+	GotSums map[string]int64 `json:"got_sums"`
 
 	// month
 	// Example: 2025-10
-	Month string `json:"month,omitempty"`
+	// Required: true
+	Month *string `json:"month"`
 
 	// org id
-	OrgID string `json:"org_id,omitempty"`
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1a
+	// Required: true
+	OrgID *string `json:"org_id"`
 
 	// status
-	Status string `json:"status,omitempty"`
+	// Required: true
+	Status *string `json:"status"`
 
 	// template
-	Template string `json:"template,omitempty"`
+	// Required: true
+	Template *string `json:"template"`
 
 	// value
-	Value string `json:"value,omitempty"`
+	// Required: true
+	Value *string `json:"value"`
 
 	// want count
-	WantCount int64 `json:"want_count,omitempty"`
+	// Required: true
+	WantCount *int64 `json:"want_count"`
 
 	// want sums
-	WantSums map[string]int64 `json:"want_sums,omitempty"`
+	// Required: true
+	WantSums map[string]int64 `json:"want_sums"`
 }
 
 // Validate validates this totals drift
-func (m *TotalsDrift) Validate(_ strfmt.Registry) error {
+func (m *TotalsDrift) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateDimension(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateGotCount(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateGotSums(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateMonth(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateOrgID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateStatus(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTemplate(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateValue(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateWantCount(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateWantSums(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *TotalsDrift) validateDimension(formats strfmt.Registry) error {
+
+	if err := validate.Required("dimension", "body", m.Dimension); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsDrift) validateGotCount(formats strfmt.Registry) error {
+
+	if err := validate.Required("got_count", "body", m.GotCount); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsDrift) validateGotSums(formats strfmt.Registry) error {
+
+	if err := validate.Required("got_sums", "body", m.GotSums); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsDrift) validateMonth(formats strfmt.Registry) error {
+
+	if err := validate.Required("month", "body", m.Month); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsDrift) validateOrgID(formats strfmt.Registry) error {
+
+	if err := validate.Required("org_id", "body", m.OrgID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsDrift) validateStatus(formats strfmt.Registry) error {
+
+	if err := validate.Required("status", "body", m.Status); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsDrift) validateTemplate(formats strfmt.Registry) error {
+
+	if err := validate.Required("template", "body", m.Template); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsDrift) validateValue(formats strfmt.Registry) error {
+
+	if err := validate.Required("value", "body", m.Value); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsDrift) validateWantCount(formats strfmt.Registry) error {
+
+	if err := validate.Required("want_count", "body", m.WantCount); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsDrift) validateWantSums(formats strfmt.Registry) error {
+
+	if err := validate.Required("want_sums", "body", m.WantSums); err != nil {
+		return err
+	}
+
 	return nil
 }
 

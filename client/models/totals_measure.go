@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // TotalsMeasure totals measure
@@ -15,20 +17,67 @@ import (
 type TotalsMeasure struct {
 
 	// key
-	Key string `json:"key,omitempty"`
+	// Required: true
+	Key *string `json:"key"`
 
 	// label
-	Label string `json:"label,omitempty"`
+	// Required: true
+	Label *string `json:"label"`
 
 	// template
-	Template string `json:"template,omitempty"`
+	// Required: true
+	Template *string `json:"template"`
 
 	// unit
 	Unit string `json:"unit,omitempty"`
 }
 
 // Validate validates this totals measure
-func (m *TotalsMeasure) Validate(_ strfmt.Registry) error {
+func (m *TotalsMeasure) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateKey(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateLabel(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTemplate(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *TotalsMeasure) validateKey(formats strfmt.Registry) error {
+
+	if err := validate.Required("key", "body", m.Key); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsMeasure) validateLabel(formats strfmt.Registry) error {
+
+	if err := validate.Required("label", "body", m.Label); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsMeasure) validateTemplate(formats strfmt.Registry) error {
+
+	if err := validate.Required("template", "body", m.Template); err != nil {
+		return err
+	}
+
 	return nil
 }
 

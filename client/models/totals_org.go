@@ -9,7 +9,6 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
-	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
@@ -19,27 +18,50 @@ import (
 type TotalsOrg struct {
 
 	// id
-	ID string `json:"id,omitempty"`
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1c
+	// Required: true
+	ID *string `json:"id"`
 
 	// kind
+	// Example: district
+	// Required: true
 	// Enum: ["city","district","school"]
-	Kind string `json:"kind,omitempty"`
+	Kind *string `json:"kind"`
 
 	// name
-	Name string `json:"name,omitempty"`
+	// Example: 成华区
+	// Required: true
+	Name *string `json:"name"`
 }
 
 // Validate validates this totals org
 func (m *TotalsOrg) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateKind(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
 		res = append(res, err)
 	}
 
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *TotalsOrg) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -76,12 +98,22 @@ func (m *TotalsOrg) validateKindEnum(path, location string, value string) error 
 }
 
 func (m *TotalsOrg) validateKind(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Kind) { // not required
-		return nil
+
+	if err := validate.Required("kind", "body", m.Kind); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateKindEnum("kind", "body", m.Kind); err != nil {
+	if err := m.validateKindEnum("kind", "body", *m.Kind); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsOrg) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
 		return err
 	}
 

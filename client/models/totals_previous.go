@@ -5,8 +5,10 @@ package models
 import (
 	"context"
 
+	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
+	"github.com/go-openapi/validate"
 )
 
 // TotalsPrevious totals previous
@@ -16,7 +18,8 @@ type TotalsPrevious struct {
 
 	// count
 	// Example: 264
-	Count int64 `json:"count,omitempty"`
+	// Required: true
+	Count *int64 `json:"count"`
 
 	// distinct
 	Distinct map[string]int64 `json:"distinct,omitempty"`
@@ -25,7 +28,8 @@ type TotalsPrevious struct {
 	People map[string]int64 `json:"people,omitempty"`
 
 	// records url
-	RecordsURL string `json:"records_url,omitempty"`
+	// Required: true
+	RecordsURL *string `json:"records_url"`
 
 	// school rate
 	// Example: 0.275
@@ -33,17 +37,76 @@ type TotalsPrevious struct {
 
 	// schools
 	// Example: 11
-	Schools int64 `json:"schools,omitempty"`
+	// Required: true
+	Schools *int64 `json:"schools"`
 
 	// staff rate
 	StaffRate float64 `json:"staff_rate,omitempty"`
 
 	// sums
-	Sums map[string]float64 `json:"sums,omitempty"`
+	// Required: true
+	Sums map[string]float64 `json:"sums"`
 }
 
 // Validate validates this totals previous
-func (m *TotalsPrevious) Validate(_ strfmt.Registry) error {
+func (m *TotalsPrevious) Validate(formats strfmt.Registry) error {
+	var res []error
+
+	if err := m.validateCount(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateRecordsURL(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSchools(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSums(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if len(res) > 0 {
+		return errors.CompositeValidationError(res...)
+	}
+	return nil
+}
+
+func (m *TotalsPrevious) validateCount(formats strfmt.Registry) error {
+
+	if err := validate.Required("count", "body", m.Count); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsPrevious) validateRecordsURL(formats strfmt.Registry) error {
+
+	if err := validate.Required("records_url", "body", m.RecordsURL); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsPrevious) validateSchools(formats strfmt.Registry) error {
+
+	if err := validate.Required("schools", "body", m.Schools); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsPrevious) validateSums(formats strfmt.Registry) error {
+
+	if err := validate.Required("sums", "body", m.Sums); err != nil {
+		return err
+	}
+
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // TotalsReconcile totals reconcile
@@ -19,19 +20,24 @@ import (
 type TotalsReconcile struct {
 
 	// drift
+	// Required: true
 	Drift []*TotalsDrift `json:"drift"`
 
 	// drifted
-	Drifted int64 `json:"drifted,omitempty"`
+	// Required: true
+	Drifted *int64 `json:"drifted"`
 
 	// fixed
-	Fixed bool `json:"fixed,omitempty"`
+	// Required: true
+	Fixed *bool `json:"fixed"`
 
 	// seconds
-	Seconds float64 `json:"seconds,omitempty"`
+	// Required: true
+	Seconds *float64 `json:"seconds"`
 
 	// units
-	Units int64 `json:"units,omitempty"`
+	// Required: true
+	Units *int64 `json:"units"`
 }
 
 // Validate validates this totals reconcile
@@ -42,6 +48,22 @@ func (m *TotalsReconcile) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateDrifted(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateFixed(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSeconds(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateUnits(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
@@ -49,8 +71,9 @@ func (m *TotalsReconcile) Validate(formats strfmt.Registry) error {
 }
 
 func (m *TotalsReconcile) validateDrift(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Drift) { // not required
-		return nil
+
+	if err := validate.Required("drift", "body", m.Drift); err != nil {
+		return err
 	}
 
 	for i := 0; i < len(m.Drift); i++ {
@@ -73,6 +96,42 @@ func (m *TotalsReconcile) validateDrift(formats strfmt.Registry) error {
 			}
 		}
 
+	}
+
+	return nil
+}
+
+func (m *TotalsReconcile) validateDrifted(formats strfmt.Registry) error {
+
+	if err := validate.Required("drifted", "body", m.Drifted); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsReconcile) validateFixed(formats strfmt.Registry) error {
+
+	if err := validate.Required("fixed", "body", m.Fixed); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsReconcile) validateSeconds(formats strfmt.Registry) error {
+
+	if err := validate.Required("seconds", "body", m.Seconds); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsReconcile) validateUnits(formats strfmt.Registry) error {
+
+	if err := validate.Required("units", "body", m.Units); err != nil {
+		return err
 	}
 
 	return nil

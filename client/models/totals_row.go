@@ -10,6 +10,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // TotalsRow totals row
@@ -28,14 +29,16 @@ type TotalsRow struct {
 
 	// count
 	// Example: 37
-	Count int64 `json:"count,omitempty"`
+	// Required: true
+	Count *int64 `json:"count"`
 
 	// distinct
 	Distinct map[string]int64 `json:"distinct,omitempty"`
 
 	// Keys has one entry per group_by key; null for a dimension the
 	// records left out.
-	Keys map[string]*string `json:"keys,omitempty"`
+	// Required: true
+	Keys map[string]*string `json:"keys"`
 
 	// Labels has, for each dimension key of keys with a value, the
 	// option's label from the template (the value itself when the
@@ -64,12 +67,14 @@ type TotalsRow struct {
 
 	// Records is the filter listing the records behind the row, and
 	// RecordsURL the same as a link.
+	// Required: true
 	Records struct {
 		RecordFilter
-	} `json:"records,omitempty"`
+	} `json:"records"`
 
 	// records url
-	RecordsURL string `json:"records_url,omitempty"`
+	// Required: true
+	RecordsURL *string `json:"records_url"`
 
 	// school rate
 	// Example: 0.3
@@ -79,22 +84,26 @@ type TotalsRow struct {
 	// row's unit has; SchoolRate is their ratio (share of schools that
 	// did it at least once).
 	// Example: 12
-	Schools int64 `json:"schools,omitempty"`
+	// Required: true
+	Schools *int64 `json:"schools"`
 
 	// schools total
 	// Example: 40
-	SchoolsTotal int64 `json:"schools_total,omitempty"`
+	// Required: true
+	SchoolsTotal *int64 `json:"schools_total"`
 
 	// staff
 	// Example: 2400
-	Staff int64 `json:"staff,omitempty"`
+	// Required: true
+	Staff *int64 `json:"staff"`
 
 	// staff rate
 	// Example: 0.1292
 	StaffRate float64 `json:"staff_rate,omitempty"`
 
 	// Sums has the sum of every measure field, by field key.
-	Sums map[string]float64 `json:"sums,omitempty"`
+	// Required: true
+	Sums map[string]float64 `json:"sums"`
 
 	// TemplateName is the name of the template keys.template names (with
 	// group_by template), in English when asked for and given.
@@ -110,11 +119,39 @@ func (m *TotalsRow) Validate(formats strfmt.Registry) error {
 		res = append(res, err)
 	}
 
+	if err := m.validateCount(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateKeys(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validatePrevious(formats); err != nil {
 		res = append(res, err)
 	}
 
 	if err := m.validateRecords(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateRecordsURL(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSchools(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSchoolsTotal(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateStaff(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateSums(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -147,6 +184,24 @@ func (m *TotalsRow) validateChange(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *TotalsRow) validateCount(formats strfmt.Registry) error {
+
+	if err := validate.Required("count", "body", m.Count); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsRow) validateKeys(formats strfmt.Registry) error {
+
+	if err := validate.Required("keys", "body", m.Keys); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *TotalsRow) validatePrevious(formats strfmt.Registry) error {
 	if typeutils.IsZero(m.Previous) { // not required
 		return nil
@@ -156,8 +211,50 @@ func (m *TotalsRow) validatePrevious(formats strfmt.Registry) error {
 }
 
 func (m *TotalsRow) validateRecords(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Records) { // not required
-		return nil
+
+	return nil
+}
+
+func (m *TotalsRow) validateRecordsURL(formats strfmt.Registry) error {
+
+	if err := validate.Required("records_url", "body", m.RecordsURL); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsRow) validateSchools(formats strfmt.Registry) error {
+
+	if err := validate.Required("schools", "body", m.Schools); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsRow) validateSchoolsTotal(formats strfmt.Registry) error {
+
+	if err := validate.Required("schools_total", "body", m.SchoolsTotal); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsRow) validateStaff(formats strfmt.Registry) error {
+
+	if err := validate.Required("staff", "body", m.Staff); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *TotalsRow) validateSums(formats strfmt.Registry) error {
+
+	if err := validate.Required("sums", "body", m.Sums); err != nil {
+		return err
 	}
 
 	return nil

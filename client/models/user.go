@@ -9,7 +9,6 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
-	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
@@ -19,57 +18,152 @@ import (
 type User struct {
 
 	// created at
-	CreatedAt string `json:"created_at,omitempty"`
+	// Example: 2025-10-09T08:30:00+08:00
+	// Required: true
+	// Format: date-time
+	CreatedAt *strfmt.DateTime `json:"created_at"`
 
 	// disabled
-	Disabled bool `json:"disabled,omitempty"`
+	// Required: true
+	Disabled *bool `json:"disabled"`
 
 	// id
 	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1b
-	ID string `json:"id,omitempty"`
+	// Required: true
+	ID *string `json:"id"`
 
 	// mobile
 	// Example: 13800138000
 	Mobile string `json:"mobile,omitempty"`
 
 	// must change password
-	MustChangePassword bool `json:"must_change_password,omitempty"`
+	// Required: true
+	MustChangePassword *bool `json:"must_change_password"`
 
 	// name
 	// Example: 张老师
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// org id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1a
 	OrgID string `json:"org_id,omitempty"`
 
 	// role
 	// Example: teacher
+	// Required: true
 	// Enum: ["teacher","principal","district_admin","city_admin","sysadmin"]
-	Role string `json:"role,omitempty"`
+	Role *string `json:"role"`
 
 	// updated at
-	UpdatedAt string `json:"updated_at,omitempty"`
+	// Example: 2025-10-09T08:30:00+08:00
+	// Required: true
+	// Format: date-time
+	UpdatedAt *strfmt.DateTime `json:"updated_at"`
 
 	// username
 	// Example: 13800138000
-	Username string `json:"username,omitempty"`
+	// Required: true
+	Username *string `json:"username"`
 
 	// version
 	// Example: 1
-	Version int64 `json:"version,omitempty"`
+	// Required: true
+	Version *int64 `json:"version"`
 }
 
 // Validate validates this user
 func (m *User) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateCreatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateDisabled(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateID(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateMustChangePassword(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateRole(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateUpdatedAt(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateUsername(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateVersion(formats); err != nil {
 		res = append(res, err)
 	}
 
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *User) validateCreatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("created_at", "body", m.CreatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("created_at", "body", "date-time", m.CreatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *User) validateDisabled(formats strfmt.Registry) error {
+
+	if err := validate.Required("disabled", "body", m.Disabled); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *User) validateID(formats strfmt.Registry) error {
+
+	if err := validate.Required("id", "body", m.ID); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *User) validateMustChangePassword(formats strfmt.Registry) error {
+
+	if err := validate.Required("must_change_password", "body", m.MustChangePassword); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *User) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -112,12 +206,44 @@ func (m *User) validateRoleEnum(path, location string, value string) error {
 }
 
 func (m *User) validateRole(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Role) { // not required
-		return nil
+
+	if err := validate.Required("role", "body", m.Role); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateRoleEnum("role", "body", m.Role); err != nil {
+	if err := m.validateRoleEnum("role", "body", *m.Role); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *User) validateUpdatedAt(formats strfmt.Registry) error {
+
+	if err := validate.Required("updated_at", "body", m.UpdatedAt); err != nil {
+		return err
+	}
+
+	if err := validate.FormatOf("updated_at", "body", "date-time", m.UpdatedAt.String(), formats); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *User) validateUsername(formats strfmt.Registry) error {
+
+	if err := validate.Required("username", "body", m.Username); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *User) validateVersion(formats strfmt.Registry) error {
+
+	if err := validate.Required("version", "body", m.Version); err != nil {
 		return err
 	}
 

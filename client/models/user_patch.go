@@ -31,6 +31,7 @@ type UserPatch struct {
 	Name *string `json:"name,omitempty"`
 
 	// org id
+	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1a
 	OrgID *string `json:"org_id,omitempty"`
 
 	// password

@@ -9,7 +9,6 @@ import (
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
-	"github.com/go-openapi/swag/typeutils"
 	"github.com/go-openapi/validate"
 )
 
@@ -27,7 +26,8 @@ type UserRequest struct {
 
 	// name
 	// Example: 张老师
-	Name string `json:"name,omitempty"`
+	// Required: true
+	Name *string `json:"name"`
 
 	// org id
 	// Example: 01jd8m3q7k2x5v9w0r4t6y8z1a
@@ -39,8 +39,9 @@ type UserRequest struct {
 
 	// role
 	// Example: teacher
+	// Required: true
 	// Enum: ["teacher","principal","district_admin","city_admin","sysadmin"]
-	Role string `json:"role,omitempty"`
+	Role *string `json:"role"`
 
 	// Username defaults to the mobile number.
 	// Example: zhanglaoshi
@@ -51,6 +52,10 @@ type UserRequest struct {
 func (m *UserRequest) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateRole(formats); err != nil {
 		res = append(res, err)
 	}
@@ -58,6 +63,15 @@ func (m *UserRequest) Validate(formats strfmt.Registry) error {
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *UserRequest) validateName(formats strfmt.Registry) error {
+
+	if err := validate.Required("name", "body", m.Name); err != nil {
+		return err
+	}
+
 	return nil
 }
 
@@ -100,12 +114,13 @@ func (m *UserRequest) validateRoleEnum(path, location string, value string) erro
 }
 
 func (m *UserRequest) validateRole(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Role) { // not required
-		return nil
+
+	if err := validate.Required("role", "body", m.Role); err != nil {
+		return err
 	}
 
 	// value enum
-	if err := m.validateRoleEnum("role", "body", m.Role); err != nil {
+	if err := m.validateRoleEnum("role", "body", *m.Role); err != nil {
 		return err
 	}
 

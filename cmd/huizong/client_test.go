@@ -50,21 +50,29 @@ func TestClientBureauDay(t *testing.T) {
 		tr.Consumers[mt] = runtime.ByteStreamConsumer()
 	}
 	c := api.New(tr, strfmt.Default)
+	// Required properties are pointers in go-swagger's models.
 	str := func(v string) *string { return &v }
+	day := func(v string) *strfmt.Date {
+		var d strfmt.Date
+		if err := d.UnmarshalText([]byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		return &d
+	}
 	signIn := func(login, password string) runtime.ClientAuthInfoWriter {
 		t.Helper()
 		ok, err := c.Auth.Login(auth.NewLoginParams().WithBody(&models.LoginRequest{Username: str(login), Password: str(password)}))
 		if err != nil {
 			t.Fatalf("sign in %s: %v", login, err)
 		}
-		return httptransport.BearerToken(ok.Payload.AccessToken)
+		return httptransport.BearerToken(*ok.Payload.AccessToken)
 	}
 	admin := signIn("admin", adminPassword)
 
 	// The tree and the accounts.
 	org := func(kind, name, parent string, stages ...string) string {
 		t.Helper()
-		body := &models.OrgRequest{Kind: kind, Name: name, ParentID: parent}
+		body := &models.OrgRequest{Kind: str(kind), Name: str(name), ParentID: parent}
 		if kind == "school" {
 			body.Stages, body.Students, body.Staff = stages, 1200, 90
 		}
@@ -72,7 +80,7 @@ func TestClientBureauDay(t *testing.T) {
 		if err != nil {
 			t.Fatalf("create %s: %v", name, err)
 		}
-		return created.Payload.ID
+		return *created.Payload.ID
 	}
 	city := org("city", "示范市", "")
 	district := org("district", "城区", city)
@@ -81,12 +89,12 @@ func TestClientBureauDay(t *testing.T) {
 	user := func(username, role, orgID string) string {
 		t.Helper()
 		mobile++
-		_, created, err := c.Users.CreateUser(users.NewCreateUserParams().WithBody(&models.UserRequest{Username: username, Name: username,
-			Mobile: strconv.Itoa(mobile), Role: role, OrgID: orgID, Password: userPassword}), admin)
+		_, created, err := c.Users.CreateUser(users.NewCreateUserParams().WithBody(&models.UserRequest{Username: username, Name: str(username),
+			Mobile: strconv.Itoa(mobile), Role: str(role), OrgID: orgID, Password: userPassword}), admin)
 		if err != nil {
 			t.Fatalf("create %s: %v", username, err)
 		}
-		return created.Payload.ID
+		return *created.Payload.ID
 	}
 	user("cq.admin", "district_admin", district)
 	user("head01", "principal", school)
@@ -96,7 +104,7 @@ func TestClientBureauDay(t *testing.T) {
 	activate := func(login string) runtime.ClientAuthInfoWriter {
 		t.Helper()
 		if _, err := c.Auth.ChangeMyPassword(auth.NewChangeMyPasswordParams().WithBody(&models.ChangePasswordRequest{
-			CurrentPassword: userPassword, NewPassword: ownPassword}), signIn(login, userPassword)); err != nil {
+			CurrentPassword: str(userPassword), NewPassword: str(ownPassword)}), signIn(login, userPassword)); err != nil {
 			t.Fatalf("%s changes the password: %v", login, err)
 		}
 		return signIn(login, ownPassword)
@@ -117,23 +125,23 @@ func TestClientBureauDay(t *testing.T) {
 	if upCreated == nil {
 		t.Fatalf("upload answered %v, want 201", upOK)
 	}
-	drill := &models.RecordRequest{ClientID: uuid(), Template: "safety_drill", OccurredOn: "2025-10-09", Title: "秋季消防演练",
-		Data: map[string]any{"kind": "消防", "drills": 1, "students": 1180, "staff": 86, "photos": []string{upCreated.Payload.ID}}}
+	drill := &models.RecordRequest{ClientID: uuid(), Template: str("safety_drill"), OccurredOn: day("2025-10-09"), Title: str("秋季消防演练"),
+		Data: map[string]any{"kind": "消防", "drills": 1, "students": 1180, "staff": 86, "photos": []string{*upCreated.Payload.ID}}}
 	_, created, err := c.Records.CreateRecord(records.NewCreateRecordParams().WithBody(drill), teacher)
 	if err != nil || created == nil {
 		t.Fatalf("create record: %v", err)
 	}
 	again, _, err := c.Records.CreateRecord(records.NewCreateRecordParams().WithBody(drill), teacher)
-	if err != nil || again == nil || again.Payload.ID != created.Payload.ID {
+	if err != nil || again == nil || *again.Payload.ID != *created.Payload.ID {
 		t.Fatalf("retry: %+v %v", again, err)
 	}
 	// An offline batch: two good records and one that fails alone.
 	batch := records.CreateRecordBatchBody{Records: []*models.RecordRequest{
-		{ClientID: uuid(), Template: "safety_drill", OccurredOn: "2025-11-02", Title: "地震演练",
+		{ClientID: uuid(), Template: str("safety_drill"), OccurredOn: day("2025-11-02"), Title: str("地震演练"),
 			Data: map[string]any{"kind": "地震", "drills": 1, "students": 1150, "staff": 80}},
-		{ClientID: uuid(), Template: "safety_drill", OccurredOn: "2025-11-03", Title: "坏记录",
+		{ClientID: uuid(), Template: str("safety_drill"), OccurredOn: day("2025-11-03"), Title: str("坏记录"),
 			Data: map[string]any{"kind": "火山", "drills": 1}},
-		{ClientID: uuid(), Template: "home_school", OccurredOn: "2025-11-05", Title: "家访",
+		{ClientID: uuid(), Template: str("home_school"), OccurredOn: day("2025-11-05"), Title: str("家访"),
 			Data: map[string]any{"kind": "家访", "sessions": 3, "families": 40}},
 	}}
 	b, err := c.Records.CreateRecordBatch(records.NewCreateRecordBatchParams().WithBody(batch), teacher)
@@ -142,23 +150,23 @@ func TestClientBureauDay(t *testing.T) {
 	}
 	statuses := []string{}
 	for _, r := range b.Payload.Results {
-		statuses = append(statuses, r.Status)
+		statuses = append(statuses, *r.Status)
 	}
 	if strings.Join(statuses, ",") != "created,invalid,created" {
 		t.Errorf("batch outcomes %v", statuses)
 	}
 
 	// The principal approves, with If-Match from the ETag the spec declares.
-	got, err := c.Records.GetRecord(records.NewGetRecordParams().WithID(created.Payload.ID), head)
+	got, err := c.Records.GetRecord(records.NewGetRecordParams().WithID(*created.Payload.ID), head)
 	if err != nil || got.ETag == "" {
 		t.Fatalf("get record: %+v %v", got, err)
 	}
-	if _, err := c.Records.ApproveRecord(records.NewApproveRecordParams().WithID(created.Payload.ID).WithIfMatch(got.ETag).
+	if _, err := c.Records.ApproveRecord(records.NewApproveRecordParams().WithID(*created.Payload.ID).WithIfMatch(got.ETag).
 		WithBody(&models.ReviewRequest{}), head); err != nil {
 		t.Fatalf("approve: %v", err)
 	}
 	// A stale If-Match is a problem document the client reads.
-	_, err = c.Records.ApproveRecord(records.NewApproveRecordParams().WithID(created.Payload.ID).WithIfMatch(got.ETag).
+	_, err = c.Records.ApproveRecord(records.NewApproveRecordParams().WithID(*created.Payload.ID).WithIfMatch(got.ETag).
 		WithBody(&models.ReviewRequest{}), head)
 	var conflict interface{ Code() int }
 	if !errors.As(err, &conflict) || (conflict.Code() != 409 && conflict.Code() != 412) {
@@ -168,7 +176,7 @@ func TestClientBureauDay(t *testing.T) {
 	// The district's totals count the approved drill.
 	tot, err := c.Totals.GetTotals(totals.NewGetTotalsParams().WithOrgID(str(district)).WithTemplate(str("safety_drill")).
 		WithPeriod(str("2025AY")), bureau)
-	if err != nil || len(tot.Payload.Rows) != 1 || tot.Payload.Rows[0].Count != 1 || tot.Payload.Rows[0].Sums["students"] != 1180 {
+	if err != nil || len(tot.Payload.Rows) != 1 || *tot.Payload.Rows[0].Count != 1 || tot.Payload.Rows[0].Sums["students"] != 1180 {
 		t.Fatalf("totals: %+v %v", tot, err)
 	}
 
@@ -194,13 +202,13 @@ func TestClientBureauDay(t *testing.T) {
 	}
 
 	// A collection task and its progress.
-	_, task, err := c.Tasks.CreateTask(tasks.NewCreateTaskParams().WithBody(&models.TaskRequest{Name: "本学年应急疏散演练",
-		Templates: []string{"safety_drill"}, Period: "2025AY", OrgID: district, DueOn: "2026-08-31", MinPerSchool: 1}), bureau)
+	_, task, err := c.Tasks.CreateTask(tasks.NewCreateTaskParams().WithBody(&models.TaskRequest{Name: str("本学年应急疏散演练"),
+		Templates: []string{"safety_drill"}, Period: str("2025AY"), OrgID: district, DueOn: day("2026-08-31"), MinPerSchool: 1}), bureau)
 	if err != nil {
 		t.Fatalf("task: %v", err)
 	}
-	pr, err := c.Tasks.GetTaskProgress(tasks.NewGetTaskProgressParams().WithID(task.Payload.ID), bureau)
-	if err != nil || pr.Payload.Total.Targets != 1 || pr.Payload.Total.Complete != 1 {
+	pr, err := c.Tasks.GetTaskProgress(tasks.NewGetTaskProgressParams().WithID(*task.Payload.ID), bureau)
+	if err != nil || *pr.Payload.Total.Targets != 1 || *pr.Payload.Total.Complete != 1 {
 		t.Fatalf("progress: %+v %v", pr, err)
 	}
 
@@ -212,7 +220,7 @@ func TestClientBureauDay(t *testing.T) {
 		}
 		upd, err := c.Users.UpdateUser(users.NewUpdateUserParams().WithID(teacherID).WithIfMatch(cur.ETag).
 			WithBody(&models.UserPatch{Disabled: &disabled}), admin)
-		if err != nil || upd.Payload.Disabled != disabled {
+		if err != nil || *upd.Payload.Disabled != disabled {
 			t.Fatalf("disabled=%v: %+v %v", disabled, upd, err)
 		}
 	}
@@ -221,7 +229,7 @@ func TestClientBureauDay(t *testing.T) {
 	// An error as a problem document, in Chinese.
 	_, err = c.Auth.Login(auth.NewLoginParams().WithBody(&models.LoginRequest{Username: str("teacher01"), Password: str("wrong password")}))
 	var unauthorized *auth.LoginUnauthorized
-	if !errors.As(err, &unauthorized) || unauthorized.Payload == nil || unauthorized.Payload.Status != 401 || unauthorized.Payload.Title == "" {
+	if !errors.As(err, &unauthorized) || unauthorized.Payload == nil || *unauthorized.Payload.Status != 401 || *unauthorized.Payload.Title == "" {
 		t.Errorf("wrong password: %v", err)
 	}
 }

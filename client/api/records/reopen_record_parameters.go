@@ -71,7 +71,7 @@ type ReopenRecordParams struct {
 	// Body.
 	//
 	// reason
-	Body *models.ReviewRequest
+	Body *models.ReopenRequest
 
 	// ID.
 	//
@@ -147,13 +147,13 @@ func (o *ReopenRecordParams) SetIfMatch(ifMatch string) {
 }
 
 // WithBody adds the body to the reopen record params.
-func (o *ReopenRecordParams) WithBody(body *models.ReviewRequest) *ReopenRecordParams {
+func (o *ReopenRecordParams) WithBody(body *models.ReopenRequest) *ReopenRecordParams {
 	o.SetBody(body)
 	return o
 }
 
 // SetBody adds the body to the reopen record params.
-func (o *ReopenRecordParams) SetBody(body *models.ReviewRequest) {
+func (o *ReopenRecordParams) SetBody(body *models.ReopenRequest) {
 	o.Body = body
 }
 

@@ -71,7 +71,7 @@ type ReturnRecordParams struct {
 	// Body.
 	//
 	// comment
-	Body *models.ReviewRequest
+	Body *models.ReturnRequest
 
 	// ID.
 	//
@@ -147,13 +147,13 @@ func (o *ReturnRecordParams) SetIfMatch(ifMatch string) {
 }
 
 // WithBody adds the body to the return record params.
-func (o *ReturnRecordParams) WithBody(body *models.ReviewRequest) *ReturnRecordParams {
+func (o *ReturnRecordParams) WithBody(body *models.ReturnRequest) *ReturnRecordParams {
 	o.SetBody(body)
 	return o
 }
 
 // SetBody adds the body to the return record params.
-func (o *ReturnRecordParams) SetBody(body *models.ReviewRequest) {
+func (o *ReturnRecordParams) SetBody(body *models.ReturnRequest) {
 	o.Body = body
 }
 
