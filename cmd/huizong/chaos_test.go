@@ -273,6 +273,7 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 	var (
 		recMu   sync.Mutex
 		records []rec
+		acked   = map[string]string{} // client id -> id of every acknowledged create
 		done    atomic.Int64
 		counts  sync.Map // op -> *atomic.Int64
 	)
@@ -302,11 +303,21 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 					"occurred_on": fmt.Sprintf("2025-%02d-%02d", 9+rng.IntN(4), 1+rng.IntN(28)),
 					"data":        map[string]any{"kind": kinds[rng.IntN(len(kinds))], "students": rng.IntN(900), "staff": rng.IntN(19)}}
 				st, data := call(base, "POST", "/api/v1/records", users[author].token, body, nil)
-				if st == http.StatusCreated {
+				// A phone that got no answer (its server was killed) or an
+				// error sends the same record again, to a server that is up.
+				for try := 0; (st == 0 || st >= 500) && try < 20; try++ {
+					count(fmt.Sprintf("create %d, retried", st))
+					time.Sleep(50 * time.Millisecond)
+					if b := c.pick(rng); b != "" {
+						st, data = call(b, "POST", "/api/v1/records", users[author].token, body, nil)
+					}
+				}
+				if st == http.StatusCreated || st == http.StatusOK {
 					var r idOnly
 					_ = json.Unmarshal(data, &r)
 					recMu.Lock()
 					records = append(records, rec{r.ID, author})
+					acked[body["client_id"].(string)] = r.ID
 					recMu.Unlock()
 				}
 				count(fmt.Sprintf("create %d", st))
@@ -423,5 +434,34 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 	t.Logf("totals API: %d approved or submitted records; listed one by one: %d", total, listed)
 	if total != listed {
 		t.Errorf("totals say %d records, the records say %d", total, listed)
+	}
+	// No acknowledged record was lost to the kill, and no retry made a
+	// second record: every record of the deployment (the sync feed,
+	// withdrawn ones included) under a client id seen once, and every
+	// acknowledged one among them under the id it was acknowledged with.
+	byClient := map[string]string{}
+	since, cursor := "2000-01-01T00:00:00Z", ""
+	for {
+		var l recordList
+		c.must(http.StatusOK, "GET", "/api/v1/records?limit=100&updated_since="+since+"&cursor="+cursor, admin.AccessToken, nil, &l)
+		for _, r := range l.Items {
+			if prev, ok := byClient[r.ClientID]; ok && prev != r.ID {
+				t.Errorf("client id %s has two records: %s and %s", r.ClientID, prev, r.ID)
+			}
+			byClient[r.ClientID] = r.ID
+		}
+		if cursor = l.NextCursor; cursor == "" {
+			break
+		}
+	}
+	lost := 0
+	for clientID, id := range acked {
+		if byClient[clientID] != id {
+			lost++
+		}
+	}
+	t.Logf("%d creates acknowledged, %d records in the store, %d acknowledged ones missing", len(acked), len(byClient), lost)
+	if lost > 0 {
+		t.Errorf("%d acknowledged records are missing after the kill", lost)
 	}
 }
