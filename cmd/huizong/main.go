@@ -4,7 +4,7 @@
 //	huizong [serve] [-config file]   run the server (default)
 //	huizong backup <file>            consistent online copy of the embedded store
 //	huizong restore <file>           bring a backup back (server stopped)
-//	huizong healthcheck              ask the local server's /healthz (containers)
+//	huizong healthcheck              ask the local server's /readyz (containers)
 //	huizong totals verify            compare every unit's totals with its records
 //	huizong totals rebuild           rewrite the totals that drifted from the records
 package main
