@@ -238,12 +238,7 @@ func (s *Templates) Extend(ctx context.Context, p Principal, key string, version
 	}
 	// The wording may name the fields this extension adds.
 	e.Summary.ZH = CleanText(in.Summary.ZH)
-	n := len(v.Fields())
-	checkText(&v, "summary.zh", e.Summary.ZH, false, MaxSummaryPattern)
-	if e.Summary.ZH != "" && len(v.Fields()) == n {
-		_, errs := ParseSummary(Merge(merged, []TemplateExtension{e}), e.Summary.ZH, "summary.zh")
-		v.fields = append(v.fields, errs...)
-	}
+	checkSummary(&v, Merge(merged, []TemplateExtension{e}), e.Summary.ZH)
 	if err := v.Err(op); err != nil {
 		return TemplateExtension{}, err
 	}

@@ -80,13 +80,19 @@ func CheckTemplate(t Template) (Template, []FieldError) {
 	t.Fields = fields
 	// The summary sentence names fields of this version.
 	t.Summary.ZH = CleanText(t.Summary.ZH)
+	checkSummary(&v, t, t.Summary.ZH)
+	return t, v.Fields()
+}
+
+// checkSummary checks a cleaned summary pattern zh as text (one line, at
+// most MaxSummaryPattern characters) and then against t's fields.
+func checkSummary(v *Validation, t Template, zh string) {
 	n := len(v.Fields())
-	checkText(&v, "summary.zh", t.Summary.ZH, false, MaxSummaryPattern)
-	if t.Summary.ZH != "" && len(v.Fields()) == n {
-		_, errs := ParseSummary(t, t.Summary.ZH, "summary.zh")
+	checkText(v, "summary.zh", zh, false, MaxSummaryPattern)
+	if zh != "" && len(v.Fields()) == n {
+		_, errs := ParseSummary(t, zh, "summary.zh")
 		v.fields = append(v.fields, errs...)
 	}
-	return t, v.Fields()
 }
 
 // checkField cleans and checks one field definition.

@@ -24,6 +24,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"io"
+	"maps"
 	mrand "math/rand/v2"
 	"mime/multipart"
 	"net"
@@ -592,10 +593,10 @@ func report(w io.Writer, o options, res results, rss float64, c checked) {
 		o.schools*o.teachers, o.schools, o.synchronous)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "endpoint\trequests\tper s\tsuccess\tp50 ms\tp95 ms\tp99 ms\tstatuses\t")
-	for _, k := range slices.Sorted(mapKeys(res.byKind)) {
+	for _, k := range slices.Sorted(maps.Keys(res.byKind)) {
 		m := res.byKind[k]
 		var codes []string
-		for _, code := range slices.Sorted(mapKeys(res.codes[k])) {
+		for _, code := range slices.Sorted(maps.Keys(res.codes[k])) {
 			codes = append(codes, fmt.Sprintf("%d×%d", code, res.codes[k][code]))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f%%\t%.1f\t%.1f\t%.1f\t%s\t\n", k, m.Requests, float64(m.Requests)/res.elapsed.Seconds(),
@@ -612,13 +613,3 @@ func report(w io.Writer, o options, res results, rss float64, c checked) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func mapKeys[K interface{ ~string | ~int }, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -215,28 +216,18 @@ func TestRoutesDocumented(t *testing.T) {
 		}
 		routed[r.Method+" "+strings.Join(parts, "/")] = true
 	}
-	for _, k := range slices.Sorted(mapsKeys(routed)) {
+	for _, k := range slices.Sorted(maps.Keys(routed)) {
 		if !documented[k] {
 			t.Errorf("routed, not in the spec: %s", k)
 		}
 	}
-	for _, k := range slices.Sorted(mapsKeys(documented)) {
+	for _, k := range slices.Sorted(maps.Keys(documented)) {
 		if !routed[k] {
 			t.Errorf("in the spec, not routed: %s", k)
 		}
 	}
 	if len(routed) < 50 {
 		t.Errorf("only %d routes", len(routed))
-	}
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
