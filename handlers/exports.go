@@ -40,8 +40,8 @@ type Exports struct {
 //	@Param			template				query		string	false	"Template key (default: every template, a sheet each)"
 //	@Param			status					query		string	false	"Status, or several separated by commas (approved,submitted)"
 //	@Param			period					query		string	false	"Period id (2025AY, 2025AY-S1, 2025, 2025Q1, 202503), instead of from/to"
-//	@Param			from					query		string	false	"Occurred on or after (YYYY-MM-DD)"
-//	@Param			to						query		string	false	"Occurred on or before (YYYY-MM-DD)"
+//	@Param			from					query		string	false	"Occurred on or after (YYYY-MM-DD)"		Format(date)
+//	@Param			to						query		string	false	"Occurred on or before (YYYY-MM-DD)"	Format(date)
 //	@Param			author_id				query		string	false	"Only this author's records"
 //	@Success		200						{file}		file
 //	@Failure		400,401,403,404,422,503	{object}	Problem
@@ -399,8 +399,8 @@ func (s *xlsxSheets) Close(w io.Writer) error {
 //	@Param			format					query		string	false	"xlsx (default) or csv"	Enums(xlsx, csv)
 //	@Param			org_id					query		string	false	"District or city (default: the caller's)"
 //	@Param			period					query		string	false	"Period id (default: the current school year)"
-//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"
-//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"	Format(date)
+//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"								Format(date)
 //	@Param			template				query		string	true	"Template key(s), comma-separated (up to 8)"
 //	@Param			indicator				query		string	false	"Indicator key(s), comma-separated (up to 8)"
 //	@Success		200						{file}		file

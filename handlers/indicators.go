@@ -215,8 +215,8 @@ func (h *Indicators) Get(c *gin.Context) {
 //	@Param			key						path		string	true	"Indicator key"
 //	@Param			org_id					query		string	false	"Org unit (default: the caller's)"
 //	@Param			period					query		string	false	"Period id (2025, 2025Q1, 202503, 2025AY, 2025AY-S1)"
-//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"
-//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"	Format(date)
+//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"								Format(date)
 //	@Param			group_by				query		string	false	"org and/or one of month, quarter, semester, school_year, year"
 //	@Param			compare					query		string	false	"previous: add the previous period and the change"	Enums(previous)
 //	@Param			status					query		string	false	"approved (default), submitted, or approved,submitted"

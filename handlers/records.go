@@ -522,9 +522,9 @@ func recordQueryOf(c *gin.Context, op string) (services.RecordQuery, error) {
 //	@Param			status				query		string	false	"Status, or several separated by commas (approved,submitted)"
 //	@Param			org_id				query		string	false	"Only this org unit and its subtree"
 //	@Param			author_id			query		string	false	"Only this author's records"
-//	@Param			from				query		string	false	"Occurred on or after (YYYY-MM-DD)"
-//	@Param			to					query		string	false	"Occurred on or before (YYYY-MM-DD)"
-//	@Param			updated_since		query		string	false	"Sync feed: changes after this instant (RFC 3339)"
+//	@Param			from				query		string	false	"Occurred on or after (YYYY-MM-DD)"					Format(date)
+//	@Param			to					query		string	false	"Occurred on or before (YYYY-MM-DD)"				Format(date)
+//	@Param			updated_since		query		string	false	"Sync feed: changes after this instant (RFC 3339)"	Format(date-time)
 //	@Param			fields				query		string	false	"Comma-separated fields of each item (id, status and version always come)"
 //	@Param			limit				query		int		false	"Page size (1-100, default 20)"
 //	@Param			cursor				query		string	false	"next_cursor of the previous page"

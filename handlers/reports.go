@@ -53,9 +53,9 @@ type SummaryResponse struct {
 //	@Produce		json,text/markdown,text/plain,application/vnd.openxmlformats-officedocument.wordprocessingml.document,application/problem+json
 //	@Param			org_id					query		string	false	"Org unit (default: the caller's)"
 //	@Param			period					query		string	false	"Period id (default: the current school year)"
-//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"
-//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"
-//	@Param			format					query		string	false	"json (default), md, txt or docx"	Enums(json, md, txt, docx)
+//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"	Format(date)
+//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"								Format(date)
+//	@Param			format					query		string	false	"json (default), md, txt or docx"					Enums(json, md, txt, docx)
 //	@Success		200						{object}	SummaryResponse
 //	@Failure		400,401,403,404,422,503	{object}	Problem
 //	@Header			503						{string}	Retry-After	"Seconds to wait before trying again"
@@ -115,8 +115,8 @@ func (h *Reports) Summary(c *gin.Context) {
 //	@Produce		application/vnd.openxmlformats-officedocument.wordprocessingml.document,application/problem+json
 //	@Param			org_id					query		string	false	"Org unit (default: the caller's)"
 //	@Param			period					query		string	false	"Period id (default: the current school year)"
-//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"
-//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"	Format(date)
+//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"								Format(date)
 //	@Success		200						{file}		file
 //	@Header			200						{string}	Content-Disposition	"attachment; filename*=UTF-8''…工作总结（数据部分）.docx"
 //	@Failure		400,401,403,404,422,503	{object}	Problem

@@ -180,8 +180,8 @@ func splitList(c *gin.Context, name string) []string {
 //	@Produce		json,application/problem+json
 //	@Param			org_id					query		string	false	"Org unit (default: the caller's)"
 //	@Param			period					query		string	false	"Period id (2025AY, 2025AY-S1, 2025, 2025Q1, 202503)"
-//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"
-//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"
+//	@Param			from					query		string	false	"First day (YYYY-MM-DD), with to instead of period"	Format(date)
+//	@Param			to						query		string	false	"Last day (YYYY-MM-DD)"								Format(date)
 //	@Param			template				query		string	false	"Template key(s), comma-separated (default: all)"
 //	@Param			status					query		string	false	"approved (default), submitted, or approved,submitted"
 //	@Param			group_by				query		string	false	"Comma-separated: org, template, month|quarter|semester|school_year|year, dimension keys (org,template,kind)"

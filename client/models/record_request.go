@@ -23,6 +23,7 @@ type RecordRequest struct {
 	ClientID string `json:"client_id,omitempty"`
 
 	// data
+	// Example: {"drills":1,"duration_minutes":15,"evacuation_seconds":200,"kind":"消防","problems":"东侧楼梯口一度拥堵，已调整疏散路线","staff":52,"students":860}
 	Data any `json:"data,omitempty"`
 
 	// description

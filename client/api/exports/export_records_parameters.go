@@ -75,7 +75,9 @@ type ExportRecordsParams struct {
 	// From.
 	//
 	// Occurred on or after (YYYY-MM-DD)
-	From *string
+	//
+	// Format: date
+	From *strfmt.Date
 
 	// OrgID.
 	//
@@ -100,7 +102,9 @@ type ExportRecordsParams struct {
 	// To.
 	//
 	// Occurred on or before (YYYY-MM-DD)
-	To *string
+	//
+	// Format: date
+	To *strfmt.Date
 
 	HTTPClient *http.Client
 
@@ -182,13 +186,13 @@ func (o *ExportRecordsParams) SetFormat(format *string) {
 }
 
 // WithFrom adds the from to the export records params.
-func (o *ExportRecordsParams) WithFrom(from *string) *ExportRecordsParams {
+func (o *ExportRecordsParams) WithFrom(from *strfmt.Date) *ExportRecordsParams {
 	o.SetFrom(from)
 	return o
 }
 
 // SetFrom adds the from to the export records params.
-func (o *ExportRecordsParams) SetFrom(from *string) {
+func (o *ExportRecordsParams) SetFrom(from *strfmt.Date) {
 	o.From = from
 }
 
@@ -237,13 +241,13 @@ func (o *ExportRecordsParams) SetTemplate(template *string) {
 }
 
 // WithTo adds the to to the export records params.
-func (o *ExportRecordsParams) WithTo(to *string) *ExportRecordsParams {
+func (o *ExportRecordsParams) WithTo(to *strfmt.Date) *ExportRecordsParams {
 	o.SetTo(to)
 	return o
 }
 
 // SetTo adds the to to the export records params.
-func (o *ExportRecordsParams) SetTo(to *string) {
+func (o *ExportRecordsParams) SetTo(to *strfmt.Date) {
 	o.To = to
 }
 
@@ -291,12 +295,12 @@ func (o *ExportRecordsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt
 	if o.From != nil {
 
 		// query param from
-		var qrFrom string
+		var qrFrom strfmt.Date
 
 		if o.From != nil {
 			qrFrom = *o.From
 		}
-		qFrom := qrFrom
+		qFrom := qrFrom.String()
 		if qFrom != "" {
 
 			if err := r.SetQueryParam("from", qFrom); err != nil {
@@ -376,12 +380,12 @@ func (o *ExportRecordsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt
 	if o.To != nil {
 
 		// query param to
-		var qrTo string
+		var qrTo strfmt.Date
 
 		if o.To != nil {
 			qrTo = *o.To
 		}
-		qTo := qrTo
+		qTo := qrTo.String()
 		if qTo != "" {
 
 			if err := r.SetQueryParam("to", qTo); err != nil {

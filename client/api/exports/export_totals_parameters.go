@@ -70,7 +70,9 @@ type ExportTotalsParams struct {
 	// From.
 	//
 	// First day (YYYY-MM-DD), with to instead of period
-	From *string
+	//
+	// Format: date
+	From *strfmt.Date
 
 	// Indicator.
 	//
@@ -95,7 +97,9 @@ type ExportTotalsParams struct {
 	// To.
 	//
 	// Last day (YYYY-MM-DD)
-	To *string
+	//
+	// Format: date
+	To *strfmt.Date
 
 	HTTPClient *http.Client
 
@@ -166,13 +170,13 @@ func (o *ExportTotalsParams) SetFormat(format *string) {
 }
 
 // WithFrom adds the from to the export totals params.
-func (o *ExportTotalsParams) WithFrom(from *string) *ExportTotalsParams {
+func (o *ExportTotalsParams) WithFrom(from *strfmt.Date) *ExportTotalsParams {
 	o.SetFrom(from)
 	return o
 }
 
 // SetFrom adds the from to the export totals params.
-func (o *ExportTotalsParams) SetFrom(from *string) {
+func (o *ExportTotalsParams) SetFrom(from *strfmt.Date) {
 	o.From = from
 }
 
@@ -221,13 +225,13 @@ func (o *ExportTotalsParams) SetTemplate(template string) {
 }
 
 // WithTo adds the to to the export totals params.
-func (o *ExportTotalsParams) WithTo(to *string) *ExportTotalsParams {
+func (o *ExportTotalsParams) WithTo(to *strfmt.Date) *ExportTotalsParams {
 	o.SetTo(to)
 	return o
 }
 
 // SetTo adds the to to the export totals params.
-func (o *ExportTotalsParams) SetTo(to *string) {
+func (o *ExportTotalsParams) SetTo(to *strfmt.Date) {
 	o.To = to
 }
 
@@ -258,12 +262,12 @@ func (o *ExportTotalsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.
 	if o.From != nil {
 
 		// query param from
-		var qrFrom string
+		var qrFrom strfmt.Date
 
 		if o.From != nil {
 			qrFrom = *o.From
 		}
-		qFrom := qrFrom
+		qFrom := qrFrom.String()
 		if qFrom != "" {
 
 			if err := r.SetQueryParam("from", qFrom); err != nil {
@@ -336,12 +340,12 @@ func (o *ExportTotalsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.
 	if o.To != nil {
 
 		// query param to
-		var qrTo string
+		var qrTo strfmt.Date
 
 		if o.To != nil {
 			qrTo = *o.To
 		}
-		qTo := qrTo
+		qTo := qrTo.String()
 		if qTo != "" {
 
 			if err := r.SetQueryParam("to", qTo); err != nil {

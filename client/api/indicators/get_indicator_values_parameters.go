@@ -70,7 +70,9 @@ type GetIndicatorValuesParams struct {
 	// From.
 	//
 	// First day (YYYY-MM-DD), with to instead of period
-	From *string
+	//
+	// Format: date
+	From *strfmt.Date
 
 	// GroupBy.
 	//
@@ -100,7 +102,9 @@ type GetIndicatorValuesParams struct {
 	// To.
 	//
 	// Last day (YYYY-MM-DD)
-	To *string
+	//
+	// Format: date
+	To *strfmt.Date
 
 	HTTPClient *http.Client
 
@@ -171,13 +175,13 @@ func (o *GetIndicatorValuesParams) SetCompare(compare *string) {
 }
 
 // WithFrom adds the from to the get indicator values params.
-func (o *GetIndicatorValuesParams) WithFrom(from *string) *GetIndicatorValuesParams {
+func (o *GetIndicatorValuesParams) WithFrom(from *strfmt.Date) *GetIndicatorValuesParams {
 	o.SetFrom(from)
 	return o
 }
 
 // SetFrom adds the from to the get indicator values params.
-func (o *GetIndicatorValuesParams) SetFrom(from *string) {
+func (o *GetIndicatorValuesParams) SetFrom(from *strfmt.Date) {
 	o.From = from
 }
 
@@ -237,13 +241,13 @@ func (o *GetIndicatorValuesParams) SetStatus(status *string) {
 }
 
 // WithTo adds the to to the get indicator values params.
-func (o *GetIndicatorValuesParams) WithTo(to *string) *GetIndicatorValuesParams {
+func (o *GetIndicatorValuesParams) WithTo(to *strfmt.Date) *GetIndicatorValuesParams {
 	o.SetTo(to)
 	return o
 }
 
 // SetTo adds the to to the get indicator values params.
-func (o *GetIndicatorValuesParams) SetTo(to *string) {
+func (o *GetIndicatorValuesParams) SetTo(to *strfmt.Date) {
 	o.To = to
 }
 
@@ -274,12 +278,12 @@ func (o *GetIndicatorValuesParams) WriteToRequest(r runtime.ClientRequest, reg s
 	if o.From != nil {
 
 		// query param from
-		var qrFrom string
+		var qrFrom strfmt.Date
 
 		if o.From != nil {
 			qrFrom = *o.From
 		}
-		qFrom := qrFrom
+		qFrom := qrFrom.String()
 		if qFrom != "" {
 
 			if err := r.SetQueryParam("from", qFrom); err != nil {
@@ -364,12 +368,12 @@ func (o *GetIndicatorValuesParams) WriteToRequest(r runtime.ClientRequest, reg s
 	if o.To != nil {
 
 		// query param to
-		var qrTo string
+		var qrTo strfmt.Date
 
 		if o.To != nil {
 			qrTo = *o.To
 		}
-		qTo := qrTo
+		qTo := qrTo.String()
 		if qTo != "" {
 
 			if err := r.SetQueryParam("to", qTo); err != nil {

@@ -81,7 +81,9 @@ type ListRecordsParams struct {
 	// From.
 	//
 	// Occurred on or after (YYYY-MM-DD)
-	From *string
+	//
+	// Format: date
+	From *strfmt.Date
 
 	// Limit.
 	//
@@ -108,12 +110,16 @@ type ListRecordsParams struct {
 	// To.
 	//
 	// Occurred on or before (YYYY-MM-DD)
-	To *string
+	//
+	// Format: date
+	To *strfmt.Date
 
 	// UpdatedSince.
 	//
 	// Sync feed: changes after this instant (RFC 3339)
-	UpdatedSince *string
+	//
+	// Format: date-time
+	UpdatedSince *strfmt.DateTime
 
 	HTTPClient *http.Client
 
@@ -206,13 +212,13 @@ func (o *ListRecordsParams) SetFields(fields *string) {
 }
 
 // WithFrom adds the from to the list records params.
-func (o *ListRecordsParams) WithFrom(from *string) *ListRecordsParams {
+func (o *ListRecordsParams) WithFrom(from *strfmt.Date) *ListRecordsParams {
 	o.SetFrom(from)
 	return o
 }
 
 // SetFrom adds the from to the list records params.
-func (o *ListRecordsParams) SetFrom(from *string) {
+func (o *ListRecordsParams) SetFrom(from *strfmt.Date) {
 	o.From = from
 }
 
@@ -261,24 +267,24 @@ func (o *ListRecordsParams) SetTemplate(template *string) {
 }
 
 // WithTo adds the to to the list records params.
-func (o *ListRecordsParams) WithTo(to *string) *ListRecordsParams {
+func (o *ListRecordsParams) WithTo(to *strfmt.Date) *ListRecordsParams {
 	o.SetTo(to)
 	return o
 }
 
 // SetTo adds the to to the list records params.
-func (o *ListRecordsParams) SetTo(to *string) {
+func (o *ListRecordsParams) SetTo(to *strfmt.Date) {
 	o.To = to
 }
 
 // WithUpdatedSince adds the updatedSince to the list records params.
-func (o *ListRecordsParams) WithUpdatedSince(updatedSince *string) *ListRecordsParams {
+func (o *ListRecordsParams) WithUpdatedSince(updatedSince *strfmt.DateTime) *ListRecordsParams {
 	o.SetUpdatedSince(updatedSince)
 	return o
 }
 
 // SetUpdatedSince adds the updatedSince to the list records params.
-func (o *ListRecordsParams) SetUpdatedSince(updatedSince *string) {
+func (o *ListRecordsParams) SetUpdatedSince(updatedSince *strfmt.DateTime) {
 	o.UpdatedSince = updatedSince
 }
 
@@ -343,12 +349,12 @@ func (o *ListRecordsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.R
 	if o.From != nil {
 
 		// query param from
-		var qrFrom string
+		var qrFrom strfmt.Date
 
 		if o.From != nil {
 			qrFrom = *o.From
 		}
-		qFrom := qrFrom
+		qFrom := qrFrom.String()
 		if qFrom != "" {
 
 			if err := r.SetQueryParam("from", qFrom); err != nil {
@@ -428,12 +434,12 @@ func (o *ListRecordsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.R
 	if o.To != nil {
 
 		// query param to
-		var qrTo string
+		var qrTo strfmt.Date
 
 		if o.To != nil {
 			qrTo = *o.To
 		}
-		qTo := qrTo
+		qTo := qrTo.String()
 		if qTo != "" {
 
 			if err := r.SetQueryParam("to", qTo); err != nil {
@@ -445,12 +451,12 @@ func (o *ListRecordsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.R
 	if o.UpdatedSince != nil {
 
 		// query param updated_since
-		var qrUpdatedSince string
+		var qrUpdatedSince strfmt.DateTime
 
 		if o.UpdatedSince != nil {
 			qrUpdatedSince = *o.UpdatedSince
 		}
-		qUpdatedSince := qrUpdatedSince
+		qUpdatedSince := qrUpdatedSince.String()
 		if qUpdatedSince != "" {
 
 			if err := r.SetQueryParam("updated_since", qUpdatedSince); err != nil {

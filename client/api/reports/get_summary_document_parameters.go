@@ -65,7 +65,9 @@ type GetSummaryDocumentParams struct {
 	// From.
 	//
 	// First day (YYYY-MM-DD), with to instead of period
-	From *string
+	//
+	// Format: date
+	From *strfmt.Date
 
 	// OrgID.
 	//
@@ -80,7 +82,9 @@ type GetSummaryDocumentParams struct {
 	// To.
 	//
 	// Last day (YYYY-MM-DD)
-	To *string
+	//
+	// Format: date
+	To *strfmt.Date
 
 	HTTPClient *http.Client
 
@@ -140,13 +144,13 @@ func (o *GetSummaryDocumentParams) SetHTTPClient(client *http.Client) {
 }
 
 // WithFrom adds the from to the get summary document params.
-func (o *GetSummaryDocumentParams) WithFrom(from *string) *GetSummaryDocumentParams {
+func (o *GetSummaryDocumentParams) WithFrom(from *strfmt.Date) *GetSummaryDocumentParams {
 	o.SetFrom(from)
 	return o
 }
 
 // SetFrom adds the from to the get summary document params.
-func (o *GetSummaryDocumentParams) SetFrom(from *string) {
+func (o *GetSummaryDocumentParams) SetFrom(from *strfmt.Date) {
 	o.From = from
 }
 
@@ -173,13 +177,13 @@ func (o *GetSummaryDocumentParams) SetPeriod(period *string) {
 }
 
 // WithTo adds the to to the get summary document params.
-func (o *GetSummaryDocumentParams) WithTo(to *string) *GetSummaryDocumentParams {
+func (o *GetSummaryDocumentParams) WithTo(to *strfmt.Date) *GetSummaryDocumentParams {
 	o.SetTo(to)
 	return o
 }
 
 // SetTo adds the to to the get summary document params.
-func (o *GetSummaryDocumentParams) SetTo(to *string) {
+func (o *GetSummaryDocumentParams) SetTo(to *strfmt.Date) {
 	o.To = to
 }
 
@@ -193,12 +197,12 @@ func (o *GetSummaryDocumentParams) WriteToRequest(r runtime.ClientRequest, reg s
 	if o.From != nil {
 
 		// query param from
-		var qrFrom string
+		var qrFrom strfmt.Date
 
 		if o.From != nil {
 			qrFrom = *o.From
 		}
-		qFrom := qrFrom
+		qFrom := qrFrom.String()
 		if qFrom != "" {
 
 			if err := r.SetQueryParam("from", qFrom); err != nil {
@@ -244,12 +248,12 @@ func (o *GetSummaryDocumentParams) WriteToRequest(r runtime.ClientRequest, reg s
 	if o.To != nil {
 
 		// query param to
-		var qrTo string
+		var qrTo strfmt.Date
 
 		if o.To != nil {
 			qrTo = *o.To
 		}
-		qTo := qrTo
+		qTo := qrTo.String()
 		if qTo != "" {
 
 			if err := r.SetQueryParam("to", qTo); err != nil {

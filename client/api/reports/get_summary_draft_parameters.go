@@ -70,7 +70,9 @@ type GetSummaryDraftParams struct {
 	// From.
 	//
 	// First day (YYYY-MM-DD), with to instead of period
-	From *string
+	//
+	// Format: date
+	From *strfmt.Date
 
 	// OrgID.
 	//
@@ -85,7 +87,9 @@ type GetSummaryDraftParams struct {
 	// To.
 	//
 	// Last day (YYYY-MM-DD)
-	To *string
+	//
+	// Format: date
+	To *strfmt.Date
 
 	HTTPClient *http.Client
 
@@ -156,13 +160,13 @@ func (o *GetSummaryDraftParams) SetFormat(format *string) {
 }
 
 // WithFrom adds the from to the get summary draft params.
-func (o *GetSummaryDraftParams) WithFrom(from *string) *GetSummaryDraftParams {
+func (o *GetSummaryDraftParams) WithFrom(from *strfmt.Date) *GetSummaryDraftParams {
 	o.SetFrom(from)
 	return o
 }
 
 // SetFrom adds the from to the get summary draft params.
-func (o *GetSummaryDraftParams) SetFrom(from *string) {
+func (o *GetSummaryDraftParams) SetFrom(from *strfmt.Date) {
 	o.From = from
 }
 
@@ -189,13 +193,13 @@ func (o *GetSummaryDraftParams) SetPeriod(period *string) {
 }
 
 // WithTo adds the to to the get summary draft params.
-func (o *GetSummaryDraftParams) WithTo(to *string) *GetSummaryDraftParams {
+func (o *GetSummaryDraftParams) WithTo(to *strfmt.Date) *GetSummaryDraftParams {
 	o.SetTo(to)
 	return o
 }
 
 // SetTo adds the to to the get summary draft params.
-func (o *GetSummaryDraftParams) SetTo(to *string) {
+func (o *GetSummaryDraftParams) SetTo(to *strfmt.Date) {
 	o.To = to
 }
 
@@ -226,12 +230,12 @@ func (o *GetSummaryDraftParams) WriteToRequest(r runtime.ClientRequest, reg strf
 	if o.From != nil {
 
 		// query param from
-		var qrFrom string
+		var qrFrom strfmt.Date
 
 		if o.From != nil {
 			qrFrom = *o.From
 		}
-		qFrom := qrFrom
+		qFrom := qrFrom.String()
 		if qFrom != "" {
 
 			if err := r.SetQueryParam("from", qFrom); err != nil {
@@ -277,12 +281,12 @@ func (o *GetSummaryDraftParams) WriteToRequest(r runtime.ClientRequest, reg strf
 	if o.To != nil {
 
 		// query param to
-		var qrTo string
+		var qrTo strfmt.Date
 
 		if o.To != nil {
 			qrTo = *o.To
 		}
-		qTo := qrTo
+		qTo := qrTo.String()
 		if qTo != "" {
 
 			if err := r.SetQueryParam("to", qTo); err != nil {

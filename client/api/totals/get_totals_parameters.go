@@ -81,7 +81,9 @@ type GetTotalsParams struct {
 	// From.
 	//
 	// First day (YYYY-MM-DD), with to instead of period
-	From *string
+	//
+	// Format: date
+	From *strfmt.Date
 
 	// GroupBy.
 	//
@@ -111,7 +113,9 @@ type GetTotalsParams struct {
 	// To.
 	//
 	// Last day (YYYY-MM-DD)
-	To *string
+	//
+	// Format: date
+	To *strfmt.Date
 
 	HTTPClient *http.Client
 
@@ -204,13 +208,13 @@ func (o *GetTotalsParams) SetFilter(filter *string) {
 }
 
 // WithFrom adds the from to the get totals params.
-func (o *GetTotalsParams) WithFrom(from *string) *GetTotalsParams {
+func (o *GetTotalsParams) WithFrom(from *strfmt.Date) *GetTotalsParams {
 	o.SetFrom(from)
 	return o
 }
 
 // SetFrom adds the from to the get totals params.
-func (o *GetTotalsParams) SetFrom(from *string) {
+func (o *GetTotalsParams) SetFrom(from *strfmt.Date) {
 	o.From = from
 }
 
@@ -270,13 +274,13 @@ func (o *GetTotalsParams) SetTemplate(template *string) {
 }
 
 // WithTo adds the to to the get totals params.
-func (o *GetTotalsParams) WithTo(to *string) *GetTotalsParams {
+func (o *GetTotalsParams) WithTo(to *strfmt.Date) *GetTotalsParams {
 	o.SetTo(to)
 	return o
 }
 
 // SetTo adds the to to the get totals params.
-func (o *GetTotalsParams) SetTo(to *string) {
+func (o *GetTotalsParams) SetTo(to *strfmt.Date) {
 	o.To = to
 }
 
@@ -341,12 +345,12 @@ func (o *GetTotalsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.Reg
 	if o.From != nil {
 
 		// query param from
-		var qrFrom string
+		var qrFrom strfmt.Date
 
 		if o.From != nil {
 			qrFrom = *o.From
 		}
-		qFrom := qrFrom
+		qFrom := qrFrom.String()
 		if qFrom != "" {
 
 			if err := r.SetQueryParam("from", qFrom); err != nil {
@@ -443,12 +447,12 @@ func (o *GetTotalsParams) WriteToRequest(r runtime.ClientRequest, reg strfmt.Reg
 	if o.To != nil {
 
 		// query param to
-		var qrTo string
+		var qrTo strfmt.Date
 
 		if o.To != nil {
 			qrTo = *o.To
 		}
-		qTo := qrTo
+		qTo := qrTo.String()
 		if qTo != "" {
 
 			if err := r.SetQueryParam("to", qTo); err != nil {
