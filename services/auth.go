@@ -134,7 +134,9 @@ func (p Principal) Scope() Scope {
 	if p.User.Role == RoleSysadmin {
 		return ScopeAll()
 	}
-	return ScopeOrg(p.User.OrgID)
+	s := ScopeOrg(p.User.OrgID)
+	s.District = DistrictOf(p.User.OrgPath)
+	return s
 }
 
 // NormalizeLogin is how a login is compared: trimmed and lower-case.

@@ -172,7 +172,7 @@ func (s *Records) Create(ctx context.Context, p Principal, in RecordInput) (r Re
 	if verr := v.Err(op); verr != nil {
 		// A retry of a record that was stored before its template changed
 		// must still find the first record, not fail validation.
-		if prev, ok, err := s.previous(ctx, p, in.ClientID, hash); err != nil || ok {
+		if prev, ok, err := s.previous(ctx, p, in.ClientID, hash, r.OrgPath); err != nil || ok {
 			return prev, false, err
 		}
 		return Record{}, false, verr
@@ -193,7 +193,7 @@ func (s *Records) Create(ctx context.Context, p Principal, in RecordInput) (r Re
 		ActorRole: p.User.Role, Action: ActionCreate}
 	err = s.store.CreateRecord(ctx, r, ev)
 	if errors.Is(err, ErrConflict) {
-		prev, ok, perr := s.previous(ctx, p, in.ClientID, hash)
+		prev, ok, perr := s.previous(ctx, p, in.ClientID, hash, r.OrgPath)
 		if perr != nil || ok {
 			return prev, false, perr
 		}
@@ -204,11 +204,17 @@ func (s *Records) Create(ctx context.Context, p Principal, in RecordInput) (r Re
 	return r, true, nil
 }
 
-// previous finds the record p created with clientID: ok when it exists and
-// holds the same content, a conflict when it holds other content.
-func (s *Records) previous(ctx context.Context, p Principal, clientID, hash string) (Record, bool, error) {
+// previous finds the record p created with clientID for the org at path
+// (when build got that far): ok when it exists and holds the same
+// content, a conflict when it holds other content.
+func (s *Records) previous(ctx context.Context, p Principal, clientID, hash string, path []string) (Record, bool, error) {
 	const op = "records.create"
-	r, err := s.store.RecordByClientID(ctx, p.RecordScope(), p.User.ID, clientID)
+	sc := p.RecordScope()
+	if sc.District == "" {
+		// A city-level author: the record's own district routes the read.
+		sc.District = DistrictOf(path)
+	}
+	r, err := s.store.RecordByClientID(ctx, sc, p.User.ID, clientID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Record{}, false, nil

@@ -12,6 +12,20 @@ type Scope struct {
 	// ones this user wrote (a teacher's view). Stores of other objects
 	// ignore it.
 	AuthorID string
+	// District, when set, is the district the whole subtree lies in (the
+	// second id of its root's path). It narrows nothing the subtree does
+	// not (an org never changes parent); a sharded store routes on it
+	// (docs/sharding.md). Empty for the whole tree or a city.
+	District string
+}
+
+// DistrictOf is the district an object with org path path belongs to: the
+// path's second id, "" for the city itself (or no path).
+func DistrictOf(path []string) string {
+	if len(path) < 2 {
+		return ""
+	}
+	return path[1]
 }
 
 // ScopeAll is the scope of a system administrator.

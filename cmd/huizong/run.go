@@ -92,6 +92,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return errors.New("huizong demo: -schools must be 1 to 200")
 		}
 		return demo(ctx, cfg, log, *demoSchools, *demoForce, stdout, stderr)
+	case "mongo":
+		if fs.NArg() != 1 || fs.Arg(0) != "shard-plan" {
+			return errors.New("usage: huizong mongo shard-plan")
+		}
+		return mongo.WriteShardPlan(stdout, cfg.MongoDB.Database)
 	case "admin":
 		if fs.NArg() != 2 || fs.Arg(0) != "reset-password" {
 			return errors.New("usage: huizong admin reset-password <username>")
@@ -114,6 +119,8 @@ Usage:
                                           two school years of records) into an empty store
   huizong totals verify                   compare every unit's totals with its records (exit 1 on drift)
   huizong totals rebuild                  rewrite the totals that drifted from the records
+  huizong mongo shard-plan                print the mongosh commands that shard the MongoDB database
+                                          (docs/sharding.md)
   huizong healthcheck                     ask the local server's /readyz (containers)
   huizong help                            this text
 
@@ -160,7 +167,8 @@ func isTerminal(f *os.File) bool {
 // second server or a restore on the same directory is refused).
 func openStore(ctx context.Context, cfg configs.Config, exclusive bool) (store, error) {
 	if cfg.MongoDB.URI != "" {
-		return mongo.Connect(ctx, cfg.MongoDB.URI, cfg.MongoDB.Database, mongo.Options{Timeout: cfg.MongoDB.Timeout.Std()})
+		return mongo.Connect(ctx, cfg.MongoDB.URI, cfg.MongoDB.Database, mongo.Options{Timeout: cfg.MongoDB.Timeout.Std(),
+			Log: newLogger(cfg, os.Stderr)})
 	}
 	return sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Synchronous: cfg.SQLite.Synchronous, Exclusive: exclusive})
 }

@@ -82,7 +82,7 @@ func TestOverflowPendingRecord(t *testing.T) {
 	if _, err := s.insertRecord(ctx, other, crashEvent(1)); err != nil {
 		t.Fatal(err)
 	}
-	err := s.applyRollup(ctx, "over")
+	err := s.applyRollup(ctx, services.DistrictOf(over.OrgPath), "over")
 	if !overflowed(err) || !strings.Contains(err.Error(), "total_overflow") {
 		t.Fatalf("applyRollup of an overflowing record: %v, want TotalOverflow", err)
 	}

@@ -49,31 +49,34 @@ type eventDoc struct {
 // one atomic write without transactions. ClientKey (author/client id)
 // carries the unique index that makes retried creates find the first one.
 type recordDoc struct {
-	ID              string       `bson:"_id"`
-	ClientID        string       `bson:"client_id"`
-	ClientKey       string       `bson:"client_key"`
-	AuthorID        string       `bson:"author_id"`
-	AuthorRole      string       `bson:"author_role"`
-	Template        string       `bson:"template"`
-	TemplateVersion int64        `bson:"template_version"`
-	Extensions      []extRefDoc  `bson:"extensions,omitempty"`
-	OrgID           string       `bson:"org_id"`
-	Path            []string     `bson:"path"`
-	OccurredOn      string       `bson:"occurred_on"`
-	EndOn           string       `bson:"end_on"`
-	Title           string       `bson:"title"`
-	Description     string       `bson:"description"`
-	Data            bson.Raw     `bson:"data"`
-	Attachments     []string     `bson:"attachments"`
-	Status          string       `bson:"status"`
-	Warnings        []warningDoc `bson:"warnings"`
-	Review          reviewDoc    `bson:"review"`
-	Hash            string       `bson:"hash"`
-	Version         int64        `bson:"version"`
-	CreatedAt       int64        `bson:"created_at"`
-	UpdatedAt       int64        `bson:"updated_at"`
-	DeletedAt       int64        `bson:"deleted_at"`
-	SubmittedAt     int64        `bson:"submitted_at"`
+	ID              string      `bson:"_id"`
+	ClientID        string      `bson:"client_id"`
+	ClientKey       string      `bson:"client_key"`
+	AuthorID        string      `bson:"author_id"`
+	AuthorRole      string      `bson:"author_role"`
+	Template        string      `bson:"template"`
+	TemplateVersion int64       `bson:"template_version"`
+	Extensions      []extRefDoc `bson:"extensions,omitempty"`
+	OrgID           string      `bson:"org_id"`
+	Path            []string    `bson:"path"`
+	// District is the shard key's first field (docs/sharding.md): the
+	// district of the org ("" for a city's own records). Never changes.
+	District    string       `bson:"dk"`
+	OccurredOn  string       `bson:"occurred_on"`
+	EndOn       string       `bson:"end_on"`
+	Title       string       `bson:"title"`
+	Description string       `bson:"description"`
+	Data        bson.Raw     `bson:"data"`
+	Attachments []string     `bson:"attachments"`
+	Status      string       `bson:"status"`
+	Warnings    []warningDoc `bson:"warnings"`
+	Review      reviewDoc    `bson:"review"`
+	Hash        string       `bson:"hash"`
+	Version     int64        `bson:"version"`
+	CreatedAt   int64        `bson:"created_at"`
+	UpdatedAt   int64        `bson:"updated_at"`
+	DeletedAt   int64        `bson:"deleted_at"`
+	SubmittedAt int64        `bson:"submitted_at"`
 	// Rollup, Touched and RollupPending keep totals right (totals.go).
 	Rollup        *rollupDoc `bson:"rollup"`
 	Touched       []string   `bson:"touched"`
@@ -157,7 +160,7 @@ func fromRecord(r services.Record) (recordDoc, error) {
 	}
 	d := recordDoc{ID: r.ID, ClientID: r.ClientID, ClientKey: r.AuthorID + "/" + r.ClientID, AuthorID: r.AuthorID,
 		AuthorRole: string(r.AuthorRole), Template: r.Template, TemplateVersion: r.TemplateVersion, OrgID: r.OrgID,
-		Path: r.OrgPath, OccurredOn: r.OccurredOn, EndOn: r.EndOn, Title: r.Title, Description: r.Description,
+		Path: r.OrgPath, District: services.DistrictOf(r.OrgPath), OccurredOn: r.OccurredOn, EndOn: r.EndOn, Title: r.Title, Description: r.Description,
 		Data: data, Attachments: r.Attachments, Status: string(r.Status), Hash: r.Hash, Version: r.Version,
 		CreatedAt: ms(r.CreatedAt), UpdatedAt: ms(r.UpdatedAt), DeletedAt: ms(r.DeletedAt),
 		SubmittedAt: ms(r.SubmittedAt),
@@ -210,13 +213,30 @@ func recordScope(f bson.D, s services.Scope, authorKey string) (bson.D, bool) {
 	return f, ok
 }
 
+// recordFilter adds sc to a filter on records: recordScope, and the
+// district key when the scope lies in one district (so a sharded cluster
+// sends the query to that district's shard only).
+func recordFilter(f bson.D, sc services.Scope) (bson.D, bool) {
+	f, ok := recordScope(f, sc, "author_id")
+	if ok && sc.District != "" {
+		f = append(f, bson.E{Key: "dk", Value: sc.District})
+	}
+	return f, ok
+}
+
+// byID is the filter on one record: its id and its district, the whole
+// shard key.
+func recordKey(district, id string) bson.D {
+	return bson.D{{Key: "dk", Value: district}, {Key: "_id", Value: id}}
+}
+
 // CreateRecord inserts r with its first history event in one document,
 // then adds it to the totals.
 func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services.RecordEvent) error {
 	const op = "mongo.CreateRecord"
 	// Refused before it is stored when its contribution would overflow
 	// a cell (see totals.go).
-	if err := s.checkRollup(ctx, r.ID, r.Rollup); err != nil {
+	if err := s.checkRollup(ctx, services.DistrictOf(r.OrgPath), r.ID, r.Rollup); err != nil {
 		return wrap(op, err)
 	}
 	d, err := s.insertRecord(ctx, r, ev)
@@ -226,7 +246,7 @@ func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services
 	// What it inserted is what applying reads: no need to read it back.
 	// A failure here leaves the record pending: FinishTotals completes it.
 	// The record itself is stored, so the create succeeded.
-	_ = s.applyPending(ctx, pendingDoc{ID: d.ID, Version: d.Version, Rollup: d.Rollup, Touched: d.Touched, Pending: d.RollupPending})
+	_ = s.applyPending(ctx, pendingDoc{ID: d.ID, District: d.District, Version: d.Version, Rollup: d.Rollup, Touched: d.Touched, Pending: d.RollupPending})
 	return nil
 }
 
@@ -245,7 +265,7 @@ func (s *Store) insertRecord(ctx context.Context, r services.Record, ev services
 }
 
 func (s *Store) findRecord(ctx context.Context, op string, f bson.D, sc services.Scope) (services.Record, error) {
-	f, ok := recordScope(f, sc, "author_id")
+	f, ok := recordFilter(f, sc)
 	if !ok {
 		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
@@ -267,7 +287,10 @@ func (s *Store) Record(ctx context.Context, sc services.Scope, id string) (servi
 
 // RecordByClientID returns the record authorID created with clientID.
 func (s *Store) RecordByClientID(ctx context.Context, sc services.Scope, authorID, clientID string) (services.Record, error) {
-	return s.findRecord(ctx, "mongo.RecordByClientID", bson.D{{Key: "client_key", Value: authorID + "/" + clientID}}, sc)
+	// The author's id too: with no district to route on (a city-level
+	// author) the author's index finds it.
+	return s.findRecord(ctx, "mongo.RecordByClientID", bson.D{{Key: "client_key", Value: authorID + "/" + clientID},
+		{Key: "author_id", Value: authorID}}, sc)
 }
 
 // Records lists records inside sc that match q.
@@ -276,7 +299,7 @@ func (s *Store) Records(ctx context.Context, sc services.Scope, q services.Recor
 	if sc.AuthorID != "" && q.AuthorID != "" && sc.AuthorID != q.AuthorID {
 		return nil, nil
 	}
-	f, ok := recordScope(bson.D{}, sc, "author_id")
+	f, ok := recordFilter(bson.D{}, sc)
 	if !ok {
 		return nil, nil
 	}
@@ -380,13 +403,13 @@ func appendAnd(f bson.D, conds ...any) bson.D {
 // history in the same single-document update.
 func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.Record, ev services.RecordEvent) (services.Record, error) {
 	const op = "mongo.UpdateRecord"
-	f, ok := recordScope(bson.D{{Key: "_id", Value: r.ID}, {Key: "version", Value: r.Version}}, sc, "author_id")
+	f, ok := recordFilter(bson.D{{Key: "_id", Value: r.ID}, {Key: "version", Value: r.Version}}, sc)
 	if !ok {
 		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
 	// Refused before it is stored when its contribution would overflow
 	// a cell (see totals.go).
-	if err := s.checkRollup(ctx, r.ID, r.Rollup); err != nil {
+	if err := s.checkRollup(ctx, services.DistrictOf(r.OrgPath), r.ID, r.Rollup); err != nil {
 		return services.Record{}, wrap(op, err)
 	}
 	d, matched, err := s.writeRecord(ctx, f, r, ev)
@@ -401,7 +424,7 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrStale)
 	}
 	// As in CreateRecord, a failure leaves the record pending.
-	_ = s.applyRollup(ctx, r.ID)
+	_ = s.applyRollup(ctx, services.DistrictOf(r.OrgPath), r.ID)
 	// The stored record is r at the next version, with the fields an
 	// update never changes as they were stored.
 	var kept struct {
@@ -410,7 +433,7 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 		AuthorRole string `bson:"author_role"`
 		CreatedAt  int64  `bson:"created_at"`
 	}
-	err = s.records.FindOne(ctx, bson.D{{Key: "_id", Value: r.ID}},
+	err = s.records.FindOne(ctx, recordKey(services.DistrictOf(r.OrgPath), r.ID),
 		options.FindOne().SetProjection(bson.D{{Key: "client_id", Value: 1}, {Key: "author_id", Value: 1},
 			{Key: "author_role", Value: 1}, {Key: "created_at", Value: 1}})).Decode(&kept)
 	if err != nil {
@@ -463,7 +486,7 @@ func (s *Store) writeRecord(ctx context.Context, f bson.D, r services.Record, ev
 // RecordHistory lists a record's events after afterVersion.
 func (s *Store) RecordHistory(ctx context.Context, sc services.Scope, id string, afterVersion int64, limit int) ([]services.RecordEvent, error) {
 	const op = "mongo.RecordHistory"
-	f, ok := recordScope(bson.D{{Key: "_id", Value: id}}, sc, "author_id")
+	f, ok := recordFilter(bson.D{{Key: "_id", Value: id}}, sc)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}

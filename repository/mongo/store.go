@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -29,6 +30,9 @@ type Options struct {
 	// MaxPoolSize caps connections (0: the driver's default). Tests on
 	// FerretDB pass 1: its updates lose writes over several connections.
 	MaxPoolSize uint64
+	// Log receives what opening the store reports (a layout upgrade);
+	// nil discards it.
+	Log *slog.Logger
 }
 
 // Store is the MongoDB store.
@@ -56,6 +60,8 @@ type Store struct {
 	// extensions and extensionVersions hold template extensions
 	// (extensions.go).
 	extensions, extensionVersions *mongo.Collection
+	// meta holds the layout version (layout.go).
+	meta *mongo.Collection
 }
 
 // Connect builds a client for uri (majority writes, operation timeout),
@@ -81,7 +87,7 @@ func Connect(ctx context.Context, uri, database string, opts Options) (*Store, e
 		_ = client.Disconnect(context.Background())
 		return nil, fmt.Errorf("mongo.Connect: ping: %w", mapErr(err))
 	}
-	s, err := New(ctx, client, database)
+	s, err := open(ctx, client, database, opts.Log)
 	if err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -90,9 +96,16 @@ func Connect(ctx context.Context, uri, database string, opts Options) (*Store, e
 	return s, nil
 }
 
-// New opens the store on an existing client and creates its indexes
-// (idempotent: every instance does it at start).
+// New opens the store on an existing client, creates its indexes and
+// upgrades an older layout (idempotent: every instance does it at start).
 func New(ctx context.Context, client *mongo.Client, database string) (*Store, error) {
+	return open(ctx, client, database, nil)
+}
+
+func open(ctx context.Context, client *mongo.Client, database string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	db := client.Database(database)
 	s := &Store{
 		client:      client,
@@ -115,8 +128,12 @@ func New(ctx context.Context, client *mongo.Client, database string) (*Store, er
 		indicators:        db.Collection("indicators"),
 		extensions:        db.Collection("template_extensions"),
 		extensionVersions: db.Collection("extension_versions"),
+		meta:              db.Collection("meta"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.upgrade(ctx, log); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -172,7 +189,8 @@ func (s *Store) indexes() map[*mongo.Collection][]index {
 			idx("path_id", false, "path", "_id"),
 		},
 		s.records: {
-			idx("client_key", true, "client_key"),
+			// Unique per district: prefixed by the shard key (shard.go).
+			idx("dk_client_key", true, "dk", "client_key"),
 			idx("path_id", false, "path", "_id"),
 			// A subtree's records of one template (an export's sheet).
 			idx("path_template_id", false, "path", "template", "_id"),

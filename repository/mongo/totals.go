@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -72,9 +73,30 @@ func cellIDs(r services.Rollup) []string {
 	cells := r.Cells()
 	ids := make([]string, len(cells)) // never nil: stored as an array
 	for i, c := range cells {
-		ids[i] = c.ID()
+		ids[i] = cellID(c)
 	}
 	return ids
+}
+
+// cellID is a cell's _id: its district (the s1 field, "" for a city's own
+// cells), a dot, then the hash of its key. With the district in the id, a
+// cell read or written by id alone (a tombstone has no other field) still
+// carries the shard key {s1, _id} (docs/sharding.md), and an id never
+// names cells of two districts.
+func cellID(c services.Cell) string { return keyID(c.OrgPath, c.CellKey) }
+
+// keyID is the id of the cell with key k of the org at path.
+func keyID(path []string, k services.CellKey) string { return services.DistrictOf(path) + "." + k.ID() }
+
+// cellDistrict is the district an id from cellID names.
+func cellDistrict(id string) string {
+	d, _, _ := strings.Cut(id, ".")
+	return d
+}
+
+// cellByID is the filter on one cell: the whole shard key.
+func cellByID(id string) bson.D {
+	return bson.D{{Key: "s1", Value: cellDistrict(id)}, {Key: "_id", Value: id}}
 }
 
 // markerDoc is what a cell counts for one record.
@@ -160,7 +182,7 @@ func (s *Store) moveCell(ctx context.Context, id, rec string, v int64, want serv
 			M map[string]markerDoc `bson:"m"`
 			S map[string]int64     `bson:"s"`
 		}
-		err := s.totals.FindOne(ctx, bson.D{{Key: "_id", Value: id}},
+		err := s.totals.FindOne(ctx, cellByID(id),
 			options.FindOne().SetProjection(bson.D{{Key: marker, Value: 1}, {Key: "s", Value: 1}})).Decode(&doc)
 		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 			return err
@@ -181,7 +203,7 @@ func (s *Store) moveCell(ctx context.Context, id, rec string, v int64, want serv
 				bson.E{Key: "mo", Value: want.Month}, bson.E{Key: "dk", Value: want.Dim}, bson.E{Key: "dv", Value: want.Value})
 		}
 		inc := bson.D{{Key: "n", Value: want.Count - cur.N}, {Key: "rv", Value: int64(1)}}
-		f := bson.D{{Key: "_id", Value: id}}
+		f := cellByID(id)
 		if has {
 			f = append(f, bson.E{Key: marker + ".v", Value: cur.V})
 		} else {
@@ -259,7 +281,8 @@ func (s *Store) checkCells(ctx context.Context, rec string, v int64, ids []strin
 		M  map[string]markerDoc `bson:"m"`
 		S  map[string]int64     `bson:"s"`
 	}
-	docs, err := findAll[sumsDoc](ctx, s.totals, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+	// A record's cells are all in its own district.
+	docs, err := findAll[sumsDoc](ctx, s.totals, bson.D{{Key: "s1", Value: cellDistrict(ids[0])}, {Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
 		options.Find().SetProjection(bson.D{{Key: marker, Value: 1}, {Key: "s", Value: 1}}))
 	if err != nil {
 		return err
@@ -285,17 +308,18 @@ func (s *Store) checkCells(ctx context.Context, rec string, v int64, ids []strin
 // give record rec the contribution to when some cell could not take it
 // without overflowing: CreateRecord and UpdateRecord call it before they
 // store the record, so a refused write leaves nothing behind.
-func (s *Store) checkRollup(ctx context.Context, rec string, to services.Rollup) error {
+func (s *Store) checkRollup(ctx context.Context, district, rec string, to services.Rollup) error {
 	want := map[string]services.Cell{}
 	var ids []string
 	for _, c := range to.Cells() {
-		want[c.ID()] = c
-		ids = append(ids, c.ID())
+		id := cellID(c)
+		want[id] = c
+		ids = append(ids, id)
 	}
 	// The cells the record counts in now and leaves: taking a
 	// contribution out can overflow too (a negative one from a full cell).
 	var d pendingDoc
-	err := s.records.FindOne(ctx, bson.D{{Key: "_id", Value: rec}},
+	err := s.records.FindOne(ctx, recordKey(district, rec),
 		options.FindOne().SetProjection(bson.D{{Key: "touched", Value: 1}})).Decode(&d)
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		return err
@@ -321,21 +345,22 @@ func nonZero(m map[string]int64) map[string]int64 {
 
 // pendingDoc is what applying a record reads of it.
 type pendingDoc struct {
-	ID      string     `bson:"_id"`
-	Version int64      `bson:"version"`
-	Rollup  *rollupDoc `bson:"rollup"`
-	Touched []string   `bson:"touched"`
-	Pending bool       `bson:"rollup_pending"`
+	ID       string     `bson:"_id"`
+	District string     `bson:"dk"`
+	Version  int64      `bson:"version"`
+	Rollup   *rollupDoc `bson:"rollup"`
+	Touched  []string   `bson:"touched"`
+	Pending  bool       `bson:"rollup_pending"`
 }
 
-var pendingProjection = bson.D{{Key: "version", Value: 1}, {Key: "rollup", Value: 1}, {Key: "touched", Value: 1},
+var pendingProjection = bson.D{{Key: "dk", Value: 1}, {Key: "version", Value: 1}, {Key: "rollup", Value: 1}, {Key: "touched", Value: 1},
 	{Key: "rollup_pending", Value: 1}}
 
 // applyRollup brings the cells of record id up to its current
 // contribution and clears its pending mark.
-func (s *Store) applyRollup(ctx context.Context, id string) error {
+func (s *Store) applyRollup(ctx context.Context, district, id string) error {
 	var d pendingDoc
-	err := s.records.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, options.FindOne().SetProjection(pendingProjection)).Decode(&d)
+	err := s.records.FindOne(ctx, recordKey(district, id), options.FindOne().SetProjection(pendingProjection)).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil
 	}
@@ -352,7 +377,7 @@ func (s *Store) applyPending(ctx context.Context, d pendingDoc) error {
 	want := map[string]services.Cell{}
 	var current []string
 	for _, c := range toRollup(d.Rollup).Cells() {
-		id := c.ID()
+		id := cellID(c)
 		want[id] = c
 		current = append(current, id)
 	}
@@ -375,7 +400,7 @@ func (s *Store) applyPending(ctx context.Context, d pendingDoc) error {
 	if current == nil {
 		current = []string{}
 	}
-	_, err := s.records.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "version", Value: d.Version}},
+	_, err := s.records.UpdateOne(ctx, append(recordKey(d.District, d.ID), bson.E{Key: "version", Value: d.Version}),
 		bson.D{{Key: "$set", Value: bson.D{{Key: "touched", Value: current}, {Key: "rollup_pending", Value: false}}}})
 	return err
 }
@@ -614,7 +639,7 @@ func (s *Store) reconcile(ctx context.Context, orgID string, rollup func(service
 				cc.Sums = maps.Clone(c.Sums)
 				want[c.CellKey] = &cc
 			}
-			id := c.ID()
+			id := cellID(c)
 			if byCell[id] == nil {
 				byCell[id] = map[string]contribution{}
 			}
@@ -623,12 +648,12 @@ func (s *Store) reconcile(ctx context.Context, orgID string, rollup func(service
 		if fix && !sameRollup(toRollup(d.Rollup), ru) {
 			// The stored contribution is wrong: store the right one and
 			// let the applier move the cells (it also fixes touched).
-			if _, err := s.records.UpdateOne(ctx, bson.D{{Key: "_id", Value: r.ID}, {Key: "version", Value: r.Version}},
+			if _, err := s.records.UpdateOne(ctx, append(recordKey(d.District, r.ID), bson.E{Key: "version", Value: r.Version}),
 				bson.D{{Key: "$set", Value: bson.D{{Key: "rollup", Value: fromRollup(ru)}, {Key: "rollup_pending", Value: true}}},
 					{Key: "$addToSet", Value: bson.D{{Key: "touched", Value: bson.D{{Key: "$each", Value: cellIDs(ru)}}}}}}); err != nil {
 				return nil, err
 			}
-			if err := s.applyRollup(ctx, r.ID); err != nil {
+			if err := s.applyRollup(ctx, d.District, r.ID); err != nil {
 				return nil, err
 			}
 		}
@@ -652,11 +677,14 @@ func (s *Store) reconcile(ctx context.Context, orgID string, rollup func(service
 		return drift, nil
 	}
 	for _, dr := range drift {
-		key := dr.Want.CellKey
+		key, path := dr.Want.CellKey, dr.Want.OrgPath
 		if dr.Want.Template == "" {
 			key = dr.Got.CellKey
 		}
-		id := key.ID()
+		if len(path) == 0 { // a cell that should count nothing
+			path = dr.Got.OrgPath
+		}
+		id := keyID(path, key)
 		w := want[key]
 		if err := s.rewriteCell(ctx, id, docs[id], w, byCell[id]); err != nil {
 			return nil, err
@@ -684,7 +712,7 @@ func (s *Store) rewriteCell(ctx context.Context, id string, old cellDoc, want *s
 			d.M[rec] = markerDoc{V: m.V}
 		}
 	}
-	res, err := s.totals.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "rv", Value: old.Rev}}, d,
+	res, err := s.totals.ReplaceOne(ctx, append(cellByID(id), bson.E{Key: "rv", Value: old.Rev}), d,
 		options.Replace().SetUpsert(old.ID == ""))
 	if err != nil && !isDuplicate(err) {
 		return err

@@ -78,7 +78,7 @@ func TestTotalsAfterCrash(t *testing.T) {
 			write(t, s, r)
 			d := pendingOf(t, s, "r1")
 			for _, c := range toRollup(d.Rollup).Cells()[:2] {
-				noErr(t, s.moveCell(t.Context(), c.ID(), "r1", d.Version, c))
+				noErr(t, s.moveCell(t.Context(), cellID(c), "r1", d.Version, c))
 			}
 			return r
 		}},
@@ -102,7 +102,7 @@ func TestTotalsAfterCrash(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if err := s.applyRollup(t.Context(), "r1"); err != nil {
+					if err := s.applyRollup(t.Context(), services.DistrictOf(r.OrgPath), "r1"); err != nil {
 						t.Error(err)
 					}
 				}()
@@ -116,7 +116,7 @@ func TestTotalsAfterCrash(t *testing.T) {
 			stale := pendingOf(t, s, "r1") // read at version 2, then it stalls
 			r := crashRecord(services.StatusReturned, "quake", 5, 2)
 			write(t, s, r)
-			noErr(t, s.applyRollup(t.Context(), "r1"))
+			noErr(t, s.applyRollup(t.Context(), services.DistrictOf(r.OrgPath), "r1"))
 			noErr(t, s.applyPending(t.Context(), stale))
 			return r
 		}},

@@ -43,8 +43,15 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 		}
 		return &Server{URI: uri, Client: c, stop: func() { _ = c.Disconnect(context.Background()) }}, nil
 	}
+	return StartFerret(ctx, dir, "127.0.0.1:0")
+}
+
+// StartFerret starts FerretDB on addr with its data in dir. A test that
+// stopped one can start another on the same dir and addr: the data is
+// there again, as after a database server's restart.
+func StartFerret(ctx context.Context, dir, addr string) (*Server, error) {
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + dir + "/",
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
