@@ -48,6 +48,10 @@ type AuthConfig struct {
 	// RefreshGrace is how long the previous refresh token still returns the
 	// same new pair, for clients that lost the response (default 30 s).
 	RefreshGrace time.Duration
+	// Principals, when set, caches what Authenticate resolves; the users
+	// and sessions given to NewAuth (and to every other service writing
+	// them) must then be an Accounts on the same cache.
+	Principals *PrincipalCache
 }
 
 // TokenConfig returns the token settings of c with the given PEM key file.
@@ -413,6 +417,15 @@ func (a *Auth) replay(ctx context.Context, op string, s Session, presented strin
 // the last password change are refused.
 func (a *Auth) Authenticate(ctx context.Context, accessToken string) (Principal, error) {
 	const op = "auth.authenticate"
+	cache := a.cfg.Principals
+	var gen uint64
+	if cache != nil {
+		p, g, ok := cache.lookup(accessToken)
+		if ok {
+			return p, nil
+		}
+		gen = g
+	}
 	claims, err := a.tokens.Verify(ctx, accessToken)
 	if err != nil {
 		return Principal{}, unauthorized(op, CodeInvalidToken, err)
@@ -442,7 +455,15 @@ func (a *Auth) Authenticate(ctx context.Context, accessToken string) (Principal,
 	if s.UserID != u.ID || !s.Active(a.now()) {
 		return Principal{}, unauthorized(op, CodeInvalidToken, errors.New("session revoked or expired"))
 	}
-	return Principal{User: u, SessionID: s.ID}, nil
+	p := Principal{User: u, SessionID: s.ID}
+	if cache != nil {
+		expires := s.ExpiresAt
+		if claims.ExpiresAt != nil && claims.ExpiresAt.Time.Before(expires) {
+			expires = claims.ExpiresAt.Time
+		}
+		cache.store(accessToken, p, gen, expires)
+	}
+	return p, nil
 }
 
 // Logout revokes the caller's session; its refresh token stops working at

@@ -182,7 +182,7 @@ type chaosUser struct {
 
 // TestTotalsExactUnderChaos is the proof that totals stay exact: several
 // goroutines apply thousands of mixed operations (create, edit, submit,
-// approve, return, reopen, withdraw) through server processes — two on
+// approve, return, reopen, withdraw) through server processes — three on
 // MongoDB, one on the embedded store (it serves one process) — and one
 // process is SIGKILLed in the middle of the writes and started again.
 // Then the totals must equal a from-scratch recomputation: verify finds
@@ -196,7 +196,7 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 		"HUIZONG_LOG_LEVEL=warn", "HUIZONG_LOG_FORMAT=text", "HUIZONG_SHUTDOWN_DELAY=0s"}}
 	procs, ops := 1, 2000
 	if usingMongo() {
-		procs = 2
+		procs = 3
 		uri := mongoServer.URI
 		if mongoServer.Ferret {
 			// FerretDB under the race detector, one command at a time,

@@ -210,7 +210,13 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	authCfg := services.AuthConfig{
 		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, AccessTTL: cfg.Auth.AccessTTL.Std(),
 		RefreshTTL: cfg.Auth.RefreshTTL.Std(), RefreshGrace: cfg.Auth.RefreshGrace.Std(),
+		// One second: what another instance (or the admin command) wrote
+		// is seen within it; writes through this one invalidate at once.
+		Principals: services.NewPrincipalCache(time.Second, 50_000, clock),
 	}
+	// Every service that writes users or sessions writes through
+	// accounts, so the principal cache never outlives a revocation here.
+	accounts := services.NewAccounts(st, st, authCfg.Principals)
 	tokens, err := services.NewTokens(st, clock, authCfg.TokenConfig(keyFile), log)
 	if err != nil {
 		return nil, fmt.Errorf("config: auth.signing_key_file: %w", err)
@@ -227,7 +233,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		return services.NewLimiter(time.Minute/time.Duration(n), n, 100_000, clock)
 	}
 	audit := services.NewAudit(st, clock, log)
-	auth := services.NewAuth(st, st, tokens, passwords, audit, perMinute(cfg.Auth.LoginPerAccount), perMinute(cfg.Auth.LoginPerIP), clock, authCfg, log)
+	auth := services.NewAuth(accounts, accounts, tokens, passwords, audit, perMinute(cfg.Auth.LoginPerAccount), perMinute(cfg.Auth.LoginPerIP), clock, authCfg, log)
 	generated, created, err := auth.EnsureAdmin(ctx, cfg.AdminPassword)
 	if err != nil {
 		return nil, fmt.Errorf("checking for the first sysadmin account: %w", err)
@@ -268,7 +274,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Audit:            audit,
 		Idempotency:      services.NewIdempotency(st, clock),
 		Orgs:             services.NewOrgs(st, clock),
-		Users:            services.NewUsers(st, st, st, passwords, audit, clock),
+		Users:            services.NewUsers(accounts, st, accounts, passwords, audit, clock),
 		Templates:        templates,
 		Records:          records,
 		Attachments:      attachments,
@@ -367,21 +373,49 @@ func calendarOf(cfg configs.Config) services.Calendar {
 
 // finishTotals completes, at start and then every minute, the roll-up work
 // a crashed instance left behind (only the MongoDB store can leave any).
+// It also watches the store: when it answers again after an outage, the
+// roll-ups the outage left pending (records acknowledged while their
+// cells could not be written) are finished at once, not at the next tick.
 func (a *app) finishTotals(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
-	grace := time.Duration(0) // at start: everything left is a crash's
-	for {
+	watch := time.NewTicker(5 * time.Second)
+	defer watch.Stop()
+	// Younger than grace, a pending record is most likely being applied
+	// by the instance that wrote it.
+	const grace = 30 * time.Second
+	finish := func(grace time.Duration, why string) {
 		if n, err := a.totals.Finish(ctx, time.Now().Add(-grace)); err != nil && ctx.Err() == nil {
 			a.log.Warn("totals: finishing pending records", slog.String("error", err.Error()))
 		} else if n > 0 {
-			a.log.Info("totals: finished records a crash left pending", slog.Int("count", n))
+			a.log.Info("totals: finished records left pending", slog.String("by", why), slog.Int("count", n))
 		}
-		grace = 30 * time.Second
+	}
+	finish(0, "a crash") // at start: everything left is a crash's
+	down := false
+	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			finish(grace, "a crash")
+		case <-watch.C:
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := a.store.Ping(pctx)
+			cancel()
+			switch {
+			case err != nil && ctx.Err() == nil:
+				if !down {
+					a.log.Warn("store unavailable", slog.String("error", err.Error()))
+				}
+				down = true
+			case err == nil && down:
+				down = false
+				a.log.Info("store available again")
+				// Appliers of other instances may still be at work on
+				// the youngest: applying twice is harmless, so no grace.
+				finish(0, "an outage")
+			}
 		}
 	}
 }
