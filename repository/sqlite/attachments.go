@@ -87,7 +87,7 @@ func (s *Store) Attachment(ctx context.Context, sc services.Scope, id string) (s
 		return services.Attachment{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
 	cond, args := attachmentScope(sc)
-	a, err := scanAttachment(s.r.QueryRowContext(ctx, `SELECT `+attachmentCols+` FROM attachments m WHERE m.id = ?`+cond,
+	a, err := scanAttachment(s.queryRow(ctx, `SELECT `+attachmentCols+` FROM attachments m WHERE m.id = ?`+cond,
 		append([]any{id}, args...)...))
 	return a, wrap(op, err)
 }
@@ -99,7 +99,7 @@ func (s *Store) AttachmentByClientID(ctx context.Context, sc services.Scope, own
 		return services.Attachment{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
 	cond, args := attachmentScope(sc)
-	a, err := scanAttachment(s.r.QueryRowContext(ctx, `SELECT `+attachmentCols+` FROM attachments m
+	a, err := scanAttachment(s.queryRow(ctx, `SELECT `+attachmentCols+` FROM attachments m
 		WHERE m.owner_id = ? AND m.client_id = ?`+cond, append([]any{ownerID, clientID}, args...)...))
 	return a, wrap(op, err)
 }
@@ -123,7 +123,7 @@ func (s *Store) AttachmentContent(ctx context.Context, sc services.Scope, id str
 		ca    sql.NullInt64
 		bytes []byte
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT `+attachmentCols+`, b.bytes FROM attachments m
+	err := s.queryRow(ctx, `SELECT `+attachmentCols+`, b.bytes FROM attachments m
 		JOIN blobs b ON b.attachment_id = m.id AND b.kind = ? WHERE m.id = ?`+cond,
 		append([]any{kind, id}, args...)...).Scan(&a.ID, &a.ClientID, &a.OwnerID, &a.OrgID, &path, &a.Name,
 		&a.ContentType, &a.Size, &a.SHA256, &a.Width, &a.Height, &a.ThumbSize, &ca, &bytes)
@@ -141,6 +141,6 @@ func (s *Store) AttachmentContent(ctx context.Context, sc services.Scope, id str
 // over the (owner_id, client_id) index.
 func (s *Store) AttachmentBytes(ctx context.Context, ownerID string) (int64, error) {
 	var n int64
-	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(size + thumb_size), 0) FROM attachments WHERE owner_id = ?`, ownerID).Scan(&n)
+	err := s.queryRow(ctx, `SELECT COALESCE(SUM(size + thumb_size), 0) FROM attachments WHERE owner_id = ?`, ownerID).Scan(&n)
 	return n, wrap("sqlite.AttachmentBytes", err)
 }

@@ -91,7 +91,7 @@ func (s *Store) AuditEvents(ctx context.Context, sc services.Scope, q services.A
 		args = append(args, p.After)
 	}
 	b.WriteString(` ORDER BY ` + key + ` DESC LIMIT ?`)
-	rows, err := s.r.QueryContext(ctx, b.String(), append(args, p.Limit)...)
+	rows, err := s.query(ctx, b.String(), append(args, p.Limit)...)
 	if err != nil {
 		return nil, wrap(op, err)
 	}

@@ -72,7 +72,7 @@ func (s *Store) Extensions(ctx context.Context, key string, owners []string) ([]
 	for _, o := range owners {
 		args = append(args, o)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT owner_id, version, definition FROM template_extensions
+	rows, err := s.query(ctx, `SELECT owner_id, version, definition FROM template_extensions
 		WHERE template = ? AND current = 1 AND owner_id IN (?`+strings.Repeat(`, ?`, len(owners)-1)+`)`, args...)
 	if err != nil {
 		return nil, wrap(op, err)
@@ -100,7 +100,7 @@ func (s *Store) Extensions(ctx context.Context, key string, owners []string) ([]
 func (s *Store) ExtensionVersion(ctx context.Context, key, owner string, version int64) (services.TemplateExtension, error) {
 	const op = "sqlite.ExtensionVersion"
 	var def string
-	if err := s.r.QueryRowContext(ctx, `SELECT definition FROM template_extensions WHERE template = ? AND owner_id = ? AND version = ?`,
+	if err := s.queryRow(ctx, `SELECT definition FROM template_extensions WHERE template = ? AND owner_id = ? AND version = ?`,
 		key, owner, version).Scan(&def); err != nil {
 		return services.TemplateExtension{}, wrap(op, err)
 	}

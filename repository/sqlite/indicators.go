@@ -52,7 +52,7 @@ func (s *Store) Indicator(ctx context.Context, v services.TemplateView, key stri
 	const op = "sqlite.Indicator"
 	cond, args := templateVisible(v)
 	var def string
-	if err := s.r.QueryRowContext(ctx, `SELECT t.definition FROM indicators t WHERE t.key = ?`+cond,
+	if err := s.queryRow(ctx, `SELECT t.definition FROM indicators t WHERE t.key = ?`+cond,
 		append([]any{key}, args...)...).Scan(&def); err != nil {
 		return services.Indicator{}, wrap(op, err)
 	}
@@ -68,7 +68,7 @@ func (s *Store) Indicators(ctx context.Context, v services.TemplateView, p servi
 	const op = "sqlite.Indicators"
 	p = p.Normalize()
 	cond, args := templateVisible(v)
-	rows, err := s.r.QueryContext(ctx, `SELECT t.definition FROM indicators t WHERE t.key > ?`+cond+` ORDER BY t.key LIMIT ?`,
+	rows, err := s.query(ctx, `SELECT t.definition FROM indicators t WHERE t.key > ?`+cond+` ORDER BY t.key LIMIT ?`,
 		append(append([]any{p.After}, args...), p.Limit)...)
 	if err != nil {
 		return nil, wrap(op, err)

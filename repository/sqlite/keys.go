@@ -19,7 +19,7 @@ func (s *Store) CreateKey(ctx context.Context, k services.SigningKey) error {
 // Keys lists every key, newest first.
 func (s *Store) Keys(ctx context.Context) ([]services.SigningKey, error) {
 	const op = "sqlite.Keys"
-	rows, err := s.r.QueryContext(ctx, `SELECT id, algorithm, private_key, created_at, retired_at
+	rows, err := s.query(ctx, `SELECT id, algorithm, private_key, created_at, retired_at
 		FROM signing_keys ORDER BY created_at DESC, id DESC`)
 	if err != nil {
 		return nil, wrap(op, err)

@@ -71,7 +71,7 @@ func (s *Store) Org(ctx context.Context, sc services.Scope, id string) (services
 		return services.Org{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
 	cond, args := orgScope(sc)
-	o, err := scanOrg(s.r.QueryRowContext(ctx, `SELECT `+orgCols+` FROM orgs o WHERE o.id = ?`+cond,
+	o, err := scanOrg(s.queryRow(ctx, `SELECT `+orgCols+` FROM orgs o WHERE o.id = ?`+cond,
 		append([]any{id}, args...)...))
 	return o, wrap(op, err)
 }
@@ -134,7 +134,7 @@ func (s *Store) Orgs(ctx context.Context, sc services.Scope, q services.OrgQuery
 		return nil, nil
 	}
 	query, args := orgsQuery(sc, q, false)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -157,7 +157,7 @@ func (s *Store) CountOrgs(ctx context.Context, sc services.Scope, q services.Org
 	}
 	query, args := orgsQuery(sc, q, true)
 	var n int64
-	err := s.r.QueryRowContext(ctx, query, args...).Scan(&n)
+	err := s.queryRow(ctx, query, args...).Scan(&n)
 	return n, wrap("sqlite.CountOrgs", err)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync"
 )
 
 // hotWrites are the statements every record submission runs. They are
@@ -63,4 +64,69 @@ func execPrepared(ctx context.Context, tx *sql.Tx, prepared map[string]*sql.Stmt
 		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
 	return tx.ExecContext(ctx, q, args...)
+}
+
+// maxReadStmts bounds the read statements kept prepared: queries are
+// built from a few fixed shapes (a scope's condition, a filter or not),
+// but a list with an IN of any length would otherwise grow it forever.
+const maxReadStmts = 256
+
+// readStmts prepares read queries on the reader pool once, on first use,
+// and keeps them: database/sql then prepares each on a connection the
+// first time that connection runs it, and never parses it again.
+type readStmts struct {
+	db *sql.DB
+	mu sync.RWMutex
+	m  map[string]*sql.Stmt
+}
+
+func newReadStmts(db *sql.DB) *readStmts {
+	return &readStmts{db: db, m: map[string]*sql.Stmt{}}
+}
+
+// get returns q prepared, or nil when the cache is full or q does not
+// prepare (the caller then runs it unprepared, and sees the error there).
+func (c *readStmts) get(ctx context.Context, q string) *sql.Stmt {
+	c.mu.RLock()
+	st, ok := c.m[q]
+	c.mu.RUnlock()
+	if ok {
+		return st
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[q]; ok {
+		return st
+	}
+	if len(c.m) >= maxReadStmts {
+		return nil
+	}
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	c.m[q] = st
+	return st
+}
+
+func (c *readStmts) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return closeStmts(c.m)
+}
+
+// queryRow runs a read of one row on the readers, prepared.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := s.reads.get(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.r.QueryRowContext(ctx, q, args...)
+}
+
+// query runs a read on the readers, prepared.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := s.reads.get(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.r.QueryContext(ctx, q, args...)
 }

@@ -282,7 +282,7 @@ func (s *Store) Record(ctx context.Context, sc services.Scope, id string) (servi
 		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
 	cond, args := recordScope(sc)
-	r, err := scanRecord(s.r.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records r WHERE r.id = ?`+cond,
+	r, err := scanRecord(s.queryRow(ctx, `SELECT `+recordCols+` FROM records r WHERE r.id = ?`+cond,
 		append([]any{id}, args...)...))
 	return r, wrap(op, err)
 }
@@ -294,7 +294,7 @@ func (s *Store) RecordByClientID(ctx context.Context, sc services.Scope, authorI
 		return services.Record{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
 	cond, args := recordScope(sc)
-	r, err := scanRecord(s.r.QueryRowContext(ctx, `SELECT `+recordCols+` FROM records r
+	r, err := scanRecord(s.queryRow(ctx, `SELECT `+recordCols+` FROM records r
 		WHERE r.author_id = ? AND r.client_id = ?`+cond, append([]any{authorID, clientID}, args...)...))
 	return r, wrap(op, err)
 }
@@ -439,7 +439,7 @@ func (s *Store) Records(ctx context.Context, sc services.Scope, q services.Recor
 		return nil, nil
 	}
 	query, args := recordsQuery(sc, q)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -541,11 +541,11 @@ func (s *Store) RecordHistory(ctx context.Context, sc services.Scope, id string,
 	}
 	cond, cargs := recordScope(sc)
 	var one int
-	if err := s.r.QueryRowContext(ctx, `SELECT 1 FROM records r WHERE r.id = ?`+cond,
+	if err := s.queryRow(ctx, `SELECT 1 FROM records r WHERE r.id = ?`+cond,
 		append([]any{id}, cargs...)...).Scan(&one); err != nil {
 		return nil, wrap(op, err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, record_id, version, at, actor_id, actor_role, action, comment,
+	rows, err := s.query(ctx, `SELECT id, record_id, version, at, actor_id, actor_role, action, comment,
 		changes FROM record_events WHERE record_id = ? AND version > ? ORDER BY version LIMIT ?`,
 		id, afterVersion, services.Page{Limit: limit}.Normalize().Limit)
 	if err != nil {

@@ -45,7 +45,7 @@ func (s *Store) CreateSession(ctx context.Context, ss services.Session) error {
 
 // Session returns the session id.
 func (s *Store) Session(ctx context.Context, id string) (services.Session, error) {
-	ss, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+	ss, err := scanSession(s.queryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
 	return ss, wrap("sqlite.Session", err)
 }
 
@@ -95,7 +95,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, a
 // UserSessions lists the sessions of userID active at now, newest first.
 func (s *Store) UserSessions(ctx context.Context, userID string, now time.Time) ([]services.Session, error) {
 	const op = "sqlite.UserSessions"
-	rows, err := s.r.QueryContext(ctx, userSessionsQuery, userID, now.UnixMilli())
+	rows, err := s.query(ctx, userSessionsQuery, userID, now.UnixMilli())
 	if err != nil {
 		return nil, wrap(op, err)
 	}

@@ -67,6 +67,7 @@ type Store struct {
 	commits   *committer
 	prepared  map[string]*sql.Stmt // hot writes, prepared on w
 	r         *sql.DB              // query-only readers
+	reads     *readStmts           // their prepared statements
 	// versions caches decoded template versions: a version never changes,
 	// and every record submission reads its template.
 	versions templateCache
@@ -167,7 +168,7 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("%s: prepare: %w", op, mapErr(err))
 	}
-	s := &Store{backupDSN: backupDSN, w: w, r: r, prepared: prepared, commits: newCommitter(w, prepared)}
+	s := &Store{backupDSN: backupDSN, w: w, r: r, reads: newReadStmts(r), prepared: prepared, commits: newCommitter(w, prepared)}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %s: %w", op, path, describeErr(err))
@@ -345,7 +346,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // so a stopped server leaves one self-contained file behind.
 func (s *Store) Close() error {
 	s.commits.close()
-	serr := closeStmts(s.prepared)
+	serr := errors.Join(closeStmts(s.prepared), s.reads.close())
 	rerr := s.r.Close()
 	// Readers are closed first so the checkpoint can reset the whole log.
 	_, cerr := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)

@@ -83,7 +83,7 @@ func (s *Store) Task(ctx context.Context, sc services.Scope, id string) (service
 			OR EXISTS (SELECT 1 FROM task_targets g WHERE g.school_id = ? AND g.task_id = t.id))`
 		args = append(args, sc.OrgID, sc.OrgID)
 	}
-	t, err := scanTask(s.r.QueryRowContext(ctx, q, args...))
+	t, err := scanTask(s.queryRow(ctx, q, args...))
 	return t, wrap(op, err)
 }
 
@@ -129,7 +129,7 @@ func (s *Store) TasksForSchool(ctx context.Context, schoolID, dueFrom string, p 
 }
 
 func (s *Store) queryTasks(ctx context.Context, op, q string, args ...any) ([]services.Task, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, wrap(op, err)
 	}

@@ -178,7 +178,7 @@ func (s *Store) Template(ctx context.Context, v services.TemplateView, key strin
 	cond, args := templateVisible(v)
 	var version int64
 	var def string
-	if err := s.r.QueryRowContext(ctx, `SELECT t.version, t.definition FROM templates t WHERE t.key = ?`+cond,
+	if err := s.queryRow(ctx, `SELECT t.version, t.definition FROM templates t WHERE t.key = ?`+cond,
 		append([]any{key}, args...)...).Scan(&version, &def); err != nil {
 		return services.Template{}, wrap(op, err)
 	}
@@ -193,7 +193,7 @@ func (s *Store) TemplateVersion(ctx context.Context, key string, version int64) 
 		return t, nil
 	}
 	var def string
-	if err := s.r.QueryRowContext(ctx, `SELECT definition FROM template_versions WHERE key = ? AND version = ?`,
+	if err := s.queryRow(ctx, `SELECT definition FROM template_versions WHERE key = ? AND version = ?`,
 		key, version).Scan(&def); err != nil {
 		return services.Template{}, wrap(op, err)
 	}
@@ -256,7 +256,7 @@ func (s *Store) Templates(ctx context.Context, v services.TemplateView, q servic
 	}
 	b.WriteString(` ORDER BY t.key LIMIT ?`)
 	args = append(args, p.Limit)
-	rows, err := s.r.QueryContext(ctx, b.String(), args...)
+	rows, err := s.query(ctx, b.String(), args...)
 	if err != nil {
 		return nil, wrap(op, err)
 	}

@@ -346,7 +346,7 @@ func (s *Store) Cells(ctx context.Context, sc services.Scope, q services.CellQue
 		}
 	}
 	b.WriteString(` GROUP BY 1, 2, 3, 4`)
-	rows, err := s.r.QueryContext(ctx, b.String(), args...)
+	rows, err := s.query(ctx, b.String(), args...)
 	if err != nil {
 		return wrap(op, err)
 	}

@@ -95,7 +95,7 @@ func (s *Store) User(ctx context.Context, sc services.Scope, id string) (service
 		return services.User{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
 	cond, args := userScope(sc)
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = ?`+cond,
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = ?`+cond,
 		append([]any{id}, args...)...))
 	return u, wrap(op, err)
 }
@@ -151,7 +151,7 @@ func (s *Store) Users(ctx context.Context, sc services.Scope, q services.UserQue
 		return nil, nil
 	}
 	query, args := usersQuery(sc, q, false)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -177,7 +177,7 @@ func (s *Store) UserByLogin(ctx context.Context, login string) (services.User, e
 	if login == "" {
 		return services.User{}, fmt.Errorf("%s: %w", op, services.ErrNotFound)
 	}
-	u, err := scanUser(s.r.QueryRowContext(ctx, userByLoginQuery, login, login, login))
+	u, err := scanUser(s.queryRow(ctx, userByLoginQuery, login, login, login))
 	return u, wrap(op, err)
 }
 
@@ -223,6 +223,6 @@ func (s *Store) CountUsers(ctx context.Context, sc services.Scope, q services.Us
 	}
 	query, args := usersQuery(sc, q, true)
 	var n int64
-	err := s.r.QueryRowContext(ctx, query, args...).Scan(&n)
+	err := s.queryRow(ctx, query, args...).Scan(&n)
 	return n, wrap("sqlite.CountUsers", err)
 }
