@@ -451,6 +451,33 @@ func TestRecordBatch(t *testing.T) {
 		t.Errorf("%d records after retries, want 2", n)
 	}
 
+	// A full batch is stored concurrently: every result in its place,
+	// and a client id the batch repeats is created once, first.
+	full := make([]any, 100)
+	for i := range full {
+		full[i] = drill(uuid(), 1+i)
+	}
+	full[99] = full[10]
+	var fullOut struct {
+		Results []result `json:"results"`
+	}
+	s.must(http.StatusOK, req{method: "POST", path: "/api/v1/records:batch", token: teacher, body: map[string]any{"records": full}}).decode(t, &fullOut)
+	for i, r := range fullOut.Results {
+		want := "created"
+		if i == 99 {
+			want = "duplicate"
+		}
+		if r.Status != want || r.ClientID != full[i].(map[string]any)["client_id"] || r.ID == "" {
+			t.Errorf("full batch item %d: %+v, want %s", i, r, want)
+		}
+	}
+	if fullOut.Results[99].ID != fullOut.Results[10].ID {
+		t.Errorf("a repeated client id got records %s and %s", fullOut.Results[10].ID, fullOut.Results[99].ID)
+	}
+	if n := len(s.listRecords(teacher, "limit=100").Items); n != 100 {
+		t.Errorf("%d records after the full batch, want 2+99 capped at a page of 100", n)
+	}
+
 	many := make([]any, 101)
 	for i := range many {
 		many[i] = drill(uuid(), 1)
