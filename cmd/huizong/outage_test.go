@@ -190,8 +190,9 @@ func TestMongoOutageUnderLoad(t *testing.T) {
 	took := waitFor("/readyz answers 503 on every server", 30*time.Second, ready(http.StatusServiceUnavailable))
 	t.Logf("/readyz went 503 after %s", took.Round(time.Millisecond))
 	st, h, data := callHeader(servers[0].base, "GET", "/api/v1/records?limit=5", tokens[0], nil)
-	if st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.HasPrefix(h.Get("Content-Type"), "application/problem+json") {
-		t.Errorf("a read during the outage: %d %v %s, want 503 problem+json with Retry-After", st, h, data)
+	if st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || !strings.HasPrefix(h.Get("Content-Type"), "application/problem+json") ||
+		!strings.Contains(string(data), `"storage_unavailable"`) {
+		t.Errorf("a read during the outage: %d %v %s, want 503 problem+json storage_unavailable with Retry-After", st, h, data)
 	}
 	time.Sleep(6 * time.Second) // the phones keep trying
 	during := count() - before

@@ -291,7 +291,9 @@ func mapErr(err error) error {
 	case isDuplicate(err):
 		return fmt.Errorf("%w: %w", services.ErrConflict, err)
 	case mongo.IsTimeout(err), mongo.IsNetworkError(err), errors.Is(err, mongo.ErrClientDisconnected):
-		return fmt.Errorf("%w: %w", services.ErrUnavailable, err)
+		// The deployment is out of reach: to a phone, as the embedded
+		// store's failing disk (503 storage_unavailable, Retry-After).
+		return fmt.Errorf("%w: %w", services.ErrStorage, err)
 	}
 	var se mongo.ServerError
 	if errors.As(err, &se) && (se.HasErrorLabel("RetryableWriteError") || se.HasErrorLabel("TransientTransactionError")) {
