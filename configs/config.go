@@ -48,6 +48,10 @@ type Config struct {
 	// SwaggerUI serves the interactive API docs at /swagger/index.html;
 	// the spec (/swagger/doc.json) is served either way.
 	SwaggerUI bool `yaml:"swagger_ui"`
+	// DebugAddr is where net/http/pprof is served, on loopback only (an
+	// operator tunnels to it, e.g. ssh -L); empty, the default, serves
+	// nothing.
+	DebugAddr string `yaml:"debug_addr"`
 
 	// AdminPassword is the first sysadmin's password, from
 	// HUIZONG_ADMIN_PASSWORD only (never from a file).
@@ -184,6 +188,7 @@ func (c *Config) envKeys() []envKey {
 		{"HUIZONG_ATTACHMENT_RATE", "limits.attachment_rate", floatSetter(&c.Limits.AttachmentRate)},
 		{"HUIZONG_ATTACHMENT_QUOTA_MB", "limits.attachment_quota_mb", int64Setter(&c.Limits.AttachmentQuotaMB)},
 		{"HUIZONG_SWAGGER_UI", "swagger_ui", boolSetter(&c.SwaggerUI)},
+		{"HUIZONG_DEBUG_ADDR", "debug_addr", str(&c.DebugAddr)},
 		{"HUIZONG_LOG_LEVEL", "log.level", str(&c.Log.Level)},
 		{"HUIZONG_LOG_FORMAT", "log.format", str(&c.Log.Format)},
 		{"HUIZONG_ADMIN_PASSWORD", "admin password", str(&c.AdminPassword)},
@@ -371,8 +376,25 @@ func (c *Config) validate() error {
 	default:
 		return bad("log.format", "want json, text or auto, got %q", c.Log.Format)
 	}
+	if c.DebugAddr != "" && !loopback(c.DebugAddr) {
+		return bad("debug_addr", "want a loopback host:port such as 127.0.0.1:6060 (reach it through a tunnel), got %q", c.DebugAddr)
+	}
 	if c.AdminPassword != "" && len(c.AdminPassword) < 8 {
 		return bad("HUIZONG_ADMIN_PASSWORD", "must have at least 8 characters")
 	}
 	return nil
+}
+
+// loopback reports whether addr is host:port with a loopback host:
+// localhost, 127.0.0.0/8 or ::1. An empty host (all interfaces) is not.
+func loopback(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

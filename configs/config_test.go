@@ -68,6 +68,9 @@ func TestLoadRejectsNamingTheKey(t *testing.T) {
 		{"bad uri", "", map[string]string{"MONGODB_URI": "http://x"}, "mongodb.uri"},
 		{"bad log level", "", map[string]string{"HUIZONG_LOG_LEVEL": "loud"}, "log.level"},
 		{"short admin password", "", map[string]string{"HUIZONG_ADMIN_PASSWORD": "123"}, "HUIZONG_ADMIN_PASSWORD"},
+		{"debug on all interfaces", "", map[string]string{"HUIZONG_DEBUG_ADDR": ":6060"}, "debug_addr"},
+		{"debug on a public address", "debug_addr: \"10.0.0.5:6060\"\n", nil, "debug_addr"},
+		{"debug without port", "", map[string]string{"HUIZONG_DEBUG_ADDR": "127.0.0.1"}, "debug_addr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +93,27 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 	for _, k := range c.envKeys() {
 		if !strings.Contains(string(Example), k.env) {
 			t.Errorf("configs/huizong.yaml does not mention %s (%s)", k.env, k.key)
+		}
+	}
+}
+
+func TestLoadDebugAddr(t *testing.T) {
+	tests := []struct {
+		env, want string
+	}{
+		{"", ""}, // off by default
+		{"127.0.0.1:6060", "127.0.0.1:6060"},
+		{"[::1]:6060", "[::1]:6060"},
+		{"localhost:6060", "localhost:6060"},
+	}
+	for _, tt := range tests {
+		c, err := Load("", env(map[string]string{"HUIZONG_DEBUG_ADDR": tt.env}))
+		if err != nil {
+			t.Errorf("HUIZONG_DEBUG_ADDR=%q: %v", tt.env, err)
+			continue
+		}
+		if c.DebugAddr != tt.want {
+			t.Errorf("HUIZONG_DEBUG_ADDR=%q: DebugAddr %q, want %q", tt.env, c.DebugAddr, tt.want)
 		}
 	}
 }

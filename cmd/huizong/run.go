@@ -322,6 +322,14 @@ func serve(ctx context.Context, cfg configs.Config, log *slog.Logger, stdout io.
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Profiling for an operator, loopback only (configs refuses others).
+	if cfg.DebugAddr != "" {
+		_, stopDebug, err := serveDebug(ctx, cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
