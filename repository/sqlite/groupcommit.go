@@ -5,18 +5,101 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
+	"sync/atomic"
+
+	"github.com/huizong/huizong/services"
 )
 
 // maxGroup bounds how many write transactions share one commit.
 const maxGroup = 64
 
-// writeReq is one write transaction waiting for the writer.
+// writeReq is one write transaction waiting for the writer: fn, or cfn
+// for one that also moves totals (a record write).
 type writeReq struct {
 	ctx  context.Context
 	fn   func(tx *sql.Tx) error
+	cfn  func(tx *sql.Tx, cells *cellSink) error
 	done chan error
 }
+
+func (r writeReq) call(tx *sql.Tx, cells *cellSink) error {
+	if r.cfn != nil {
+		return r.cfn(tx, cells)
+	}
+	return r.fn(tx)
+}
+
+// cellSink takes the totals deltas of one write transaction. Alone, the
+// transaction applies them at once. In a group each member's deltas are
+// kept until it succeeds, and the group applies the deltas of all its
+// members together, merged by cell: a burst of records of one school,
+// template and month moves each of its cells once, not once per record.
+type cellSink struct {
+	apply   func(deltas []services.Cell) error // alone: apply now
+	pending []services.Cell
+}
+
+// add applies deltas, or keeps them for the group. A delta refused on its
+// own (services.CheckDelta) fails the member at once, in its savepoint.
+func (k *cellSink) add(deltas []services.Cell) error {
+	if k.apply != nil {
+		return k.apply(deltas)
+	}
+	for _, d := range deltas {
+		if err := services.CheckDelta("sqlite.applyCells", d); err != nil {
+			return err
+		}
+	}
+	k.pending = append(k.pending, deltas...)
+	return nil
+}
+
+// cellMerge sums the deltas of a group's members, by cell, in the order
+// cells first appear.
+type cellMerge struct {
+	cells []services.Cell
+	at    map[services.CellKey]int
+}
+
+// add merges deltas; an error means a merged sum does not fit in int64
+// (the group then runs its members one by one, each told on its own).
+func (m *cellMerge) add(deltas []services.Cell) error {
+	if m.at == nil {
+		m.at = map[services.CellKey]int{}
+	}
+	for _, d := range deltas {
+		if i, ok := m.at[d.CellKey]; ok {
+			if err := m.cells[i].Add(d, 1); err != nil {
+				return err
+			}
+			continue
+		}
+		d.Sums = maps.Clone(d.Sums)
+		m.at[d.CellKey] = len(m.cells)
+		m.cells = append(m.cells, d)
+	}
+	return nil
+}
+
+// take returns the merged deltas that change something and empties m.
+func (m *cellMerge) take() []services.Cell {
+	var out []services.Cell
+	for _, c := range m.cells {
+		if c.Count != 0 || len(c.Sums) > 0 {
+			out = append(out, c)
+		}
+	}
+	m.cells, m.at = nil, nil
+	return out
+}
+
+// errRegroup rolls a group back when its merged totals could not be
+// applied: its members then commit one by one.
+type errRegroup struct{ err error }
+
+func (e errRegroup) Error() string { return "group totals: " + e.err.Error() }
 
 // committer runs every write transaction of the store on its one writer
 // connection with group commit: while one commit (and its fsync under
@@ -28,6 +111,11 @@ type writeReq struct {
 type committer struct {
 	db       *sql.DB
 	prepared map[string]*sql.Stmt
+	// apply moves totals cells by deltas inside a write transaction.
+	apply func(ctx context.Context, tx *sql.Tx, deltas []services.Cell) error
+	// regroups counts groups whose merged totals failed and that then
+	// committed member by member.
+	regroups atomic.Int64
 	queue    chan writeReq
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -48,8 +136,9 @@ const (
 	rollbackToSQL = `ROLLBACK TO w`
 )
 
-func newCommitter(db *sql.DB, prepared map[string]*sql.Stmt) *committer {
-	c := &committer{db: db, prepared: prepared, queue: make(chan writeReq, maxGroup), stop: make(chan struct{})}
+func newCommitter(db *sql.DB, prepared map[string]*sql.Stmt,
+	apply func(ctx context.Context, tx *sql.Tx, deltas []services.Cell) error) *committer {
+	c := &committer{db: db, prepared: prepared, apply: apply, queue: make(chan writeReq, maxGroup), stop: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -61,7 +150,16 @@ var errClosed = errors.New("store closed")
 // do runs fn in a write transaction and reports its outcome once the
 // transaction holding it has committed (or rolled back).
 func (c *committer) do(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	req := writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return c.send(writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// doCells is do for a transaction that moves totals through cells.
+func (c *committer) doCells(ctx context.Context, fn func(tx *sql.Tx, cells *cellSink) error) error {
+	return c.send(writeReq{ctx: ctx, cfn: fn, done: make(chan error, 1)})
+}
+
+func (c *committer) send(req writeReq) error {
+	ctx := req.ctx
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
@@ -125,7 +223,9 @@ func (c *committer) loop() {
 
 // run commits one group. A lone transaction runs plainly under its own
 // context; a group runs under a context of its own, each member in a
-// savepoint under the member's context.
+// savepoint under the member's context, and the totals deltas of its
+// members applied together (merged by cell) after them, or before a
+// member that does not go through a cellSink and may read the cells.
 func (c *committer) run(group []writeReq) {
 	if len(group) == 1 {
 		r := group[0]
@@ -133,31 +233,59 @@ func (c *committer) run(group []writeReq) {
 			r.done <- err
 			return
 		}
-		r.done <- inTx(r.ctx, c.db, r.fn)
+		r.done <- inTx(r.ctx, c.db, func(tx *sql.Tx) error {
+			return r.call(tx, &cellSink{apply: func(d []services.Cell) error { return c.apply(r.ctx, tx, d) }})
+		})
 		return
 	}
 	errs := make([]error, len(group))
+	var merged cellMerge
+	flush := func(tx *sql.Tx) error {
+		if cells := merged.take(); len(cells) > 0 {
+			if err := c.apply(context.Background(), tx, cells); err != nil {
+				return errRegroup{err}
+			}
+		}
+		return nil
+	}
 	err := inTx(context.Background(), c.db, func(tx *sql.Tx) error {
 		for i, r := range group {
 			if err := r.ctx.Err(); err != nil {
 				errs[i] = err
 				continue
 			}
+			if r.cfn == nil {
+				if err := flush(tx); err != nil {
+					return err
+				}
+			}
 			if _, err := execPrepared(context.Background(), tx, c.prepared, savepointSQL); err != nil {
 				return err
 			}
-			if err := r.fn(tx); err != nil {
+			sink := &cellSink{}
+			if err := r.call(tx, sink); err != nil {
 				errs[i] = err
 				if _, err := execPrepared(context.Background(), tx, c.prepared, rollbackToSQL); err != nil {
 					return fmt.Errorf("rollback to savepoint: %w", err)
 				}
+			} else if err := merged.add(sink.pending); err != nil {
+				return errRegroup{err}
 			}
 			if _, err := execPrepared(context.Background(), tx, c.prepared, releaseSQL); err != nil {
 				return err
 			}
 		}
-		return nil
+		return flush(tx)
 	})
+	if errors.As(err, new(errRegroup)) {
+		c.regroups.Add(1)
+		// A merged cell would overflow (or could not be written): each
+		// member again on its own, so only the one at fault is refused.
+		for _, r := range group {
+			c.run([]writeReq{r})
+		}
+		return
+	}
 	for i, r := range group {
 		if err != nil && errs[i] == nil {
 			errs[i] = err

@@ -255,7 +255,7 @@ func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	updated := unixMs(r.UpdatedAt)
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.txCells(ctx, func(tx *sql.Tx, cells *cellSink) error {
 		if _, err := s.execTx(ctx, tx, insertRecordSQL,
 			r.ID, r.ClientID, r.AuthorID, string(r.AuthorRole), r.Template, r.TemplateVersion, r.OrgID,
 			toJSON(r.OrgPath), r.OccurredOn, r.EndOn, r.Title, r.Description, data, toJSON(r.Attachments),
@@ -270,7 +270,7 @@ func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services
 		if err := s.insertEvent(ctx, tx, r.ID, ev); err != nil {
 			return err
 		}
-		return s.applyCells(ctx, tx, services.RollupDelta(services.Rollup{}, r.Rollup))
+		return cells.add(services.RollupDelta(services.Rollup{}, r.Rollup))
 	})
 	return wrap(op, err)
 }
@@ -481,7 +481,7 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 	cond, cargs := recordScope(sc)
 	updated := unixMs(r.UpdatedAt)
 	var out services.Record
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.txCells(ctx, func(tx *sql.Tx, cells *cellSink) error {
 		var (
 			version            int64
 			oldPath, oldRollup string
@@ -497,7 +497,7 @@ func (s *Store) UpdateRecord(ctx context.Context, sc services.Scope, r services.
 		if err != nil {
 			return err
 		}
-		if err := s.applyCells(ctx, tx, services.RollupDelta(before, r.Rollup)); err != nil {
+		if err := cells.add(services.RollupDelta(before, r.Rollup)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE records SET template = ?, template_version = ?, org_id = ?,

@@ -168,7 +168,8 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("%s: prepare: %w", op, mapErr(err))
 	}
-	s := &Store{backupDSN: backupDSN, w: w, r: r, reads: newReadStmts(r), prepared: prepared, commits: newCommitter(w, prepared)}
+	s := &Store{backupDSN: backupDSN, w: w, r: r, reads: newReadStmts(r), prepared: prepared}
+	s.commits = newCommitter(w, prepared, s.applyCells)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %s: %w", op, path, describeErr(err))
@@ -284,6 +285,17 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 // transactions that queued behind the previous commit).
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	err := s.commits.do(ctx, fn)
+	s.noteErr(err)
+	if errors.Is(err, errClosed) {
+		return fmt.Errorf("%w: %w", services.ErrUnavailable, err)
+	}
+	return err
+}
+
+// txCells is tx for a write that moves totals: its deltas go to cells,
+// which applies them, or merges them with its group's (groupcommit.go).
+func (s *Store) txCells(ctx context.Context, fn func(tx *sql.Tx, cells *cellSink) error) error {
+	err := s.commits.doCells(ctx, fn)
 	s.noteErr(err)
 	if errors.Is(err, errClosed) {
 		return fmt.Errorf("%w: %w", services.ErrUnavailable, err)
