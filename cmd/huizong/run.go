@@ -248,7 +248,11 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 			fmt.Fprintf(stdout, "\n  First start: sysadmin account created.\n  username: admin\n  password: %s\n  (shown once; change it after signing in)\n\n", generated)
 		}
 	}
-	templates := services.NewTemplates(st, st, audit, clock)
+	// Every service reads and writes orgs, templates and extensions
+	// through refs: a submission's unit, template and extensions are read
+	// once a second, not once a record, and a write here is seen at once.
+	refs := services.NewRefs(st, st, st, time.Second, 10_000, clock)
+	templates := services.NewTemplates(refs, refs, audit, clock)
 	installed, err := templates.EnsureBuiltins(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("installing built-in templates: %w", err)
@@ -256,10 +260,10 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	if installed > 0 {
 		log.Info("installed built-in templates", slog.Int("count", installed))
 	}
-	totals := services.NewTotals(st, st, st, st, calendarOf(cfg), clock, cfg.Location)
-	indicators := services.NewIndicators(st, st, st, totals, clock)
-	records := services.NewRecords(st, st, st, st, clock, cfg.Location)
-	tasks := services.NewTasks(st, st, st, st, clock, cfg.Location, calendarOf(cfg))
+	totals := services.NewTotals(st, st, refs, refs, calendarOf(cfg), clock, cfg.Location)
+	indicators := services.NewIndicators(st, refs, refs, totals, clock)
+	records := services.NewRecords(st, refs, refs, st, clock, cfg.Location)
+	tasks := services.NewTasks(st, st, refs, refs, clock, cfg.Location, calendarOf(cfg))
 	if n, err := indicators.EnsureBuiltins(ctx); err != nil {
 		return nil, fmt.Errorf("installing built-in indicators: %w", err)
 	} else if n > 0 {
@@ -267,14 +271,14 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 	}
 	attachments := services.NewAttachments(st, clock, runtime.NumCPU())
 	attachments.Quota = cfg.Limits.AttachmentQuotaMB << 20
-	exports := export.New(export.Deps{Records: records, Templates: st, Orgs: st, Users: st, Totals: totals,
+	exports := export.New(export.Deps{Records: records, Templates: refs, Orgs: refs, Users: accounts, Totals: totals,
 		Indicators: indicators, Tasks: tasks, Audit: audit, Calendar: calendarOf(cfg)})
 	svc := handlers.Services{
 		Auth:             auth,
 		Audit:            audit,
 		Idempotency:      services.NewIdempotency(st, clock),
-		Orgs:             services.NewOrgs(st, clock),
-		Users:            services.NewUsers(accounts, st, accounts, passwords, audit, clock),
+		Orgs:             services.NewOrgs(refs, clock),
+		Users:            services.NewUsers(accounts, refs, accounts, passwords, audit, clock),
 		Templates:        templates,
 		Records:          records,
 		Attachments:      attachments,
@@ -282,7 +286,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 		Totals:           totals,
 		Indicators:       indicators,
 		Exports:          exports,
-		Summary:          summary.New(totals, indicators, st, exports, audit),
+		Summary:          summary.New(totals, indicators, refs, exports, audit),
 		RecordBudget:     services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.RecordRate), cfg.Limits.RecordBurst, 100_000, clock),
 		AttachmentBudget: services.NewLimiter(time.Duration(float64(time.Second)/cfg.Limits.AttachmentRate), cfg.Limits.AttachmentBurst, 100_000, clock),
 	}
