@@ -8,6 +8,7 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/huizong/huizong/services"
 )
@@ -116,10 +117,12 @@ type committer struct {
 	// regroups counts groups whose merged totals failed and that then
 	// committed member by member.
 	regroups atomic.Int64
-	queue    chan writeReq
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	once     sync.Once
+	// restart is set by the checkpointer when the log should start over.
+	restart *atomic.Bool
+	queue   chan writeReq
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
 	// mu orders enqueueing against close: do holds it shared while it
 	// sends, close takes it exclusively before closing stop, so every
 	// request that made it into the queue is there before the loop drains
@@ -137,8 +140,9 @@ const (
 )
 
 func newCommitter(db *sql.DB, prepared map[string]*sql.Stmt,
-	apply func(ctx context.Context, tx *sql.Tx, deltas []services.Cell) error) *committer {
-	c := &committer{db: db, prepared: prepared, apply: apply, queue: make(chan writeReq, maxGroup), stop: make(chan struct{})}
+	apply func(ctx context.Context, tx *sql.Tx, deltas []services.Cell) error, restart *atomic.Bool) *committer {
+	c := &committer{db: db, prepared: prepared, apply: apply, restart: restart, queue: make(chan writeReq, maxGroup),
+		stop: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -218,7 +222,20 @@ func (c *committer) loop() {
 			}
 		}
 		c.run(group)
+		c.restartLog()
 	}
+}
+
+// restartLog starts the write-ahead log over when the checkpointer asks
+// (checkpoint.go): between two commits, so no write waits for a lock, and
+// cheaply, since the checkpointer has copied most of the log already.
+func (c *committer) restartLog() {
+	if c.restart == nil || !c.restart.CompareAndSwap(true, false) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = c.db.ExecContext(ctx, `PRAGMA wal_checkpoint(RESTART)`)
 }
 
 // run commits one group. A lone transaction runs plainly under its own

@@ -68,6 +68,8 @@ type Store struct {
 	prepared  map[string]*sql.Stmt // hot writes, prepared on w
 	r         *sql.DB              // query-only readers
 	reads     *readStmts           // their prepared statements
+	// checkpoints copies the log into the database file in the background.
+	checkpoints *checkpointer
 	// versions caches decoded template versions: a version never changes,
 	// and every record submission reads its template.
 	versions templateCache
@@ -143,7 +145,9 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 	drv := newDriver()
 	w := sql.OpenDB(connector{drv, dsn(path, url.Values{
 		"_txlock": {"immediate"}, // take the write lock at BEGIN, not midway
-		"_pragma": slices.Concat(common, []string{"synchronous(" + syncMode + ")"}),
+		// The log is checkpointed in the background (checkpoint.go).
+		"_pragma": slices.Concat(common, []string{"synchronous(" + syncMode + ")", "wal_autocheckpoint(0)",
+			"journal_size_limit(67108864)"}), // a log grown past 64 MiB shrinks back when it restarts
 	})})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -168,8 +172,10 @@ func open(ctx context.Context, path string, opts Options) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("%s: prepare: %w", op, mapErr(err))
 	}
-	s := &Store{backupDSN: backupDSN, w: w, r: r, reads: newReadStmts(r), prepared: prepared}
-	s.commits = newCommitter(w, prepared, s.applyCells)
+	ck := sql.OpenDB(connector{drv, dsn(path, url.Values{"_pragma": slices.Concat(common, []string{"synchronous(" + syncMode + ")"})})})
+	ck.SetMaxOpenConns(1)
+	s := &Store{backupDSN: backupDSN, w: w, r: r, reads: newReadStmts(r), prepared: prepared, checkpoints: startCheckpointer(ck)}
+	s.commits = newCommitter(w, prepared, s.applyCells, &s.checkpoints.due)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: %s: %w", op, path, describeErr(err))
@@ -358,7 +364,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // so a stopped server leaves one self-contained file behind.
 func (s *Store) Close() error {
 	s.commits.close()
-	serr := errors.Join(closeStmts(s.prepared), s.reads.close())
+	kerr := s.checkpoints.close()
+	serr := errors.Join(closeStmts(s.prepared), s.reads.close(), kerr)
 	rerr := s.r.Close()
 	// Readers are closed first so the checkpoint can reset the whole log.
 	_, cerr := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
