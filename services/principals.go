@@ -2,7 +2,6 @@ package services
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -16,63 +15,26 @@ import (
 // it read. Writes by other processes (other instances on one MongoDB, the
 // admin command line) are seen when an entry expires: after TTL at most.
 type PrincipalCache struct {
-	ttl   time.Duration
-	max   int
-	clock Clock
-
-	mu      sync.RWMutex
-	gen     uint64 // bumped by every invalidation
-	entries map[string]cachedPrincipal
-}
-
-type cachedPrincipal struct {
-	p     Principal
-	until time.Time
+	c *freshCache[Principal]
 }
 
 // NewPrincipalCache keeps up to max principals for ttl each.
 func NewPrincipalCache(ttl time.Duration, max int, clock Clock) *PrincipalCache {
-	return &PrincipalCache{ttl: ttl, max: max, clock: clock, entries: map[string]cachedPrincipal{}}
+	return &PrincipalCache{c: newFreshCache[Principal](ttl, max, clock)}
 }
 
 // lookup returns the principal token resolved to, if it is still fresh,
 // and the generation a caller that misses must pass to store.
-func (c *PrincipalCache) lookup(token string) (Principal, uint64, bool) {
-	now := c.clock()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	e, ok := c.entries[token]
-	if !ok || !now.Before(e.until) {
-		return Principal{}, c.gen, false
-	}
-	return e.p, c.gen, true
-}
+func (c *PrincipalCache) lookup(token string) (Principal, uint64, bool) { return c.c.lookup(token) }
 
 // store remembers p for token until the earlier of TTL and expires, unless
 // the cache was invalidated since gen was read (p may be stale then).
 func (c *PrincipalCache) store(token string, p Principal, gen uint64, expires time.Time) {
-	until := c.clock().Add(c.ttl)
-	if expires.Before(until) {
-		until = expires
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen != c.gen {
-		return
-	}
-	if len(c.entries) >= c.max {
-		clear(c.entries) // full: start over rather than track ages
-	}
-	c.entries[token] = cachedPrincipal{p: p, until: until}
+	c.c.store(token, p, gen, expires)
 }
 
 // Invalidate forgets every principal.
-func (c *PrincipalCache) Invalidate() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	clear(c.entries)
-}
+func (c *PrincipalCache) Invalidate() { c.c.invalidate() }
 
 // Accounts is the user and session store with every write invalidating a
 // PrincipalCache: give it, not the bare store, to every service that

@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -25,23 +24,12 @@ type Refs struct {
 	orgs      OrgStore
 	templates TemplateStore
 	exts      ExtensionStore
-	ttl       time.Duration
-	max       int
-	clock     Clock
-
-	mu      sync.Mutex
-	gen     uint64
-	entries map[string]refEntry
-}
-
-type refEntry struct {
-	v     any
-	until time.Time
+	cache     *freshCache[any]
 }
 
 // NewRefs wraps the stores; up to max reads are kept for ttl each.
 func NewRefs(orgs OrgStore, templates TemplateStore, exts ExtensionStore, ttl time.Duration, max int, clock Clock) *Refs {
-	return &Refs{orgs: orgs, templates: templates, exts: exts, ttl: ttl, max: max, clock: clock, entries: map[string]refEntry{}}
+	return &Refs{orgs: orgs, templates: templates, exts: exts, cache: newFreshCache[any](ttl, max, clock)}
 }
 
 var (
@@ -50,48 +38,19 @@ var (
 	_ ExtensionStore = (*Refs)(nil)
 )
 
-func (c *Refs) lookup(key string) (any, uint64, bool) {
-	now := c.clock()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok || !now.Before(e.until) {
-		return nil, c.gen, false
-	}
-	return e.v, c.gen, true
-}
-
-func (c *Refs) store(key string, v any, gen uint64) {
-	until := c.clock().Add(c.ttl)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen != c.gen {
-		return // a write came in between: v may be stale
-	}
-	if len(c.entries) >= c.max {
-		clear(c.entries)
-	}
-	c.entries[key] = refEntry{v: v, until: until}
-}
-
 // invalidate forgets every read; writes call it when they return.
-func (c *Refs) invalidate() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	clear(c.entries)
-}
+func (c *Refs) invalidate() { c.cache.invalidate() }
 
 // cached returns what read gives for key, from the cache when fresh.
 // Errors are not kept.
 func cached[T any](c *Refs, key string, read func() (T, error)) (T, error) {
-	hit, gen, ok := c.lookup(key)
+	hit, gen, ok := c.cache.lookup(key)
 	if ok {
 		return hit.(T), nil
 	}
 	v, err := read()
 	if err == nil {
-		c.store(key, v, gen)
+		c.cache.store(key, v, gen, time.Time{})
 	}
 	return v, err
 }

@@ -34,7 +34,7 @@ func resetPassword(ctx context.Context, cfg configs.Config, log *slog.Logger, us
 			password = p
 		}
 	}
-	st, err := openStore(ctx, cfg, false)
+	st, err := openStore(ctx, cfg, log, false)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

@@ -174,6 +174,42 @@ func (c *cluster) must(want int, method, path, token string, body any, out any) 
 	}
 }
 
+// admin signs the first sysadmin in and returns its access token.
+func (c *cluster) admin() string {
+	c.t.Helper()
+	var tp tokenPair
+	c.must(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": adminPassword}, &tp)
+	return tp.AccessToken
+}
+
+// org creates an org unit as admin and returns its id; a school gets a
+// staff and a student count.
+func (c *cluster) org(admin, kind, name, parent string, staff, students int) string {
+	c.t.Helper()
+	var o idOnly
+	body := map[string]any{"kind": kind, "name": name, "parent_id": parent}
+	if kind == "school" {
+		body["staff"], body["students"] = staff, students
+	}
+	c.must(http.StatusCreated, "POST", "/api/v1/orgs", admin, body, &o)
+	return o.ID
+}
+
+// account creates a user as admin, then signs it in and changes its
+// password as a created account must before it works, and returns its
+// access token.
+func (c *cluster) account(admin, name, role, org string) string {
+	c.t.Helper()
+	c.must(http.StatusCreated, "POST", "/api/v1/users", admin, map[string]any{"username": name, "name": name,
+		"role": role, "org_id": org, "password": userPassword}, nil)
+	var tp tokenPair
+	c.must(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"username": name, "password": userPassword}, &tp)
+	c.must(http.StatusNoContent, "PUT", "/api/v1/me/password", tp.AccessToken,
+		map[string]string{"current_password": userPassword, "new_password": userPassword + "-own"}, nil)
+	c.must(http.StatusOK, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": tp.RefreshToken}, &tp)
+	return tp.AccessToken
+}
+
 type chaosUser struct {
 	name, role, token string
 	school            int
@@ -220,17 +256,8 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 
 	// A city, two districts, two schools each; a principal and two
 	// teachers per school.
-	var admin tokenPair
-	c.must(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": adminPassword}, &admin)
-	org := func(kind, name, parent string) string {
-		var o idOnly
-		body := map[string]any{"kind": kind, "name": name, "parent_id": parent}
-		if kind == "school" {
-			body["staff"], body["students"] = 20, 900
-		}
-		c.must(http.StatusCreated, "POST", "/api/v1/orgs", admin.AccessToken, body, &o)
-		return o.ID
-	}
+	admin := c.admin()
+	org := func(kind, name, parent string) string { return c.org(admin, kind, name, parent, 20, 900) }
 	city := org("city", "市", "")
 	var schools []string
 	users := map[string]*chaosUser{}
@@ -240,33 +267,19 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 			schools = append(schools, org("school", fmt.Sprintf("学校%d", len(schools)), dist))
 		}
 		name := fmt.Sprintf("admin%d", d)
-		users[name] = &chaosUser{name: name, role: "district_admin", school: -1}
-		c.must(http.StatusCreated, "POST", "/api/v1/users", admin.AccessToken, map[string]any{"username": name, "name": name,
-			"role": "district_admin", "org_id": dist, "password": userPassword}, nil)
+		users[name] = &chaosUser{name: name, role: "district_admin", school: -1, token: c.account(admin, name, "district_admin", dist)}
 	}
 	var authors []string
 	for i, school := range schools {
 		p := fmt.Sprintf("principal%d", i)
-		users[p] = &chaosUser{name: p, role: "principal", school: i, approver: fmt.Sprintf("admin%d", i/2)}
+		users[p] = &chaosUser{name: p, role: "principal", school: i, approver: fmt.Sprintf("admin%d", i/2),
+			token: c.account(admin, p, "principal", school)}
 		authors = append(authors, p)
 		for j := range 2 {
 			n := fmt.Sprintf("teacher%d_%d", i, j)
-			users[n] = &chaosUser{name: n, role: "teacher", school: i, approver: p}
+			users[n] = &chaosUser{name: n, role: "teacher", school: i, approver: p, token: c.account(admin, n, "teacher", school)}
 			authors = append(authors, n)
 		}
-		for _, n := range []string{p, fmt.Sprintf("teacher%d_0", i), fmt.Sprintf("teacher%d_1", i)} {
-			c.must(http.StatusCreated, "POST", "/api/v1/users", admin.AccessToken, map[string]any{"username": n, "name": n,
-				"role": users[n].role, "org_id": school, "password": userPassword}, nil)
-		}
-	}
-	for _, u := range users {
-		var tp tokenPair
-		c.must(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"username": u.name, "password": userPassword}, &tp)
-		// Created accounts must change their password before they work.
-		c.must(http.StatusNoContent, "PUT", "/api/v1/me/password", tp.AccessToken,
-			map[string]string{"current_password": userPassword, "new_password": userPassword + "-own"}, nil)
-		c.must(http.StatusOK, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": tp.RefreshToken}, &tp)
-		u.token = tp.AccessToken
 	}
 
 	type rec struct{ id, author string }
@@ -407,20 +420,20 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 			Got                                              int64 `json:"got_count"`
 		} `json:"drift"`
 	}
-	c.must(http.StatusOK, "POST", "/api/v1/totals:verify", admin.AccessToken, nil, &rep)
+	c.must(http.StatusOK, "POST", "/api/v1/totals:verify", admin, nil, &rep)
 	t.Logf("verify: %d units, drift %d cells", rep.Units, rep.Drifted)
 	if rep.Drifted != 0 {
 		t.Errorf("totals drifted from the records in %d cells: %+v", rep.Drifted, rep.Drift)
 	}
 	// And through the API: each school's totals equal its records counted.
 	var tot totalsBody
-	c.must(http.StatusOK, "GET", "/api/v1/totals?org_id="+city+"&period=2025AY&template=safety_drill&status=approved,submitted", admin.AccessToken, nil, &tot)
+	c.must(http.StatusOK, "GET", "/api/v1/totals?org_id="+city+"&period=2025AY&template=safety_drill&status=approved,submitted", admin, nil, &tot)
 	var listed int64
 	for _, school := range schools {
 		cursor := ""
 		for {
 			var l recordList
-			c.must(http.StatusOK, "GET", "/api/v1/records?limit=100&status=approved,submitted&from=2025-09-01&to=2026-08-31&org_id="+school+"&cursor="+cursor, admin.AccessToken, nil, &l)
+			c.must(http.StatusOK, "GET", "/api/v1/records?limit=100&status=approved,submitted&from=2025-09-01&to=2026-08-31&org_id="+school+"&cursor="+cursor, admin, nil, &l)
 			listed += int64(len(l.Items))
 			if cursor = l.NextCursor; cursor == "" {
 				break
@@ -443,7 +456,7 @@ func TestTotalsExactUnderChaos(t *testing.T) {
 	since, cursor := "2000-01-01T00:00:00Z", ""
 	for {
 		var l recordList
-		c.must(http.StatusOK, "GET", "/api/v1/records?limit=100&updated_since="+since+"&cursor="+cursor, admin.AccessToken, nil, &l)
+		c.must(http.StatusOK, "GET", "/api/v1/records?limit=100&updated_since="+since+"&cursor="+cursor, admin, nil, &l)
 		for _, r := range l.Items {
 			if prev, ok := byClient[r.ClientID]; ok && prev != r.ID {
 				t.Errorf("client id %s has two records: %s and %s", r.ClientID, prev, r.ID)

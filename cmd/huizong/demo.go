@@ -31,7 +31,7 @@ import (
 // profiles, trainees, a district's own extension and two collection
 // tasks. It refuses a store that holds anything unless force is set.
 func demo(ctx context.Context, cfg configs.Config, log *slog.Logger, schoolsPerDistrict int, force bool, stdout, stderr io.Writer) error {
-	st, err := openStore(ctx, cfg, true)
+	st, err := openStore(ctx, cfg, log, true)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

@@ -78,30 +78,12 @@ func TestMongoOutageUnderLoad(t *testing.T) {
 		"HUIZONG_MONGODB_DATABASE=outage", "HUIZONG_MONGODB_TIMEOUT=5s"}}
 	servers := []*child{c.start(), c.start()}
 
-	var admin tokenPair
-	c.must(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": adminPassword}, &admin)
-	org := func(kind, name, parent string) string {
-		var o idOnly
-		body := map[string]any{"kind": kind, "name": name, "parent_id": parent}
-		if kind == "school" {
-			body["staff"], body["students"] = 60, 900
-		}
-		c.must(http.StatusCreated, "POST", "/api/v1/orgs", admin.AccessToken, body, &o)
-		return o.ID
-	}
-	city := org("city", "市", "")
-	school := org("school", "实验小学", org("district", "区", city))
+	admin := c.admin()
+	city := c.org(admin, "city", "市", "", 0, 0)
+	school := c.org(admin, "school", "实验小学", c.org(admin, "district", "区", city, 0, 0), 60, 900)
 	var tokens []string
 	for i := range 3 {
-		name := fmt.Sprintf("teacher%d", i)
-		c.must(http.StatusCreated, "POST", "/api/v1/users", admin.AccessToken, map[string]any{"username": name, "name": name,
-			"role": "teacher", "org_id": school, "password": userPassword}, nil)
-		var tp tokenPair
-		c.must(http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"username": name, "password": userPassword}, &tp)
-		c.must(http.StatusNoContent, "PUT", "/api/v1/me/password", tp.AccessToken,
-			map[string]string{"current_password": userPassword, "new_password": userPassword + "-own"}, nil)
-		c.must(http.StatusOK, "POST", "/api/v1/auth/refresh", "", map[string]string{"refresh_token": tp.RefreshToken}, &tp)
-		tokens = append(tokens, tp.AccessToken)
+		tokens = append(tokens, c.account(admin, fmt.Sprintf("teacher%d", i), "teacher", school))
 	}
 
 	var (
@@ -239,7 +221,7 @@ func TestMongoOutageUnderLoad(t *testing.T) {
 			} `json:"items"`
 			NextCursor string `json:"next_cursor"`
 		}
-		c.must(http.StatusOK, "GET", "/api/v1/records?org_id="+school+"&limit=100&cursor="+cursor, admin.AccessToken, nil, &page)
+		c.must(http.StatusOK, "GET", "/api/v1/records?org_id="+school+"&limit=100&cursor="+cursor, admin, nil, &page)
 		for _, it := range page.Items {
 			listed++
 			if want, ok := acked[it.ClientID]; ok && want != it.ID {
@@ -258,14 +240,14 @@ func TestMongoOutageUnderLoad(t *testing.T) {
 	// pending are finished by the servers themselves.
 	var tot totalsBody
 	took = waitFor("totals count every record", 2*time.Minute, func() bool {
-		c.must(http.StatusOK, "GET", "/api/v1/totals?org_id="+school+"&period=2025AY&template=safety_drill&status=submitted", admin.AccessToken, nil, &tot)
+		c.must(http.StatusOK, "GET", "/api/v1/totals?org_id="+school+"&period=2025AY&template=safety_drill&status=submitted", admin, nil, &tot)
 		return len(tot.Rows) == 1 && int(tot.Rows[0].Count) == len(acked)
 	})
 	t.Logf("totals exact %s after the load stopped", took.Round(time.Millisecond))
 	var rep struct {
 		Drifted int `json:"drifted"`
 	}
-	c.must(http.StatusOK, "POST", "/api/v1/totals:verify", admin.AccessToken, nil, &rep)
+	c.must(http.StatusOK, "POST", "/api/v1/totals:verify", admin, nil, &rep)
 	if rep.Drifted != 0 {
 		t.Errorf("totals drifted in %d cells after the outage", rep.Drifted)
 	}

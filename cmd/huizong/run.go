@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return restore(ctx, cfg, fs.Arg(0), stdout)
 	case "totals":
-		return totalsCommand(ctx, cfg, fs.Arg(0), stdout, stderr)
+		return totalsCommand(ctx, cfg, log, fs.Arg(0), stdout, stderr)
 	case "demo":
 		if *demoSchools < 1 || *demoSchools > 200 {
 			return errors.New("huizong demo: -schools must be 1 to 200")
@@ -165,10 +165,9 @@ func isTerminal(f *os.File) bool {
 // openStore opens MongoDB when a URI is configured, else the embedded
 // store; exclusive takes the data directory's lock (the server does, so a
 // second server or a restore on the same directory is refused).
-func openStore(ctx context.Context, cfg configs.Config, exclusive bool) (store, error) {
+func openStore(ctx context.Context, cfg configs.Config, log *slog.Logger, exclusive bool) (store, error) {
 	if cfg.MongoDB.URI != "" {
-		return mongo.Connect(ctx, cfg.MongoDB.URI, cfg.MongoDB.Database, mongo.Options{Timeout: cfg.MongoDB.Timeout.Std(),
-			Log: newLogger(cfg, os.Stderr)})
+		return mongo.Connect(ctx, cfg.MongoDB.URI, cfg.MongoDB.Database, mongo.Options{Timeout: cfg.MongoDB.Timeout.Std(), Log: log})
 	}
 	return sqlite.Open(ctx, cfg.DataDir, sqlite.Options{Synchronous: cfg.SQLite.Synchronous, Exclusive: exclusive})
 }
@@ -304,7 +303,7 @@ func newApp(ctx context.Context, cfg configs.Config, st store, log *slog.Logger,
 // 503, in-flight requests finish, the store closes. ready, when not nil,
 // receives the listening address.
 func serve(ctx context.Context, cfg configs.Config, log *slog.Logger, stdout io.Writer, ready chan<- string) error {
-	st, err := openStore(ctx, cfg, true)
+	st, err := openStore(ctx, cfg, log, true)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -396,8 +395,8 @@ func (a *app) finishTotals(ctx context.Context) {
 	// Younger than grace, a pending record is most likely being applied
 	// by the instance that wrote it.
 	const grace = 30 * time.Second
-	finish := func(grace time.Duration, why string) {
-		if n, err := a.totals.Finish(ctx, time.Now().Add(-grace)); err != nil && ctx.Err() == nil {
+	finish := func(olderThan time.Duration, why string) {
+		if n, err := a.totals.Finish(ctx, time.Now().Add(-olderThan)); err != nil && ctx.Err() == nil {
 			a.log.Warn("totals: finishing pending records", slog.String("error", err.Error()))
 		} else if n > 0 {
 			a.log.Info("totals: finished records left pending", slog.String("by", why), slog.Int("count", n))

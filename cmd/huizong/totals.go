@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -14,11 +15,11 @@ import (
 // totalsCommand runs `huizong totals verify|rebuild`: it checks every
 // unit's totals against its records (verify fails when any drifted) or
 // rewrites the ones that drifted (rebuild). It may run next to a server.
-func totalsCommand(ctx context.Context, cfg configs.Config, action string, stdout, stderr io.Writer) error {
+func totalsCommand(ctx context.Context, cfg configs.Config, log *slog.Logger, action string, stdout, stderr io.Writer) error {
 	if action != "verify" && action != "rebuild" {
 		return fmt.Errorf("usage: huizong totals verify|rebuild")
 	}
-	st, err := openStore(ctx, cfg, false)
+	st, err := openStore(ctx, cfg, log, false)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}

@@ -119,15 +119,7 @@ func TestGroupCommitCancelled(t *testing.T) {
 func TestGroupTotalsMerged(t *testing.T) {
 	ctx := t.Context()
 	s := openAt(t, t.TempDir())
-	for _, o := range []services.Org{
-		{ID: "c", Kind: services.OrgCity, Name: "c", Path: []string{"c"}, Version: 1},
-		{ID: "d", Kind: services.OrgDistrict, Name: "d", ParentID: "c", Path: []string{"c", "d"}, Version: 1},
-		{ID: "s", Kind: services.OrgSchool, Name: "s", ParentID: "d", Path: []string{"c", "d", "s"}, Version: 1},
-	} {
-		if err := s.CreateOrg(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createTree(t, s, "s")
 	tmpl := services.Template{Key: "drill", Version: 1, Fields: []services.TemplateField{
 		{Key: "count", Type: services.FieldInteger, Role: services.RoleMeasure},
 		{Key: "kind", Type: services.FieldEnum, Role: services.RoleDimension,

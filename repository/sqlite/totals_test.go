@@ -35,15 +35,7 @@ func TestDistrictSumsDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, o := range []services.Org{
-		{ID: "c", Kind: services.OrgCity, Name: "c", Path: []string{"c"}, Version: 1},
-		{ID: "d", Kind: services.OrgDistrict, Name: "d", ParentID: "c", Path: []string{"c", "d"}, Version: 1},
-		{ID: "s", Kind: services.OrgSchool, Name: "s", ParentID: "d", Path: []string{"c", "d", "s"}, Version: 1},
-	} {
-		if err := s.CreateOrg(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createTree(t, s, "s")
 	tmpl := services.Template{Key: "drill", Version: 1, Fields: []services.TemplateField{
 		{Key: "count", Type: services.FieldInteger, Role: services.RoleMeasure}}}
 	r := services.Record{ID: "r", ClientID: "c", Template: "drill", TemplateVersion: 1, OrgID: "s", OrgPath: []string{"c", "d", "s"},
@@ -69,4 +61,19 @@ func TestDistrictSumsDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(0)
+}
+
+// createTree creates city c, its district d and the district's schools.
+func createTree(t testing.TB, s *Store, schools ...string) {
+	t.Helper()
+	orgs := []services.Org{{ID: "c", Kind: services.OrgCity, Name: "c", Path: []string{"c"}, Version: 1},
+		{ID: "d", Kind: services.OrgDistrict, Name: "d", ParentID: "c", Path: []string{"c", "d"}, Version: 1}}
+	for _, id := range schools {
+		orgs = append(orgs, services.Org{ID: id, Kind: services.OrgSchool, Name: id, ParentID: "d", Path: []string{"c", "d", id}, Version: 1})
+	}
+	for _, o := range orgs {
+		if err := s.CreateOrg(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -34,17 +34,11 @@ func BenchmarkTotalsUpkeep(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			orgs := []services.Org{{ID: "c", Kind: services.OrgCity, Name: "c", Path: []string{"c"}, Version: 1},
-				{ID: "d", Kind: services.OrgDistrict, Name: "d", ParentID: "c", Path: []string{"c", "d"}, Version: 1}}
+			var schools []string
 			for i := range 8 {
-				id := fmt.Sprintf("s%d", i)
-				orgs = append(orgs, services.Org{ID: id, Kind: services.OrgSchool, Name: id, ParentID: "d", Path: []string{"c", "d", id}, Version: 1})
+				schools = append(schools, fmt.Sprintf("s%d", i))
 			}
-			for _, o := range orgs {
-				if err := s.CreateOrg(b.Context(), o); err != nil {
-					b.Fatal(err)
-				}
-			}
+			createTree(b, s, schools...)
 			kinds := []string{"消防", "地震", "防汛"}
 			var next atomic.Int64
 			var wg sync.WaitGroup
