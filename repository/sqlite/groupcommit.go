@@ -117,6 +117,9 @@ type committer struct {
 	// regroups counts groups whose merged totals failed and that then
 	// committed member by member.
 	regroups atomic.Int64
+	// wholeFallbacks counts groups that ran again with savepoints because
+	// a member failed.
+	wholeFallbacks atomic.Int64
 	// restart is set by the checkpointer when the log should start over.
 	restart *atomic.Bool
 	queue   chan writeReq
@@ -239,10 +242,18 @@ func (c *committer) restartLog() {
 }
 
 // run commits one group. A lone transaction runs plainly under its own
-// context; a group runs under a context of its own, each member in a
-// savepoint under the member's context, and the totals deltas of its
-// members applied together (merged by cell) after them, or before a
-// member that does not go through a cellSink and may read the cells.
+// context. A group runs under a context of its own, its members one after
+// the other and the totals deltas of its members applied together
+// (merged by cell) after them, or before a member that does not go
+// through a cellSink and may read the cells.
+//
+// A group first runs without savepoints: a savepoint makes SQLite copy
+// every page a member touches first, and the members of a group touch the
+// same pages (the newest leaf of each index), so each would copy them
+// again. Should a member fail, that attempt is rolled back whole and the
+// group runs again with each member in its own savepoint, so only the
+// member at fault is refused. Members may therefore run twice; a failed
+// attempt leaves nothing behind.
 func (c *committer) run(group []writeReq) {
 	if len(group) == 1 {
 		r := group[0]
@@ -255,6 +266,80 @@ func (c *committer) run(group []writeReq) {
 		})
 		return
 	}
+	if c.runWhole(group) {
+		return
+	}
+	c.runSavepoints(group)
+}
+
+// errMember aborts a group's attempt without savepoints: a member failed.
+var errMember = errors.New("a member failed")
+
+// runWhole tries group without savepoints. It reports false, with nothing
+// written and no member told, when a member failed; otherwise every
+// member has its answer.
+func (c *committer) runWhole(group []writeReq) bool {
+	errs := make([]error, len(group))
+	var merged cellMerge
+	flush := func(tx *sql.Tx) error {
+		if cells := merged.take(); len(cells) > 0 {
+			if err := c.apply(context.Background(), tx, cells); err != nil {
+				return errRegroup{err}
+			}
+		}
+		return nil
+	}
+	err := inTx(context.Background(), c.db, func(tx *sql.Tx) error {
+		for i, r := range group {
+			if err := r.ctx.Err(); err != nil {
+				errs[i] = err // not run: nothing to undo
+				continue
+			}
+			if r.cfn == nil {
+				if err := flush(tx); err != nil {
+					return err
+				}
+			}
+			sink := &cellSink{}
+			if err := r.call(tx, sink); err != nil {
+				return errMember
+			}
+			if err := merged.add(sink.pending); err != nil {
+				return errRegroup{err}
+			}
+		}
+		return flush(tx)
+	})
+	switch {
+	case errors.Is(err, errMember):
+		c.wholeFallbacks.Add(1)
+		return false
+	case errors.As(err, new(errRegroup)):
+		c.regroup(group)
+		return true
+	}
+	for i, r := range group {
+		if err != nil && errs[i] == nil {
+			errs[i] = err
+		}
+		r.done <- errs[i]
+	}
+	return true
+}
+
+// regroup runs each member of a group whose merged totals failed (a
+// merged cell would overflow, or could not be written) on its own, so
+// only the one at fault is refused.
+func (c *committer) regroup(group []writeReq) {
+	c.regroups.Add(1)
+	for _, r := range group {
+		c.run([]writeReq{r})
+	}
+}
+
+// runSavepoints runs group with each member in a savepoint: a member that
+// fails rolls back to it and leaves the others alone.
+func (c *committer) runSavepoints(group []writeReq) {
 	errs := make([]error, len(group))
 	var merged cellMerge
 	flush := func(tx *sql.Tx) error {
@@ -295,12 +380,7 @@ func (c *committer) run(group []writeReq) {
 		return flush(tx)
 	})
 	if errors.As(err, new(errRegroup)) {
-		c.regroups.Add(1)
-		// A merged cell would overflow (or could not be written): each
-		// member again on its own, so only the one at fault is refused.
-		for _, r := range group {
-			c.run([]writeReq{r})
-		}
+		c.regroup(group)
 		return
 	}
 	for i, r := range group {

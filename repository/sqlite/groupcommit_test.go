@@ -82,6 +82,11 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	if leaked != 0 {
 		t.Errorf("%d rows of failed transactions", leaked)
 	}
+	// Groups with a failing member were tried whole first, then again
+	// with savepoints: the rows above show the retry left nothing twice.
+	if n := s.commits.wholeFallbacks.Load(); n == 0 {
+		t.Error("no group fell back to savepoints: the failures never shared a commit")
+	}
 }
 
 // TestGroupCommitCancelled: a write whose context ends before it runs is

@@ -201,16 +201,26 @@ func recordScope(sc services.Scope) (string, []any) {
 
 // insertRecordScope writes the ancestor rows of record id.
 func (s *Store) insertRecordScope(ctx context.Context, tx *sql.Tx, id, template string, path []string, updatedAt int64) error {
-	if len(path) == 0 {
+	q, args := scopeRows(id, template, path, updatedAt)
+	if q == "" {
 		return nil
+	}
+	_, err := s.execTx(ctx, tx, q, args...)
+	return err
+}
+
+// scopeRows is the statement and arguments inserting the record_scope
+// rows of record id: one per org of path ("" when path is empty).
+func scopeRows(id, template string, path []string, updatedAt int64) (string, []any) {
+	if len(path) == 0 {
+		return "", nil
 	}
 	args := make([]any, 0, 4*len(path))
 	for _, a := range path {
 		args = append(args, a, id, template, updatedAt)
 	}
 	// OR IGNORE: a path naming an id twice is odd, not a conflict.
-	_, err := s.execTx(ctx, tx, scopeInsert(len(path)), args...)
-	return err
+	return scopeInsert(len(path)), args
 }
 
 // scopeInsert is the statement inserting n record_scope rows at once.
@@ -229,13 +239,22 @@ const insertRecordSQL = `INSERT INTO records (id, client_id, author_id, author_r
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, recordID string, ev services.RecordEvent) error {
-	changes, err := encodeChanges(ev.Changes)
+	args, err := eventArgs(recordID, ev)
 	if err != nil {
 		return err
 	}
-	_, err = s.execTx(ctx, tx, insertEventSQL,
-		recordID, ev.Version, ev.ID, msOf(ev.At), ev.ActorID, string(ev.ActorRole), ev.Action, ev.Comment, changes)
+	_, err = s.execTx(ctx, tx, insertEventSQL, args...)
 	return err
+}
+
+// eventArgs are insertEventSQL's arguments for ev of record recordID.
+func eventArgs(recordID string, ev services.RecordEvent) ([]any, error) {
+	changes, err := encodeChanges(ev.Changes)
+	if err != nil {
+		return nil, err
+	}
+	return []any{recordID, ev.Version, ev.ID, msOf(ev.At), ev.ActorID, string(ev.ActorRole), ev.Action, ev.Comment,
+		changes}, nil
 }
 
 // CreateRecord inserts r, its scope rows and its first event in one
@@ -254,23 +273,32 @@ func (s *Store) CreateRecord(ctx context.Context, r services.Record, ev services
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	// Everything but the SQL is done here, before the writer takes it.
 	updated := unixMs(r.UpdatedAt)
+	args := []any{r.ID, r.ClientID, r.AuthorID, string(r.AuthorRole), r.Template, r.TemplateVersion, r.OrgID,
+		toJSON(r.OrgPath), r.OccurredOn, r.EndOn, r.Title, r.Description, data, toJSON(r.Attachments),
+		string(r.Status), warns, r.Review.By, string(r.Review.Role), msOf(r.Review.At), r.Review.Action,
+		r.Review.Comment, r.Hash, r.Version, msOf(r.CreatedAt), updated, msOf(r.DeletedAt),
+		msOf(r.SubmittedAt), rollup, extensionsJSON(r.Extensions)}
+	scope, scopeArgs := scopeRows(r.ID, r.Template, r.OrgPath, updated)
+	event, err := eventArgs(r.ID, ev)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	deltas := services.RollupDelta(services.Rollup{}, r.Rollup)
 	err = s.txCells(ctx, func(tx *sql.Tx, cells *cellSink) error {
-		if _, err := s.execTx(ctx, tx, insertRecordSQL,
-			r.ID, r.ClientID, r.AuthorID, string(r.AuthorRole), r.Template, r.TemplateVersion, r.OrgID,
-			toJSON(r.OrgPath), r.OccurredOn, r.EndOn, r.Title, r.Description, data, toJSON(r.Attachments),
-			string(r.Status), warns, r.Review.By, string(r.Review.Role), msOf(r.Review.At), r.Review.Action,
-			r.Review.Comment, r.Hash, r.Version, msOf(r.CreatedAt), updated, msOf(r.DeletedAt),
-			msOf(r.SubmittedAt), rollup, extensionsJSON(r.Extensions)); err != nil {
+		if _, err := s.execTx(ctx, tx, insertRecordSQL, args...); err != nil {
 			return err
 		}
-		if err := s.insertRecordScope(ctx, tx, r.ID, r.Template, r.OrgPath, updated); err != nil {
+		if scope != "" {
+			if _, err := s.execTx(ctx, tx, scope, scopeArgs...); err != nil {
+				return err
+			}
+		}
+		if _, err := s.execTx(ctx, tx, insertEventSQL, event...); err != nil {
 			return err
 		}
-		if err := s.insertEvent(ctx, tx, r.ID, ev); err != nil {
-			return err
-		}
-		return cells.add(services.RollupDelta(services.Rollup{}, r.Rollup))
+		return cells.add(deltas)
 	})
 	return wrap(op, err)
 }
