@@ -140,9 +140,71 @@ func decodeDataObject(data []byte) (map[string]json.RawMessage, error) {
 	return m, nil
 }
 
-// scanKeys walks the whole document with a tokenizer: depth, key count and
-// every key at any level.
+// scanKeys checks the whole document: depth, key count and every key at
+// any level. A valid document (nearly every one) is walked byte by byte;
+// anything else goes to the tokenizer, which finds the same faults and
+// says where the document stops being JSON.
 func scanKeys(data []byte) error {
+	if json.Valid(data) {
+		return scanValidKeys(data)
+	}
+	return scanTokens(data)
+}
+
+// scanValidKeys is scanKeys for a document json.Valid accepts: outside
+// strings only the structural bytes matter, and a string is a key when it
+// opens an object's member. It reports the fault the tokenizer would
+// report first.
+func scanValidKeys(data []byte) error {
+	var object [maxDataDepth]bool // whether each open container is an object
+	depth, keys := 0, 0
+	wantKey := false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '{', '[':
+			if depth+1 > maxDataDepth {
+				return &dataError{Field("data", "depth", "max", maxDataDepth)}
+			}
+			object[depth] = c == '{'
+			depth++
+			wantKey = c == '{'
+		case '}', ']':
+			depth--
+			wantKey = false
+		case ',':
+			wantKey = depth > 0 && object[depth-1]
+		case '"':
+			end, escaped := i+1, false
+			for ; data[end] != '"'; end++ {
+				if data[end] == '\\' {
+					end++
+					escaped = true
+				}
+			}
+			if wantKey {
+				k := string(data[i+1 : end])
+				if escaped {
+					if err := json.Unmarshal(data[i:end+1], &k); err != nil {
+						return errors.New("data is not valid JSON")
+					}
+				}
+				if isHostileKey(k) {
+					return &dataError{Field("data."+safeKey(k), "key")}
+				}
+				if keys++; keys > maxDataKeys {
+					return &dataError{Field("data", "too_many_keys", "max", maxDataKeys)}
+				}
+				wantKey = false
+			}
+			i = end
+		}
+	}
+	return nil
+}
+
+// scanTokens is scanKeys with a tokenizer, for a document that is not
+// valid JSON.
+func scanTokens(data []byte) error {
 	type frame struct{ object, wantKey bool }
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()

@@ -2,6 +2,7 @@ package services
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -285,6 +286,74 @@ func FuzzTemplateDefinition(f *testing.F) {
 		clean, errs := CheckTemplate(tmpl)
 		if len(errs) == 0 && !keyPattern.MatchString(clean.Key) {
 			t.Fatalf("accepted key %q", clean.Key)
+		}
+	})
+}
+
+// TestScanKeysPaths: the byte walk over a valid document and the
+// tokenizer report the same fault (or none) for documents of each kind.
+func TestScanKeysPaths(t *testing.T) {
+	deep := strings.Repeat(`{"a":`, maxDataDepth) + "1" + strings.Repeat("}", maxDataDepth)
+	tooDeep := strings.Repeat(`[`, maxDataDepth+1) + strings.Repeat("]", maxDataDepth+1)
+	var many strings.Builder
+	many.WriteString("{")
+	for i := range maxDataKeys + 1 {
+		if i > 0 {
+			many.WriteString(",")
+		}
+		fmt.Fprintf(&many, `"k%d":[{"x":1}]`, i)
+	}
+	many.WriteString("}")
+	for _, tc := range []struct {
+		name, doc, want string // want: the fault's field and code, "" for none
+	}{
+		{"plain", `{"f0":5,"f1":"a,b:{c}"}`, ""},
+		{"values look like keys", `{"f0":["$x","a.b"],"f1":{"ok":"$y"}}`, ""},
+		{"dollar key", `{"f0":1,"$where":1}`, "data.$where key"},
+		{"dotted key in a list", `{"f0":[{"a.b":1}]}`, "data.a.b key"},
+		{"escaped dollar", `{"\u0024gt":1}`, "data.$gt key"},
+		{"escaped quote then dot", `{"a\".b":1}`, `data.a".b key`},
+		{"nul key", `{"a\u0000":1}`, "data.a? key"},
+		{"deep enough", deep, ""},
+		{"too deep", tooDeep, "data depth"},
+		{"too many keys", many.String(), "data too_many_keys"},
+		{"empty key", `{"":1}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fast, slow := scanValidKeys([]byte(tc.doc)), scanTokens([]byte(tc.doc))
+			if got, want := faultOf(fast), faultOf(slow); got != want || got != tc.want {
+				t.Errorf("byte walk %q, tokenizer %q, want %q", got, want, tc.want)
+			}
+		})
+	}
+}
+
+// faultOf names a scan's fault: its field and code, or the error text.
+func faultOf(err error) string {
+	var de *dataError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &de):
+		return de.fe.Field + " " + de.fe.Code
+	default:
+		return err.Error()
+	}
+}
+
+// FuzzScanKeys: on every document json.Valid accepts, the byte walk finds
+// exactly the fault the tokenizer finds.
+func FuzzScanKeys(f *testing.F) {
+	f.Add([]byte(`{"f0":5,"f1":"hello"}`))
+	f.Add([]byte(`{"a":[{"$b":"\"c"}],"d\\.e":1}`))
+	f.Add([]byte(`[[[[[[[[[1]]]]]]]]]`))
+	f.Add([]byte(`{"\ud800":"\u00e9","k":{"":[]}}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		if !json.Valid(doc) {
+			return
+		}
+		if fast, slow := faultOf(scanValidKeys(doc)), faultOf(scanTokens(doc)); fast != slow {
+			t.Fatalf("%q: byte walk %q, tokenizer %q", doc, fast, slow)
 		}
 	})
 }
